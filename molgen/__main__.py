@@ -1,0 +1,5 @@
+"""`python -m molgen ...` (also what `torchrun -m molgen` launches)."""
+
+from molgen.cli import app
+
+app()
