@@ -38,3 +38,117 @@ def config_show(
     except ConfigError as exc:
         raise _fail(str(exc)) from None
     typer.echo(to_yaml(cfg), nl=False)
+
+
+@app.command()
+def train(
+    config: Path = typer.Argument(..., help="YAML experiment file, e.g. configs/qm9_5k.yaml"),
+    overrides: list[str] = typer.Argument(None, help="dotted key=value overrides"),
+    out: Path = typer.Option(None, "--out", "-o", help="run directory (default runs/<name>)"),
+    resume: Path = typer.Option(None, "--resume", help="continue the run in this directory"),
+    progress: bool = typer.Option(True, help="show a progress bar"),
+) -> None:
+    """Train MolGAN; writes checkpoint, metrics.jsonl, samples, curves and an offline W&B run."""
+    from molgen.training import TrainingDiverged
+    from molgen.training import train as run_training
+    from molgen.training.checkpoint import CheckpointError
+
+    try:
+        cfg = load_config(config, overrides or [])
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    if resume is not None and out is not None and out != resume:
+        raise _fail("give either --out (new run) or --resume (existing run), not both")
+    run_dir = resume or out or Path("runs") / cfg.name
+    try:
+        metrics = run_training(cfg, run_dir, resume=resume is not None, progress=progress)
+    except (TrainingDiverged, CheckpointError, FileExistsError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"run written to {run_dir}")
+    for key, value in metrics.items():
+        typer.echo(f"  {key:>18s}: {value:.4f}")
+
+
+@app.command()
+def sample(
+    checkpoint: Path = typer.Argument(..., help="run directory or checkpoint.pt"),
+    n: int = typer.Option(10000, "-n", min=1, help="number of molecules"),
+    output: Path = typer.Option(..., "--output", "-o", help="SMILES file to write"),
+    image: Path = typer.Option(None, "--image", help="also draw a grid PNG of the first molecules"),
+    seed: int = typer.Option(0, "--seed", help="sampling seed (same seed, same molecules)"),
+    batch_size: int = typer.Option(1024, "--batch-size", min=1),
+) -> None:
+    """Sample molecules from a checkpoint: one line per sample, streamed to OUTPUT.
+
+    Each line is a canonical SMILES (fragments joined by '.'); a graph that RDKit cannot
+    sanitize is written as an empty line, so the file keeps one line per sample and
+    `molgen evaluate` counts it as invalid.
+    """
+    from tqdm.auto import tqdm
+
+    from molgen.training.checkpoint import CheckpointError
+    from molgen.training.sampling import generate_smiles, load_generator
+
+    try:
+        generator, vocab, tau, _ = load_generator(checkpoint)
+    except CheckpointError as exc:
+        raise _fail(str(exc)) from None
+    output.parent.mkdir(parents=True, exist_ok=True)
+    preview: list[str] = []
+    with open(output, "w") as f, tqdm(total=n, desc="sampling", unit="mol") as bar:
+        for batch in generate_smiles(
+            generator, vocab, n, tau=tau, seed=seed, batch_size=batch_size
+        ):
+            f.writelines(f"{s or ''}\n" for s in batch)
+            preview += [s for s in batch if s][: 48 - len(preview)]
+            bar.update(len(batch))
+    typer.echo(f"wrote {n} samples to {output}")
+    if image is not None and not preview:
+        typer.secho("no valid molecule to draw; no image written", fg=typer.colors.YELLOW, err=True)
+    elif image is not None:
+        from molgen.chem.draw import draw_grid
+
+        draw_grid(preview, image)
+        typer.echo(f"drew {len(preview)} molecules to {image}")
+
+
+@app.command()
+def evaluate(
+    generated: Path = typer.Argument(..., help="SMILES file (one per line), or a checkpoint"),
+    reference: Path = typer.Option(None, "--reference", "-r", help="reference SMILES file"),
+    out: Path = typer.Option(Path("report.json"), "--out", "-o", help="report JSON to write"),
+    n: int = typer.Option(
+        10000, "-n", min=1, help="samples to draw when GENERATED is a checkpoint"
+    ),
+    seed: int = typer.Option(0, "--seed", help="sampling seed for a checkpoint"),
+    metrics: list[str] = typer.Option(None, "--metric", "-m", help="only these metrics (repeat)"),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="processes for the RDKit work"),
+    cache_dir: Path = typer.Option(
+        Path(".cache/molgen"), "--cache-dir", help="reference statistics cache"
+    ),
+    plots: bool = typer.Option(False, "--plots", help="write property and molecule PNGs"),
+    wandb: bool = typer.Option(False, "--wandb", help="log the report to a W&B run"),
+    progress: bool = typer.Option(True, help="show a progress bar"),
+) -> None:
+    """Evaluate molecules: report.json (metrics, definitions), report.md, per-molecule CSV."""
+    from molgen.metrics.run import output_paths, run_evaluation
+
+    try:
+        evaluation = run_evaluation(
+            generated,
+            out,
+            reference=reference,
+            n=n,
+            seed=seed,
+            metrics=metrics or None,
+            n_jobs=jobs,
+            cache_dir=cache_dir,
+            plots=plots,
+            wandb=wandb,
+            progress=progress,
+        )
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    for key, value in evaluation.metrics.items():
+        typer.echo(f"  {key:>18s}: {value:.4f}")
+    typer.echo(f"report written to {out} and {output_paths(out)['markdown']}")

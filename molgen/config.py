@@ -51,7 +51,9 @@ class DataConfig(_Strict):
     )
     path: Path | None = Field(None, description="a .smi/.txt (one SMILES per line) or .csv file")
     smiles_column: str | None = Field(None, description="CSV column holding SMILES")
-    max_atoms: int | None = Field(9, ge=1, le=256, description="drop molecules with more heavy atoms")
+    max_atoms: int | None = Field(
+        9, ge=1, le=256, description="drop molecules with more heavy atoms"
+    )
     atom_types: list[str] | None = Field(
         None, description="fixed atom vocabulary (e.g. [C, N, O, F, N+, O-]); inferred when null"
     )
@@ -59,7 +61,9 @@ class DataConfig(_Strict):
     val_fraction: float = Field(0.05, ge=0.0, lt=1.0)
     test_fraction: float = Field(0.05, ge=0.0, lt=1.0)
     split_seed: int = 0
-    strict: bool = Field(False, description="raise on the first unparseable line instead of skipping")
+    strict: bool = Field(
+        False, description="raise on the first unparseable line instead of skipping"
+    )
     cache_dir: Path = Field(Path(".cache/molgen"), description="processed-tensor cache")
 
     @model_validator(mode="after")
@@ -82,7 +86,9 @@ class TemperatureConfig(_Strict):
     total_steps: int | None = Field(
         None, ge=1, description="linear/cosine horizon; defaults to train.steps"
     )
-    milestones: list[int] = Field(default_factory=list, description="step: steps where tau *= gamma")
+    milestones: list[int] = Field(
+        default_factory=list, description="step: steps where tau *= gamma"
+    )
     gamma: float = Field(0.5, gt=0.0, le=1.0)
 
     @model_validator(mode="after")
@@ -237,7 +243,7 @@ def apply_overrides(tree: dict[str, Any], overrides: list[str]) -> dict[str, Any
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
-    """Read a YAML experiment file (or the defaults when ``path`` is None), apply overrides, validate."""
+    """Read a YAML experiment file (defaults when ``path`` is None), apply overrides, validate."""
     source = str(path) if path is not None else "<defaults>"
     tree: dict[str, Any] = {}
     if path is not None:

@@ -1,0 +1,206 @@
+import os
+import signal
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from molgen.cli import app
+from molgen.config import load_config
+from molgen.training import (
+    CheckpointError,
+    TrainingDiverged,
+    load_checkpoint,
+    save_checkpoint,
+    train,
+)
+from molgen.training import trainer as trainer_module
+
+from .wandb_history import read_history
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("cache")
+
+
+def debug_config(cache_dir, *overrides):
+    return load_config(
+        "configs/debug.yaml",
+        [f"data.cache_dir={cache_dir}", "logging.wandb.mode=disabled", *overrides],
+    )
+
+
+def parameters(run_dir: Path) -> dict[str, torch.Tensor]:
+    state = load_checkpoint(run_dir)
+    return {
+        f"{part}.{k}": v for part in ("generator", "discriminator") for k, v in state[part].items()
+    }
+
+
+def test_cli_train_then_sample_end_to_end(tmp_path, cache_dir, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    run_dir = tmp_path / "run"
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            "configs/debug.yaml",
+            f"data.cache_dir={cache_dir}",
+            "--out",
+            str(run_dir),
+            "--no-progress",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    for name in ("checkpoint.pt", "metrics.jsonl", "config.yaml", "train.smi", "curves.png"):
+        assert (run_dir / name).is_file(), name
+    (run_file,) = (run_dir / "wandb").glob("offline-run-*/run-*.wandb")
+    history = read_history(run_file)
+    validity = [row["eval/validity"] for row in history if "eval/validity" in row]
+    validity_relaxed = [row["eval/validity_relaxed"] for row in history if "eval/validity" in row]
+    assert len(validity) == 2  # eval_every=10 over 20 steps
+    assert all(0.0 <= v <= 1.0 for v in validity)
+
+    out = tmp_path / "samples.smi"
+    result = runner.invoke(
+        app,
+        [
+            "sample",
+            str(run_dir),
+            "-n",
+            "50",
+            "-o",
+            str(out),
+            "--image",
+            str(tmp_path / "s.png"),
+            "--seed",
+            "3",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    lines = out.read_text().split("\n")[:-1]
+    assert len(lines) == 50  # one line per sample, invalid ones empty
+    # A 20-step generator may produce no valid molecule; a grid is drawn whenever one exists.
+    assert (tmp_path / "s.png").is_file() == any(lines)
+    assert len(list((run_dir / "samples").glob("*.png"))) == sum(v > 0 for v in validity_relaxed)
+    again = tmp_path / "again.smi"
+    runner.invoke(app, ["sample", str(run_dir), "-n", "50", "-o", str(again), "--seed", "3"])
+    assert again.read_text() == out.read_text()
+
+
+def test_resume_gives_identical_parameters(tmp_path, cache_dir):
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    train(
+        debug_config(cache_dir, "train.steps=12", "train.checkpoint_every=100"),
+        straight,
+        progress=False,
+    )
+    train(debug_config(cache_dir, "train.steps=6"), split, progress=False)
+    assert load_checkpoint(split)["step"] == 6
+    train(
+        debug_config(cache_dir, "train.steps=12", "train.checkpoint_every=100"),
+        split,
+        resume=True,
+        progress=False,
+    )
+    a, b = parameters(straight), parameters(split)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_interrupt_saves_and_resume_matches(tmp_path, cache_dir, monkeypatch):
+    straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
+    cfg = debug_config(
+        cache_dir, "train.steps=8", "train.checkpoint_every=100", "train.eval_every=100"
+    )
+    train(cfg, straight, progress=False)
+
+    calls = {"n": 0}
+    original = trainer_module.generator_loss
+
+    def generator_loss_then_ctrl_c(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:  # Ctrl-C arrives during the 3rd generator step
+            os.kill(os.getpid(), signal.SIGINT)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(trainer_module, "generator_loss", generator_loss_then_ctrl_c)
+    train(cfg, interrupted, progress=False)
+    assert load_checkpoint(interrupted)["step"] == 3  # the step in flight completed, then saved
+    monkeypatch.setattr(trainer_module, "generator_loss", original)
+    train(cfg, interrupted, resume=True, progress=False)
+    a, b = parameters(straight), parameters(interrupted)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_nan_loss_stops_with_clear_message_and_keeps_last_checkpoint(
+    tmp_path, cache_dir, monkeypatch
+):
+    run_dir = tmp_path / "run"
+    cfg = debug_config(
+        cache_dir, "train.steps=10", "train.checkpoint_every=4", "train.eval_every=100"
+    )
+    original = trainer_module.critic_loss
+    calls = {"n": 0}
+
+    def critic_loss_nan_later(*args, **kwargs):
+        calls["n"] += 1
+        loss, stats = original(*args, **kwargs)
+        return (
+            (loss * float("nan"), stats) if calls["n"] > 2 * 6 else (loss, stats)
+        )  # step 6, n_critic=2
+
+    monkeypatch.setattr(trainer_module, "critic_loss", critic_loss_nan_later)
+    with pytest.raises(TrainingDiverged, match=r"critic loss is nan at step 6.*checkpoint\.pt"):
+        train(cfg, run_dir, progress=False)
+    state = load_checkpoint(run_dir)
+    assert state["step"] == 4
+    assert all(torch.isfinite(v).all() for v in state["generator"].values())
+
+
+def test_new_run_refuses_existing_directory(tmp_path, cache_dir):
+    cfg = debug_config(cache_dir, "train.steps=2", "train.eval_every=100")
+    train(cfg, tmp_path, progress=False)
+    with pytest.raises(FileExistsError, match="--resume"):
+        train(cfg, tmp_path, progress=False)
+
+
+def test_resume_with_changed_model_config_is_refused(tmp_path, cache_dir):
+    train(
+        debug_config(cache_dir, "train.steps=2", "train.eval_every=100"), tmp_path, progress=False
+    )
+    with pytest.raises(ValueError, match="generator"):
+        train(
+            debug_config(cache_dir, "train.steps=4", "generator.z_dim=4"),
+            tmp_path,
+            resume=True,
+            progress=False,
+        )
+
+
+def test_corrupt_checkpoint_error_names_file(tmp_path, cache_dir):
+    path = tmp_path / "checkpoint.pt"
+    path.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match=str(path)):
+        load_checkpoint(tmp_path)
+    result = runner.invoke(app, ["train", "configs/debug.yaml", "--resume", str(tmp_path)])
+    assert result.exit_code == 2 and "checkpoint.pt" in result.output
+
+
+def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
+    path = tmp_path / "checkpoint.pt"
+    save_checkpoint({"step": 1}, path)
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", crash)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint({"step": 2}, path)
+    assert load_checkpoint(path)["step"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]  # no temp file left behind
