@@ -77,6 +77,7 @@ def sample(
     image: Path = typer.Option(None, "--image", help="also draw a grid PNG of the first molecules"),
     seed: int = typer.Option(0, "--seed", help="sampling seed (same seed, same molecules)"),
     batch_size: int = typer.Option(1024, "--batch-size", min=1),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="processes (same output for any)"),
 ) -> None:
     """Sample molecules from a checkpoint: one line per sample, streamed to OUTPUT.
 
@@ -86,19 +87,17 @@ def sample(
     """
     from tqdm.auto import tqdm
 
-    from molgen.training.checkpoint import CheckpointError
-    from molgen.training.sampling import generate_smiles, load_generator
+    from molgen.training.checkpoint import CheckpointError, find_checkpoint
+    from molgen.training.sampling import iter_samples
 
     try:
-        generator, vocab, tau, _ = load_generator(checkpoint)
+        checkpoint = find_checkpoint(checkpoint)
     except CheckpointError as exc:
         raise _fail(str(exc)) from None
     output.parent.mkdir(parents=True, exist_ok=True)
     preview: list[str] = []
     with open(output, "w") as f, tqdm(total=n, desc="sampling", unit="mol") as bar:
-        for batch in generate_smiles(
-            generator, vocab, n, tau=tau, seed=seed, batch_size=batch_size
-        ):
+        for batch in iter_samples(checkpoint, n, seed=seed, batch_size=batch_size, jobs=jobs):
             f.writelines(f"{s or ''}\n" for s in batch)
             preview += [s for s in batch if s][: 48 - len(preview)]
             bar.update(len(batch))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import signal
 import time
 from pathlib import Path
@@ -26,6 +27,7 @@ from molgen.metrics import TABLE_COLUMNS, Reference, evaluate
 from molgen.models import Discriminator, Generator, RewardNetwork
 from molgen.nn.schedules import make_schedule
 from molgen.tracking import open_tracker
+from molgen.training import distributed
 from molgen.training.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from molgen.training.rewards import molecule_rewards
 from molgen.training.sampling import generate_smiles, resolve_device
@@ -75,16 +77,21 @@ def _one_hot_batch(
     return x, adj
 
 
-def _check_finite(loss: torch.Tensor, name: str, step: int, checkpoint: Path) -> None:
-    if not torch.isfinite(loss):
+def _check_finite(
+    loss: torch.Tensor, grad_norm: float, name: str, step: int, checkpoint: Path
+) -> None:
+    """Stop before a non-finite update reaches the weights. The gradient norm is checked too:
+    after DDP's all-reduce it is the same on every rank, so all ranks stop together."""
+    if not (torch.isfinite(loss) and math.isfinite(grad_norm)):
         kept = (
             f"the last good checkpoint is {checkpoint}"
             if checkpoint.exists()
             else "no checkpoint was written yet"
         )
         raise TrainingDiverged(
-            f"{name} loss is {loss.item()} at step {step}; training stopped and {kept} "
-            "(try a lower learning rate, train.grad_clip, or a higher temperature.tau_min)"
+            f"{name} loss is {loss.item()} (gradient norm {grad_norm}) at step {step}; training "
+            f"stopped and {kept} (try a lower learning rate, train.grad_clip, or a higher "
+            "temperature.tau_min)"
         )
 
 
@@ -123,6 +130,10 @@ def train(
     ``run_dir`` receives ``checkpoint.pt`` (atomic, every ``train.checkpoint_every`` steps and at
     the end), ``config.yaml``, ``train.smi`` (the reference for novelty), ``metrics.jsonl``, eval
     tables and molecule grids, ``curves.png`` and the offline W&B run.
+
+    Under ``torchrun`` the run is data-parallel (DistributedDataParallel; gloo on CPU, NCCL on
+    CUDA): each rank draws its own noise and real batches of ``train.batch_size`` graphs,
+    gradients are averaged, and rank 0 alone evaluates, logs and writes checkpoints.
     """
     run_dir = Path(run_dir)
     checkpoint_path = run_dir / CHECKPOINT_NAME
@@ -133,16 +144,39 @@ def train(
         )
     if state is not None:
         _check_resumable(cfg, Config.model_validate(state["config"]), checkpoint_path)
-
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
-    device = resolve_device(cfg.train.device)
+    ctx, device = distributed.setup(resolve_device(cfg.train.device))
+    try:
+        return _train(cfg, run_dir, state, ctx, device, progress)
+    finally:
+        distributed.teardown(ctx)
+
+
+def _train(
+    cfg: Config,
+    run_dir: Path,
+    state: dict[str, Any] | None,
+    ctx: distributed.Distributed,
+    device: torch.device,
+    progress: bool,
+) -> dict[str, float]:
+    checkpoint_path = run_dir / CHECKPOINT_NAME
     amp = cfg.train.amp and device.type == "cuda"
     if cfg.train.amp and not amp:
         log.warning("train.amp is only used on CUDA; training in float32 on %s", device)
-    torch.manual_seed(cfg.seed)
+    if state is not None and len(state["rng"]) != ctx.world_size:
+        raise ValueError(
+            f"{checkpoint_path} was written by a run of {len(state['rng'])} processes; "
+            f"resume it with the same number (this run has {ctx.world_size})"
+        )
 
+    # Rank 0 builds the processed-data cache; the others then read it.
+    if not ctx.is_main:
+        ctx.barrier()
     dataset = load_dataset(cfg.data)
+    if ctx.is_main:
+        ctx.barrier()
     vocab = dataset.vocab
     if state is not None and state["vocab"] != vocab.to_dict():
         raise ValueError(
@@ -155,6 +189,7 @@ def train(
         vocab.num_bond_types,
     )
 
+    torch.manual_seed(cfg.seed)  # identical initial weights on every rank
     generator = Generator(cfg.generator, n_nodes, n_atom_types, n_bond_types).to(device)
     critic = Discriminator(
         cfg.discriminator,
@@ -163,26 +198,28 @@ def train(
         pack=cfg.gan.pack,
         minibatch_std=cfg.gan.minibatch_std,
     ).to(device)
-    use_rl = cfg.gan.rl_weight > 0
-    reward_net = (
-        RewardNetwork(cfg.discriminator, n_atom_types, n_bond_types).to(device) if use_rl else None
-    )
+    reward_net = None
+    if cfg.gan.rl_weight > 0:
+        reward_net = RewardNetwork(cfg.discriminator, n_atom_types, n_bond_types).to(device)
     opt_g = torch.optim.Adam(
         generator.parameters(), lr=cfg.train.lr_generator, betas=cfg.train.betas
     )
     opt_d = torch.optim.Adam(
         critic.parameters(), lr=cfg.train.lr_discriminator, betas=cfg.train.betas
     )
-    opt_r = (
-        torch.optim.Adam(reward_net.parameters(), lr=cfg.reward.lr)
-        if reward_net is not None
-        else None
+    opt_r = torch.optim.Adam(reward_net.parameters(), lr=cfg.reward.lr) if reward_net else None
+    schedule = make_schedule(
+        **{
+            **cfg.temperature.model_dump(),
+            "total_steps": cfg.temperature.total_steps or cfg.train.steps,
+        }
     )
-    schedule_cfg = cfg.temperature.model_dump()
-    schedule_cfg["total_steps"] = cfg.temperature.total_steps or cfg.train.steps
-    schedule = make_schedule(**schedule_cfg)
-    noise_rng = torch.Generator(device).manual_seed(cfg.seed)
-    data_rng = torch.Generator().manual_seed(cfg.seed + 1)
+    # Every rank draws different noise and data; rank 0 of a distributed run draws what a
+    # single-process run draws.
+    rank_seed = cfg.seed + 1_000_003 * ctx.rank
+    torch.manual_seed(rank_seed)  # dropout, gradient-penalty interpolation
+    noise_rng = torch.Generator(device).manual_seed(rank_seed)
+    data_rng = torch.Generator().manual_seed(rank_seed + 1)
 
     step = 0
     if state is not None:
@@ -190,59 +227,82 @@ def train(
         critic.load_state_dict(state["discriminator"])
         opt_g.load_state_dict(state["opt_generator"])
         opt_d.load_state_dict(state["opt_discriminator"])
-        if reward_net is not None and state.get("reward") is not None:
+        if reward_net is not None:
             reward_net.load_state_dict(state["reward"])
             opt_r.load_state_dict(state["opt_reward"])
         schedule.load_state_dict(state["schedule"])
-        torch.set_rng_state(state["rng"]["torch"])
-        noise_rng.set_state(state["rng"]["noise"])
-        data_rng.set_state(state["rng"]["data"])
+        rng = state["rng"][ctx.rank]
+        torch.set_rng_state(rng["torch"])
+        noise_rng.set_state(rng["noise"])
+        data_rng.set_state(rng["data"])
         step = int(state["step"])
         log.info("resumed %s at step %d", run_dir, step)
-    else:
+    elif ctx.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.yaml").write_text(to_yaml(cfg))
         (run_dir / "train.smi").write_text("\n".join(dataset.train.smiles) + "\n")
         (run_dir / "data.json").write_text(json.dumps(dataset.info, indent=2))
 
-    def checkpoint_state(tau: float) -> dict[str, Any]:
-        return {
-            "step": step,
-            "tau": tau,
-            "config": cfg.model_dump(mode="json"),
-            "vocab": vocab.to_dict(),
-            "data_info": dataset.info,
-            "train_smiles": dataset.train.smiles,
-            "generator": generator.state_dict(),
-            "discriminator": critic.state_dict(),
-            "reward": reward_net.state_dict() if reward_net is not None else None,
-            "opt_generator": opt_g.state_dict(),
-            "opt_discriminator": opt_d.state_dict(),
-            "opt_reward": opt_r.state_dict() if opt_r is not None else None,
-            "schedule": schedule.state_dict(),
-            "rng": {
+    # DDP wrappers average gradients across ranks; with one process they are the modules.
+    # The critic is wrapped for its own step only: in the generator step its gradients are unused.
+    generator_dp, critic_dp = ctx.wrap(generator), ctx.wrap(critic)
+    critic_dp.pack = critic.pack  # the gradient penalty groups inputs by pack
+    reward_dp = ctx.wrap(reward_net) if reward_net is not None else None
+
+    def save(tau: float) -> None:
+        rng_states = ctx.gather(
+            {
                 "torch": torch.get_rng_state(),
                 "noise": noise_rng.get_state(),
                 "data": data_rng.get_state(),
+            }
+        )
+        if not ctx.is_main:
+            return
+        save_checkpoint(
+            {
+                "step": step,
+                "tau": tau,
+                "config": cfg.model_dump(mode="json"),
+                "vocab": vocab.to_dict(),
+                "data_info": dataset.info,
+                "train_smiles": dataset.train.smiles,
+                "generator": generator.state_dict(),
+                "discriminator": critic.state_dict(),
+                "reward": reward_net.state_dict() if reward_net is not None else None,
+                "opt_generator": opt_g.state_dict(),
+                "opt_discriminator": opt_d.state_dict(),
+                "opt_reward": opt_r.state_dict() if opt_r is not None else None,
+                "schedule": schedule.state_dict(),
+                "rng": rng_states,  # one entry per rank
             },
-        }
+            checkpoint_path,
+        )
 
-    reference = Reference.from_smiles(dataset.train.smiles, cache_dir=cfg.data.cache_dir)
     train_x, train_adj = dataset.train.x, dataset.train.adj  # uint8 [M, N], [M, N, N], on CPU
     batch_size, n_critic = cfg.train.batch_size, cfg.gan.n_critic
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp)
 
     def real_batch() -> tuple[torch.Tensor, torch.Tensor]:
         idx = torch.randint(len(train_x), (batch_size,), generator=data_rng)
-        return _one_hot_batch(train_x[idx], train_adj[idx], vocab, device)
+        return _one_hot_batch(
+            train_x[idx], train_adj[idx], vocab, device
+        )  # [B, N, A], [B, N, N, R]
 
-    tracker = open_tracker(
-        run_dir, cfg.model_dump(mode="json"), wandb=cfg.logging.wandb, name=cfg.name
-    )
+    tracker, reference = None, None
+    if ctx.is_main:
+        reference = Reference.from_smiles(dataset.train.smiles, cache_dir=cfg.data.cache_dir)
+        tracker = open_tracker(
+            run_dir, cfg.model_dump(mode="json"), wandb=cfg.logging.wandb, name=cfg.name
+        )
     metrics: dict[str, float] = {}
     timer = {"critic": 0.0, "generator": 0.0, "eval": 0.0}
     bar = tqdm(
-        total=cfg.train.steps, initial=step, disable=not progress, desc=cfg.name, dynamic_ncols=True
+        total=cfg.train.steps,
+        initial=step,
+        disable=not (progress and ctx.is_main),
+        desc=cfg.name,
+        dynamic_ncols=True,
     )
     try:
         with _StopOnInterrupt() as interrupt:
@@ -252,53 +312,59 @@ def train(
                 # ---- critic: n_critic WGAN-GP updates on fresh real and fake batches
                 t0 = time.perf_counter()
                 for _ in range(n_critic):
-                    real = real_batch()  # [B, N, A], [B, N, N, R]
+                    real = real_batch()
                     with torch.no_grad(), autocast:
                         z = generator.sample_noise(
                             batch_size, generator=noise_rng, device=device
-                        )  # [B, z]
-                        fake = generator(z, tau, generator=noise_rng)
+                        )  # [B, Z]
+                        fake = generator(z, tau, generator=noise_rng)  # [B, N, A], [B, N, N, R]
                     with autocast:
-                        loss_d, stats_d = critic_loss(critic, real, fake, cfg.gan.gp_weight)
-                    _check_finite(loss_d, "critic", step, checkpoint_path)
+                        loss_d, stats_d = critic_loss(critic_dp, real, fake, cfg.gan.gp_weight)
                     opt_d.zero_grad(set_to_none=True)
                     loss_d.backward()
                     grad_norm_d = _clip(critic.parameters(), cfg.train.grad_clip)
+                    _check_finite(loss_d, grad_norm_d, "critic", step, checkpoint_path)
                     opt_d.step()
                 t1 = time.perf_counter()
 
-                # ---- generator: adversarial (+ RL, + diversity) update
+                # ---- reward network (RL only): fit RDKit's reward of real and generated graphs
                 z = generator.sample_noise(batch_size, generator=noise_rng, device=device)
                 with autocast:
-                    atom_logits, bond_logits = generator.logits(z)  # [B, N, A], [B, N, N, R]
-                    fake = generator.sample_from_logits(
-                        atom_logits, bond_logits, tau, generator=noise_rng
+                    fake, atom_logits, bond_logits = generator_dp(
+                        z, tau, generator=noise_rng, return_logits=True
                     )
                 stats_r: dict[str, float] = {}
                 if reward_net is not None:
-                    # The reward network learns RDKit's reward of real and generated graphs.
-                    graphs = [real_batch(), tuple(t.detach() for t in fake)]
-                    targets = [
-                        molecule_rewards(g, vocab, cfg.reward.objectives).to(device) for g in graphs
-                    ]
-                    loss_r = sum(
-                        reward_loss(reward_net, g, t) for g, t in zip(graphs, targets, strict=True)
+                    real = real_batch()
+                    graphs = tuple(
+                        torch.cat([r, f.detach()]) for r, f in zip(real, fake, strict=True)
                     )
-                    _check_finite(loss_r, "reward", step, checkpoint_path)
+                    target = molecule_rewards(graphs, vocab, cfg.reward.objectives).to(
+                        device
+                    )  # [2B]
+                    loss_r = reward_loss(reward_dp, graphs, target)
                     opt_r.zero_grad(set_to_none=True)
                     loss_r.backward()
+                    _check_finite(
+                        loss_r,
+                        _clip(reward_net.parameters(), None),
+                        "reward",
+                        step,
+                        checkpoint_path,
+                    )
                     opt_r.step()
                     stats_r = {
-                        "reward_loss": float(loss_r),
-                        "reward_rdkit_fake": float(targets[1].mean()),
+                        "reward_loss": loss_r.item(),
+                        "reward_rdkit_fake": target[batch_size:].mean().item(),
                     }
-                rl_weight = cfg.gan.rl_weight if step >= cfg.gan.rl_start else 0.0
+
+                # ---- generator: adversarial (+ RL, + diversity) update
                 with autocast:
                     loss_g, stats_g = generator_loss(
                         critic,
                         fake,
                         reward_net=reward_net,
-                        rl_weight=rl_weight,
+                        rl_weight=cfg.gan.rl_weight if step >= cfg.gan.rl_start else 0.0,
                         diversity_weight=cfg.gan.diversity_weight,
                         z=z,
                         # Probabilities, not samples: identical one-hots give no gradient.
@@ -306,10 +372,10 @@ def train(
                         if cfg.gan.diversity_weight > 0
                         else None,
                     )
-                _check_finite(loss_g, "generator", step, checkpoint_path)
                 opt_g.zero_grad(set_to_none=True)
                 loss_g.backward()
                 grad_norm_g = _clip(generator.parameters(), cfg.train.grad_clip)
+                _check_finite(loss_g, grad_norm_g, "generator", step, checkpoint_path)
                 opt_g.step()
                 t2 = time.perf_counter()
                 timer["critic"] += t1 - t0
@@ -317,7 +383,10 @@ def train(
 
                 step += 1
                 bar.update(1)
-                if step % cfg.logging.log_every == 0 or step == cfg.train.steps:
+                stop = ctx.any(interrupt.requested)  # every rank stops at the same step
+                if tracker is not None and (
+                    step % cfg.logging.log_every == 0 or step == cfg.train.steps
+                ):
                     scalars = {
                         f"train/{k}": v for k, v in {**stats_d, **stats_g, **stats_r}.items()
                     }
@@ -338,7 +407,9 @@ def train(
                         tau=f"{tau:.3f}",
                     )
 
-                if step % cfg.train.eval_every == 0 or step == cfg.train.steps:
+                if tracker is not None and (
+                    step % cfg.train.eval_every == 0 or step == cfg.train.steps
+                ):
                     t3 = time.perf_counter()
                     metrics = evaluate_during_training(
                         generator, vocab, reference, tracker, cfg, step, tau, run_dir
@@ -348,24 +419,31 @@ def train(
                         f"step {step}: " + ", ".join(f"{k}={v:.3f}" for k, v in metrics.items())
                     )
 
-                if (
-                    step % cfg.train.checkpoint_every == 0
-                    or step == cfg.train.steps
-                    or interrupt.requested
-                ):
-                    save_checkpoint(checkpoint_state(schedule(step)), checkpoint_path)
-                if interrupt.requested:
+                if step % cfg.train.checkpoint_every == 0 or step == cfg.train.steps or stop:
+                    save(schedule(step))
+                if stop:
                     log.warning("stopped at step %d; resume with --resume %s", step, run_dir)
                     break
 
-        if step >= cfg.train.steps:
+        if ctx.enabled:  # replicas must be identical; a difference means broken synchronisation
+            divergence = max(ctx.max_divergence(generator), ctx.max_divergence(critic))
+            if tracker is not None:
+                tracker.log(
+                    {
+                        "distributed/max_param_divergence": divergence,
+                        "distributed/world_size": ctx.world_size,
+                    },
+                    step,
+                )
+        if tracker is not None and step >= cfg.train.steps:
             tracker.log_artifact(checkpoint_path, name=f"{cfg.name}-generator", type="model")
             from molgen.training.curves import plot_training_curves
 
             plot_training_curves(run_dir / "metrics.jsonl", run_dir / "curves.png")
     finally:
         bar.close()
-        tracker.finish()
+        if tracker is not None:
+            tracker.finish()
     return metrics
 
 
