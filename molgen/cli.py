@@ -6,6 +6,7 @@ Subcommands take a YAML config plus dotted ``key=value`` overrides, e.g.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
@@ -40,6 +41,12 @@ def config_show(
     typer.echo(to_yaml(cfg), nl=False)
 
 
+def default_run_dir(name: str) -> Path:
+    """``runs/NAME``; under a W&B sweep agent ``runs/NAME-RUNID``, so sweep runs never collide."""
+    run_id = os.environ.get("WANDB_RUN_ID") if os.environ.get("WANDB_SWEEP_ID") else None
+    return Path("runs") / (f"{name}-{run_id}" if run_id else name)
+
+
 @app.command()
 def train(
     config: Path = typer.Argument(..., help="YAML experiment file, e.g. configs/qm9_5k.yaml"),
@@ -59,7 +66,7 @@ def train(
         raise _fail(str(exc)) from None
     if resume is not None and out is not None and out != resume:
         raise _fail("give either --out (new run) or --resume (existing run), not both")
-    run_dir = resume or out or Path("runs") / cfg.name
+    run_dir = resume or out or default_run_dir(cfg.name)
     try:
         metrics = run_training(cfg, run_dir, resume=resume is not None, progress=progress)
     except (TrainingDiverged, CheckpointError, FileExistsError, ValueError) as exc:

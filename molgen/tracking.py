@@ -108,7 +108,10 @@ def open_tracker(
     import wandb as wandb_lib
 
     id_file = run_dir / _RUN_ID_FILE
-    run_id = id_file.read_text().strip() if id_file.exists() else uuid.uuid4().hex[:12]
+    if id_file.exists():  # a resumed run continues its W&B run
+        run_id = id_file.read_text().strip()
+    else:  # a sweep agent chooses the run id; otherwise a fresh one
+        run_id = os.environ.get("WANDB_RUN_ID") or uuid.uuid4().hex[:12]
     id_file.write_text(run_id)
     run = wandb_lib.init(
         project=wandb.project,
