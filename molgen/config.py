@@ -154,6 +154,9 @@ class TrainConfig(_Strict):
     device: str = Field("auto", description="auto | cpu | cuda | cuda:N")
     amp: bool = Field(False, description="bf16 autocast (GPU only)")
     threads: int | None = Field(None, ge=1, description="torch CPU threads; default torch's")
+    max_minutes: float | None = Field(
+        None, gt=0.0, description="stop (checkpointed, resumable) after this much training time"
+    )
 
 
 class WandbConfig(_Strict):

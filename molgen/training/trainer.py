@@ -304,6 +304,7 @@ def _train(
         desc=cfg.name,
         dynamic_ncols=True,
     )
+    started = time.perf_counter()
     try:
         with _StopOnInterrupt() as interrupt:
             while step < cfg.train.steps:
@@ -383,7 +384,13 @@ def _train(
 
                 step += 1
                 bar.update(1)
-                stop = ctx.any(interrupt.requested)  # every rank stops at the same step
+                out_of_time = (
+                    cfg.train.max_minutes is not None
+                    and time.perf_counter() - started > 60 * cfg.train.max_minutes
+                )
+                stop = ctx.any(
+                    interrupt.requested or out_of_time
+                )  # every rank stops at the same step
                 if tracker is not None and (
                     step % cfg.logging.log_every == 0 or step == cfg.train.steps
                 ):
@@ -435,11 +442,12 @@ def _train(
                     },
                     step,
                 )
-        if tracker is not None and step >= cfg.train.steps:
-            tracker.log_artifact(checkpoint_path, name=f"{cfg.name}-generator", type="model")
+        if tracker is not None:
             from molgen.training.curves import plot_training_curves
 
             plot_training_curves(run_dir / "metrics.jsonl", run_dir / "curves.png")
+            if step >= cfg.train.steps:
+                tracker.log_artifact(checkpoint_path, name=f"{cfg.name}-generator", type="model")
     finally:
         bar.close()
         if tracker is not None:

@@ -228,3 +228,19 @@ def test_parallel_sampling_equals_serial(tmp_path, cache_dir):
     assert len(serial) == 100 and sum(s is not None for s in serial) > 50
     assert sample_smiles(tmp_path, 100, seed=5, batch_size=16, jobs=2) == serial
     assert sample_smiles(tmp_path, 100, seed=6, batch_size=16) != serial
+
+
+def test_time_box_stops_with_a_resumable_checkpoint(tmp_path, cache_dir):
+    cfg = debug_config(
+        cache_dir, "train.steps=1000", "train.max_minutes=0.000001", "train.eval_every=1000"
+    )
+    train(cfg, tmp_path, progress=False)
+    assert load_checkpoint(tmp_path)["step"] == 1  # stopped after the first step
+    assert (tmp_path / "curves.png").is_file()
+    train(
+        debug_config(cache_dir, "train.steps=3", "train.eval_every=1000"),
+        tmp_path,
+        resume=True,
+        progress=False,
+    )
+    assert load_checkpoint(tmp_path)["step"] == 3
