@@ -1,5 +1,28 @@
 """The chemistry boundary: the only place molgen imports RDKit."""
 
+from molgen.chem.graph import (
+    BOND_TYPES,
+    MolGraph,
+    Vocabulary,
+    decode,
+    decode_mols,
+    encode,
+    mol_graphs,
+    parse_atom_type,
+)
 from molgen.chem.mol import Checked, canonical_smiles, check_mol, check_smiles
 
-__all__ = ["Checked", "canonical_smiles", "check_mol", "check_smiles"]
+__all__ = [
+    "BOND_TYPES",
+    "Checked",
+    "MolGraph",
+    "Vocabulary",
+    "canonical_smiles",
+    "check_mol",
+    "check_smiles",
+    "decode",
+    "decode_mols",
+    "encode",
+    "mol_graphs",
+    "parse_atom_type",
+]

@@ -1,0 +1,79 @@
+"""On-disk cache of processed datasets, keyed by what they were built from.
+
+The key hashes the bytes of every source file and the settings that shape the tensors (format
+version, vocabulary, ``max_atoms``, ...), so a changed file or vocabulary builds a new entry. An
+entry is written atomically (temporary file + ``os.replace``), loaded with
+``torch.load(weights_only=True)`` and checked against a checksum of its contents: a file that
+does not load or does not match is rebuilt with a warning, never trusted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+__all__ = ["cache_key", "content_checksum", "load_entry", "save_entry"]
+
+#: Bump when the layout of an entry or the meaning of its tensors changes.
+FORMAT_VERSION = 1
+
+
+def cache_key(files: Sequence[Path], settings: dict[str, Any]) -> str:
+    """SHA-256 over the format version, the JSON of ``settings`` and each file's bytes."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps([FORMAT_VERSION, settings], sort_keys=True, default=str).encode())
+    for path in files:
+        file_digest = hashlib.sha256()
+        with path.open("rb") as f:
+            while chunk := f.read(1 << 20):
+                file_digest.update(chunk)
+        digest.update(file_digest.digest())
+    return digest.hexdigest()
+
+
+def content_checksum(smiles: Sequence[str], tensors: Sequence[torch.Tensor]) -> str:
+    """SHA-256 over SMILES and tensor bytes: detects an entry altered after it was written."""
+    digest = hashlib.sha256("\n".join(smiles).encode())
+    for tensor in tensors:
+        digest.update(str(tuple(tensor.shape)).encode())
+        digest.update(tensor.contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def save_entry(path: Path, entry: dict[str, Any]) -> None:
+    """Write ``entry`` (plain types and tensors) to ``path`` atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(entry, f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_entry(path: Path, key: str) -> dict[str, Any] | None:
+    """The entry at ``path`` when it exists, loads, has ``key`` and matches its checksum;
+    otherwise None (with a warning when a file was there but could not be trusted)."""
+    if not path.is_file():
+        return None
+    try:
+        entry = torch.load(path, weights_only=True)
+        if entry["key"] != key:
+            raise ValueError("key differs")
+        checksum = content_checksum(entry["smiles"], (entry["x"], entry["adj"]))
+        if entry["checksum"] != checksum:
+            raise ValueError("checksum differs")
+    except Exception as exc:  # any failure to load means the file cannot be trusted
+        warnings.warn(f"rebuilding the dataset cache {path}: {exc}", stacklevel=3)
+        return None
+    return entry

@@ -1,0 +1,136 @@
+"""Where SMILES come from: SMILES/CSV files, the bundled QM9 sample, full QM9 from ``qm9pack``.
+
+Every SMILES is read with its file and line number, so a bad line can be reported as
+``file:line``. Files are only read here; parsing is :func:`molgen.chem.graph.mol_graphs`' job.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import importlib.util
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NamedTuple
+
+import molgen
+
+__all__ = ["BUNDLED", "Record", "bundled_path", "qm9pack_files", "read_qm9pack", "read_smiles"]
+
+#: Bundled datasets (``data.name``) and their files under the repository's ``data/`` folder.
+BUNDLED = {"qm9_5k": "qm9_5k.smi"}
+
+_QM9PACK_PARTS = ("qm9_part1.csv", "qm9_part2.csv", "qm9_part3.csv")
+_QM9PACK_COLUMN = "SMILES"
+
+
+class Record(NamedTuple):
+    """One SMILES and where it was read: ``file`` (name as given) and 1-based ``line``."""
+
+    file: str
+    line: int
+    smiles: str
+
+
+def bundled_path(name: str) -> Path:
+    """The file of a bundled dataset, next to the ``molgen`` package in the repository."""
+    if name not in BUNDLED:
+        raise ValueError(f"data.name: unknown bundled dataset {name!r}; known: {sorted(BUNDLED)}")
+    path = Path(molgen.__file__).resolve().parents[1] / "data" / BUNDLED[name]
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"data.name: {name} is the bundled file {path}, which is missing; it ships with the "
+            "molgen repository (regenerate it with scripts/prepare_qm9.py)"
+        )
+    return path
+
+
+def qm9pack_files() -> list[Path]:
+    """The three CSV files of full QM9 (130,831 molecules) inside the ``qm9pack`` package.
+
+    ``import qm9pack`` is broken with current setuptools, so the files are located without
+    executing the package.
+    """
+    spec = importlib.util.find_spec("qm9pack")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError(
+            "data.name: qm9 needs the qm9pack package (full QM9); install it with "
+            "pip install 'molgen[qm9]', or use data.name: qm9_5k"
+        )
+    folder = Path(next(iter(spec.submodule_search_locations))) / "data"
+    files = [folder / part for part in _QM9PACK_PARTS]
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        raise FileNotFoundError(f"qm9pack is installed but lacks its data files: {missing}")
+    return files
+
+
+def read_smiles(path: Path, smiles_column: str | None = None) -> list[Record]:
+    """SMILES from a ``.csv`` file (column ``smiles_column``, else the one named ``smiles`` in
+    any case) or from a SMILES file (first whitespace-separated token of each line; blank lines
+    and a first-line ``smiles`` header are skipped)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"data.path: {path} is not a file")
+    if path.suffix.lower() == ".csv":
+        return list(_read_csv(path, smiles_column))
+    if smiles_column is not None:
+        raise ValueError(
+            f"data.smiles_column is for .csv files; {path} is read as one SMILES a line"
+        )
+    return list(_read_smi(path))
+
+
+def _read_smi(path: Path) -> Iterator[Record]:
+    with path.open(encoding="utf-8", errors="replace") as lines:
+        for number, line in enumerate(lines, 1):
+            tokens = line.split(maxsplit=1)
+            if not tokens or (number == 1 and tokens[0].lower() == "smiles"):
+                continue
+            yield Record(path.name, number, tokens[0])
+
+
+def _read_csv(path: Path, smiles_column: str | None) -> Iterator[Record]:
+    with _large_csv_fields(), path.open(newline="", encoding="utf-8", errors="replace") as f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        if header is None:
+            return
+        column = _find_column(path, header, smiles_column)
+        while True:
+            start = reader.line_num + 1  # a quoted field may span lines: report the first
+            row = next(reader, None)
+            if row is None:
+                return
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue  # blank line
+            smiles = row[column].strip() if column < len(row) else ""
+            yield Record(path.name, start, smiles)
+
+
+def _find_column(path: Path, header: list[str], smiles_column: str | None) -> int:
+    names = [name.strip() for name in header]
+    if smiles_column is not None:
+        if smiles_column not in names:
+            raise ValueError(f"data.smiles_column: {path} has no column {smiles_column!r}; {names}")
+        return names.index(smiles_column)
+    lowered = [name.lower() for name in names]
+    if "smiles" not in lowered:
+        raise ValueError(f"{path}: no 'smiles' column; set data.smiles_column to one of {names}")
+    return lowered.index("smiles")
+
+
+@contextlib.contextmanager
+def _large_csv_fields() -> Iterator[None]:
+    # qm9pack's rows hold coordinates and frequencies in fields beyond csv's 128 kB default.
+    previous = csv.field_size_limit(sys.maxsize)
+    try:
+        yield
+    finally:
+        csv.field_size_limit(previous)
+
+
+def read_qm9pack(smiles_column: str = _QM9PACK_COLUMN) -> list[Record]:
+    """All 130,831 QM9 SMILES from qm9pack, in its order (file by file)."""
+    return [record for path in qm9pack_files() for record in _read_csv(path, smiles_column)]

@@ -1,0 +1,73 @@
+import importlib.util
+
+import pytest
+
+from molgen.data import Record, bundled_path, qm9pack_files, read_smiles, sources
+
+
+def test_read_smi_skips_blank_lines_and_header_and_keeps_line_numbers(tmp_path):
+    path = tmp_path / "mols.smi"
+    path.write_text("SMILES name\nCCO ethanol\n\n   \nc1ccccc1\tbenzene\nC1CC\n")
+    assert read_smiles(path) == [
+        Record("mols.smi", 2, "CCO"),
+        Record("mols.smi", 5, "c1ccccc1"),
+        Record("mols.smi", 6, "C1CC"),
+    ]
+
+
+def test_read_csv_finds_the_smiles_column_and_reports_first_line_of_a_record(tmp_path):
+    path = tmp_path / "zinc.csv"
+    # ZINC250k's CSV quotes SMILES with a trailing newline inside the field
+    path.write_text('smiles,logP\n"CCO\n",0.1\n"CCN\n",0.2\n\n"C(",0.3\n')
+    assert read_smiles(path) == [
+        Record("zinc.csv", 2, "CCO"),
+        Record("zinc.csv", 4, "CCN"),
+        Record("zinc.csv", 7, "C("),
+    ]
+
+
+def test_read_csv_named_column(tmp_path):
+    path = tmp_path / "data.csv"
+    path.write_text("id,SMILES,Mol\n1,CC,x\n2,CO,y\n")
+    assert [r.smiles for r in read_smiles(path, "Mol")] == ["x", "y"]
+    assert [r.smiles for r in read_smiles(path)] == ["CC", "CO"]  # 'smiles' in any case
+
+
+def test_read_csv_missing_column_names_the_file_and_columns(tmp_path):
+    path = tmp_path / "data.csv"
+    path.write_text("id,structure\n1,CC\n")
+    with pytest.raises(ValueError, match=r"data\.csv.*no 'smiles' column.*structure"):
+        read_smiles(path)
+    with pytest.raises(ValueError, match=r"smiles_column.*'mol'"):
+        read_smiles(path, "mol")
+
+
+def test_read_smi_rejects_a_column_name(tmp_path):
+    path = tmp_path / "mols.smi"
+    path.write_text("CC\n")
+    with pytest.raises(ValueError, match="smiles_column"):
+        read_smiles(path, "smiles")
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.smi"):
+        read_smiles(tmp_path / "nope.smi")
+
+
+def test_bundled_sample_exists_and_unknown_names_fail():
+    assert bundled_path("qm9_5k").name == "qm9_5k.smi"
+    with pytest.raises(ValueError, match="zinc"):
+        bundled_path("zinc")
+
+
+def test_qm9pack_missing_says_what_to_install(monkeypatch):
+    monkeypatch.setattr(sources.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ModuleNotFoundError, match=r"pip install 'molgen\[qm9\]'"):
+        qm9pack_files()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("qm9pack") is None, reason="needs qm9pack")
+def test_qm9pack_files_are_found_without_importing_the_package():
+    files = qm9pack_files()
+    assert [f.name for f in files] == ["qm9_part1.csv", "qm9_part2.csv", "qm9_part3.csv"]
+    assert all(f.stat().st_size > 10_000_000 for f in files)
