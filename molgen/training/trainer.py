@@ -114,12 +114,27 @@ def _check_resumable(cfg: Config, saved: Config, checkpoint: Path) -> None:
         )
 
 
-def _clip(params: Any, max_norm: float | None) -> float:
-    """Clip (if configured) and return the total gradient norm, for logging."""
-    norm = torch.nn.utils.clip_grad_norm_(
-        params, max_norm if max_norm is not None else float("inf")
+def _update(
+    loss: torch.Tensor,
+    optimizer: torch.optim.Optimizer,
+    module: torch.nn.Module,
+    max_norm: float | None,
+    name: str,
+    step: int,
+    checkpoint: Path,
+) -> float:
+    """Backpropagate ``loss``, clip (if configured), refuse non-finite updates, step; returns
+    the gradient norm for logging."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    grad_norm = float(
+        torch.nn.utils.clip_grad_norm_(
+            module.parameters(), max_norm if max_norm is not None else float("inf")
+        )
     )
-    return float(norm)
+    _check_finite(loss, grad_norm, name, step, checkpoint)
+    optimizer.step()
+    return grad_norm
 
 
 def train(
@@ -321,11 +336,9 @@ def _train(
                         fake = generator(z, tau, generator=noise_rng)  # [B, N, A], [B, N, N, R]
                     with autocast:
                         loss_d, stats_d = critic_loss(critic_dp, real, fake, cfg.gan.gp_weight)
-                    opt_d.zero_grad(set_to_none=True)
-                    loss_d.backward()
-                    grad_norm_d = _clip(critic.parameters(), cfg.train.grad_clip)
-                    _check_finite(loss_d, grad_norm_d, "critic", step, checkpoint_path)
-                    opt_d.step()
+                    grad_norm_d = _update(
+                        loss_d, opt_d, critic, cfg.train.grad_clip, "critic", step, checkpoint_path
+                    )
                 t1 = time.perf_counter()
 
                 # ---- reward network (RL only): fit RDKit's reward of real and generated graphs
@@ -344,16 +357,7 @@ def _train(
                         device
                     )  # [2B]
                     loss_r = reward_loss(reward_dp, graphs, target)
-                    opt_r.zero_grad(set_to_none=True)
-                    loss_r.backward()
-                    _check_finite(
-                        loss_r,
-                        _clip(reward_net.parameters(), None),
-                        "reward",
-                        step,
-                        checkpoint_path,
-                    )
-                    opt_r.step()
+                    _update(loss_r, opt_r, reward_net, None, "reward", step, checkpoint_path)
                     stats_r = {
                         "reward_loss": loss_r.item(),
                         "reward_rdkit_fake": target[batch_size:].mean().item(),
@@ -373,11 +377,15 @@ def _train(
                         if cfg.gan.diversity_weight > 0
                         else None,
                     )
-                opt_g.zero_grad(set_to_none=True)
-                loss_g.backward()
-                grad_norm_g = _clip(generator.parameters(), cfg.train.grad_clip)
-                _check_finite(loss_g, grad_norm_g, "generator", step, checkpoint_path)
-                opt_g.step()
+                grad_norm_g = _update(
+                    loss_g,
+                    opt_g,
+                    generator,
+                    cfg.train.grad_clip,
+                    "generator",
+                    step,
+                    checkpoint_path,
+                )
                 t2 = time.perf_counter()
                 timer["critic"] += t1 - t0
                 timer["generator"] += t2 - t1

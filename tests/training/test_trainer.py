@@ -1,3 +1,5 @@
+import json
+import math
 import os
 import signal
 from pathlib import Path
@@ -244,3 +246,30 @@ def test_time_box_stops_with_a_resumable_checkpoint(tmp_path, cache_dir):
         progress=False,
     )
     assert load_checkpoint(tmp_path)["step"] == 3
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["gan.rl_weight=0.5", "reward.objectives=[validity, qed]"],
+        ["gan.pack=2"],
+        ["gan.minibatch_std=true"],
+        ["gan.diversity_weight=0.5"],
+    ],
+    ids=["rl", "pack", "minibatch_std", "diversity"],
+)
+def test_each_gan_option_trains_and_logs(tmp_path, cache_dir, overrides):
+    cfg = debug_config(
+        cache_dir, "train.steps=4", "train.eval_every=4", "logging.log_every=1", *overrides
+    )
+    train(cfg, tmp_path, progress=False)
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    losses = [r["train/generator_loss"] for r in records if "train/generator_loss" in r]
+    assert len(losses) == 4 and all(math.isfinite(v) for v in losses)
+    if cfg.gan.rl_weight:
+        assert all(
+            0.0 <= r["train/reward_rdkit_fake"] <= 1.0 for r in records if "train/reward_loss" in r
+        )
+        assert load_checkpoint(tmp_path)["reward"] is not None
+    if cfg.gan.diversity_weight:
+        assert all(r["train/diversity"] > 0 for r in records if "train/generator_loss" in r)
