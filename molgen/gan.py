@@ -1,0 +1,287 @@
+r"""MolGAN's objectives: WGAN-GP critic loss, generator loss with the RL term, diversity, reward.
+
+A graph is a pair ``(x, adj)`` of float tensors ``[B, N, A]`` and ``[B, N, N, R]``; a critic is
+any module mapping a graph to scores ``[B / pack]`` (``critic.pack`` graphs per score, 1 when
+the attribute is absent; attributes are read through DistributedDataParallel wrappers). Every
+function returns a scalar loss to minimise; the ``*_loss`` functions also return a dict of
+float statistics for logging.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = [
+    "critic_loss",
+    "diversity_loss",
+    "generator_loss",
+    "gradient_penalty",
+    "reward_loss",
+]
+
+Graph = tuple[Tensor, Tensor]
+
+
+def _check_graphs(real: Graph, fake: Graph) -> None:
+    for name, a, b in (("x", real[0], fake[0]), ("adj", real[1], fake[1])):
+        if a.shape != b.shape:
+            raise ValueError(
+                f"real and fake {name} must have the same shape, got {tuple(a.shape)} and "
+                f"{tuple(b.shape)}"
+            )
+
+
+def _stats(**values: Tensor) -> dict[str, float]:
+    # One host transfer for all statistics instead of one .item() each.
+    numbers = torch.stack([v.detach().float() for v in values.values()]).tolist()
+    return dict(zip(values, numbers, strict=True))
+
+
+def _unwrapped(module: nn.Module) -> nn.Module:
+    """The model inside a DistributedDataParallel / DataParallel wrapper, for its attributes."""
+    return getattr(module, "module", module)
+
+
+def _pack(critic: nn.Module, batch: int) -> int:
+    pack = getattr(_unwrapped(critic), "pack", 1)
+    if batch % pack:
+        raise ValueError(f"batch size {batch} is not divisible by the critic's pack={pack}")
+    return pack
+
+
+def _interpolate(
+    real: Graph, fake: Graph, pack: int, generator: torch.Generator | None
+) -> list[Tensor]:
+    """Detached interpolates that require grad, one epsilon per critic input (pack graphs).
+
+    They take the real graphs' dtype (under autocast the fake ones may be in lower precision).
+    """
+    x = real[0]
+    epsilon = torch.rand(x.shape[0] // pack, generator=generator, device=x.device, dtype=x.dtype)
+    epsilon = epsilon.repeat_interleave(pack)
+    return [
+        torch.lerp(
+            f.detach().to(r.dtype), r.detach(), epsilon.view(-1, *[1] * (r.dim() - 1))
+        ).requires_grad_()
+        for r, f in zip(real, fake, strict=True)
+    ]
+
+
+def _penalty(scores: Tensor, interpolates: list[Tensor]) -> Tensor:
+    """Mean of (||d score_k / d input_k|| - 1)^2 over the critic inputs k."""
+    grads = torch.autograd.grad(scores.sum(), interpolates, create_graph=True)
+    squared_norm = sum(g.reshape(scores.shape[0], -1).pow(2).sum(1) for g in grads)
+    return (torch.sqrt(squared_norm + 1e-12) - 1).pow(2).mean()
+
+
+def gradient_penalty(
+    critic: nn.Module, real: Graph, fake: Graph, *, generator: torch.Generator | None = None
+) -> Tensor:
+    r"""WGAN-GP penalty (Gulrajani et al., 2017) on interpolates of both atoms and bonds.
+
+    .. math::
+        \hat G_k = \epsilon_k G^{\text{real}}_k + (1 - \epsilon_k) G^{\text{fake}}_k,
+        \quad \epsilon_k \sim U(0, 1), \qquad
+        \mathrm{GP} = \frac{1}{K} \sum_{k=1}^{K} \Big( \big\| \big(\nabla_{\hat X_k} D,
+        \nabla_{\hat A_k} D\big)(\hat G_k) \big\|_2 - 1 \Big)^2
+
+    where :math:`k` runs over the :math:`K = B / \text{pack}` critic inputs, each a group of
+    ``pack`` consecutive graphs that shares one :math:`\epsilon_k`, and the norm is taken over all
+    entries of that input (atoms and bonds of all its graphs), so the penalty constrains the
+    critic's actual input. (With a critic whose scores mix the batch, e.g. minibatch std, the
+    gradient of the summed scores also carries the other inputs' dependence on this one, as in
+    Karras et al., 2018.) Inputs are detached: the penalty trains only the critic. The graph
+    of the gradient is kept (``create_graph=True``) so the penalty can be backpropagated.
+    ``1e-12`` is added under the square root so a zero gradient has a finite derivative.
+
+    Args:
+        critic: maps ``(x, adj)`` to ``[B / pack]`` scores.
+        real, fake: graphs ``(x [B, N, A], adj [B, N, N, R])``.
+        generator: random source for :math:`\epsilon`.
+
+    Returns:
+        Scalar tensor.
+    """
+    _check_graphs(real, fake)
+    interpolates = _interpolate(real, fake, _pack(critic, real[0].shape[0]), generator)
+    return _penalty(critic(*interpolates), interpolates)
+
+
+def critic_loss(
+    critic: nn.Module,
+    real: Graph,
+    fake: Graph,
+    gp_weight: float,
+    *,
+    generator: torch.Generator | None = None,
+) -> tuple[Tensor, dict[str, float]]:
+    r"""WGAN-GP critic loss :math:`\mathbb{E}[D(G^{\text{fake}})] - \mathbb{E}[D(G^{\text{real}})]
+    + \lambda_{\text{GP}} \mathrm{GP}`.
+
+    ``fake`` is detached (the critic step does not reach the generator). With ``gp_weight == 0``
+    the penalty is not computed. Real and fake graphs are scored in one call of the critic (one
+    pass of fewer, larger matmuls) unless ``critic.mixes_batch`` is true (its scores depend on
+    the rest of the batch, e.g. minibatch std). The penalty's interpolates get a call of their
+    own: in a joint call its double backward would run over all rows.
+    Statistics: ``critic_loss``, ``wasserstein`` (:math:`\mathbb{E}[D(\text{real})] -
+    \mathbb{E}[D(\text{fake})]`, the critic's estimate of the Wasserstein distance),
+    ``gradient_penalty``, ``critic_real``, ``critic_fake``.
+    """
+    if gp_weight < 0:
+        raise ValueError(f"gp_weight must be >= 0, got {gp_weight}")
+    _check_graphs(real, fake)
+    _pack(critic, real[0].shape[0])
+    fake = (fake[0].detach(), fake[1].detach())
+    if getattr(_unwrapped(critic), "mixes_batch", False):
+        score_real, score_fake = critic(*real).mean(), critic(*fake).mean()
+    else:
+        joint = critic(torch.cat([real[0], fake[0]]), torch.cat([real[1], fake[1]]))
+        score_real, score_fake = (half.mean() for half in joint.chunk(2))
+    if gp_weight > 0:
+        penalty = gradient_penalty(critic, real, fake, generator=generator)
+    else:
+        penalty = score_real.new_zeros(())
+    loss = score_fake - score_real + gp_weight * penalty
+    return loss, _stats(
+        critic_loss=loss,
+        wasserstein=score_real - score_fake,
+        gradient_penalty=penalty,
+        critic_real=score_real,
+        critic_fake=score_fake,
+    )
+
+
+@contextmanager
+def _frozen(*modules: nn.Module | None) -> Iterator[None]:
+    """Parameters of ``modules`` do not require grad inside the block (restored after)."""
+    params = [p for m in modules if m is not None for p in m.parameters() if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
+
+
+def diversity_loss(graphs: Sequence[Tensor], z: Tensor, *, eps: float = 1e-5) -> Tensor:
+    r"""Mode-seeking diversity term (Mao et al., 2019, "MSGAN"), over all pairs of the batch.
+
+    .. math::
+        d_G(a, b) = \frac{1}{D} \sum_{t} \| g^{(t)}_a - g^{(t)}_b \|_1, \quad
+        d_z(a, b) = \frac{1}{Z} \| z_a - z_b \|_1, \quad
+        \mathcal{L}_{\text{div}} = \Big( \frac{2}{B(B-1)} \sum_{a < b}
+        \frac{d_G(a, b)}{\max(d_z(a, b), \epsilon)} + \epsilon \Big)^{-1}
+
+    where :math:`g^{(t)}` runs over the tensors in ``graphs`` (e.g. atoms and bonds), :math:`D`
+    is the total number of their entries per sample and :math:`Z` the size of ``z``. Minimising
+    it pushes samples from different noise vectors apart, in proportion to how far apart the
+    noise vectors are. MSGAN pairs two samples and uses the ratio of batch means; averaging the
+    per-pair ratio over all :math:`B(B-1)/2` pairs uses the whole batch.
+
+    Pass the generator's probabilities (``softmax`` of its logits) rather than its hard samples:
+    two identical one-hot samples are at distance 0, where the L1 distance has zero gradient,
+    so a collapsed generator would get no signal from its samples.
+
+    Args:
+        graphs: tensors with the batch as first dimension, e.g. ``(x, adj)``.
+        z: the noise ``[B, Z]`` that produced them.
+        eps: guards both divisions.
+
+    Returns:
+        Scalar tensor, positive.
+    """
+    batch = z.shape[0]
+    if z.dim() != 2 or batch < 2:
+        raise ValueError(f"z must have shape (batch >= 2, z_dim), got {tuple(z.shape)}")
+    for g in graphs:
+        if g.shape[0] != batch:
+            raise ValueError(
+                f"graphs and z must share the batch size {batch}, got {tuple(g.shape)}"
+            )
+    flat = torch.cat([g.reshape(batch, -1) for g in graphs], dim=1)
+    rows, cols = torch.triu_indices(batch, batch, offset=1, device=z.device)
+    graph_distance = torch.cdist(flat, flat, p=1)[rows, cols] / flat.shape[1]
+    noise_distance = torch.cdist(z, z, p=1)[rows, cols] / z.shape[1]
+    ratio = graph_distance / noise_distance.clamp(min=eps)
+    return 1 / (ratio.mean() + eps)
+
+
+def generator_loss(
+    critic: nn.Module,
+    fake: Graph,
+    *,
+    reward_net: nn.Module | None = None,
+    rl_weight: float = 0.0,
+    match_scale: bool = True,
+    diversity_weight: float = 0.0,
+    z: Tensor | None = None,
+    diversity_inputs: Sequence[Tensor] | None = None,
+) -> tuple[Tensor, dict[str, float]]:
+    r"""MolGAN's generator loss with an optional mode-seeking diversity term.
+
+    .. math::
+        \mathcal{L} = (1 - \lambda) \mathcal{L}_{\text{WGAN}}
+        + \lambda \alpha \mathcal{L}_{\text{RL}} + w_{\text{div}} \mathcal{L}_{\text{div}}, \quad
+        \mathcal{L}_{\text{WGAN}} = -\mathbb{E}[D(G)], \quad
+        \mathcal{L}_{\text{RL}} = -\mathbb{E}[\hat R(G)]
+
+    with :math:`\lambda` = ``rl_weight``. Scale matching (``match_scale=True``, as in MolGAN's
+    reference code): :math:`\alpha = |\mathcal{L}_{\text{WGAN}} / \mathcal{L}_{\text{RL}}|`
+    treated as a constant, so both terms have the same magnitude and :math:`\lambda` is a pure
+    mixing proportion even though critic scores are unbounded; ``match_scale=False`` uses
+    :math:`\alpha = 1`. (MolGAN's own ``la`` weighs the WGAN term, i.e. ``la = 1 - rl_weight``.)
+    :math:`\mathcal{L}_{\text{div}}` is :func:`diversity_loss` of ``diversity_inputs``
+    (default: ``fake``; pass the generator's probabilities, see there) and ``z``.
+
+    The critic's and reward network's parameters are frozen while they score ``fake``: the
+    loss's gradient reaches the generator only, and backward skips their weight gradients.
+
+    Statistics: ``generator_loss``, ``generator_wgan``, and when enabled ``generator_rl``,
+    ``reward_fake`` (mean predicted reward), ``rl_scale`` (:math:`\alpha`), ``diversity``.
+    """
+    if not 0.0 <= rl_weight <= 1.0:
+        raise ValueError(f"rl_weight must be in [0, 1], got {rl_weight}")
+    if diversity_weight < 0:
+        raise ValueError(f"diversity_weight must be >= 0, got {diversity_weight}")
+    if rl_weight > 0 and reward_net is None:
+        raise ValueError("rl_weight > 0 needs a reward_net")
+    if diversity_weight > 0 and z is None:
+        raise ValueError("diversity_weight > 0 needs the noise z that produced fake")
+    with _frozen(critic, reward_net if rl_weight > 0 else None):
+        wgan = -critic(*fake).mean()
+        reward = reward_net(*fake).mean() if rl_weight > 0 else None
+    loss = (1 - rl_weight) * wgan
+    stats = {"generator_wgan": wgan}
+    if reward is not None:
+        rl = -reward
+        scale = (wgan / rl).abs().detach() if match_scale else torch.ones_like(rl)
+        loss = loss + rl_weight * scale * rl
+        stats.update(generator_rl=rl, reward_fake=reward, rl_scale=scale)
+    if diversity_weight > 0:
+        diversity = diversity_loss(fake if diversity_inputs is None else diversity_inputs, z)
+        loss = loss + diversity_weight * diversity
+        stats["diversity"] = diversity
+    return loss, _stats(generator_loss=loss, **stats)
+
+
+def reward_loss(reward_net: nn.Module, graphs: Graph, target_rewards: Tensor) -> Tensor:
+    r"""Mean squared error :math:`\frac{1}{B} \sum_b (\hat R(G_b) - r_b)^2` against RDKit rewards.
+
+    MolGAN fits the reward network on real and generated graphs alike; pass both (concatenated,
+    or in two calls). ``target_rewards`` is ``[B]`` with values in [0, 1].
+    """
+    batch = graphs[0].shape[0]
+    if target_rewards.shape != (batch,):
+        raise ValueError(
+            f"target_rewards must have shape ({batch},), got {tuple(target_rewards.shape)}"
+        )
+    if not bool(((target_rewards >= 0) & (target_rewards <= 1)).all()):
+        raise ValueError("target_rewards must lie in [0, 1]")
+    prediction = reward_net(*graphs)
+    return F.mse_loss(prediction, target_rewards.to(prediction.dtype))

@@ -1,0 +1,147 @@
+"""Generator: shapes, exact symmetry, padding, gradients, seeding, and sampling frequencies."""
+
+import pytest
+import torch
+from scipy.stats import chisquare
+
+from molgen.config import GeneratorConfig
+from molgen.models import Generator
+
+N, A, R = 9, 5, 5
+
+
+def make(**overrides) -> Generator:
+    return Generator(GeneratorConfig(hidden=[32, 64], **overrides), N, A, R)
+
+
+def test_logits_shapes_and_symmetry():
+    generator = make()
+    atom_logits, bond_logits = generator.logits(generator.sample_noise(7))
+    assert atom_logits.shape == (7, N, A)
+    assert bond_logits.shape == (7, N, N, R)
+    assert torch.equal(bond_logits, bond_logits.transpose(1, 2))
+    assert bond_logits.diagonal(dim1=1, dim2=2).abs().max() == 0
+
+
+@pytest.mark.parametrize("estimator", ["st", "gumbel_rao", "reinmax"])
+def test_hard_samples_are_symmetric_one_hot_graphs_without_padding_bonds(estimator):
+    generator = make(estimator=estimator)
+    x, adj = generator(generator.sample_noise(64), tau=1.0)
+    assert x.shape == (64, N, A) and adj.shape == (64, N, N, R)
+    for sample in (x, adj):
+        assert set(sample.unique().tolist()) <= {0.0, 1.0}
+        assert torch.equal(sample.sum(-1), torch.ones_like(sample[..., 0]))
+    assert torch.equal(adj, adj.transpose(1, 2))
+    assert torch.all(adj.diagonal(dim1=1, dim2=2)[:, 0] == 1)  # diagonal is "no bond"
+    padding = x.argmax(-1) == 0
+    assert padding.any() and (~padding).any()
+    bond_type = adj.argmax(-1)
+    assert torch.all(bond_type[padding] == 0)  # rows of padding nodes
+    assert torch.all(bond_type.transpose(1, 2)[padding] == 0)  # columns
+    # Bonds between atoms are sampled at all.
+    assert (bond_type > 0).any()
+
+
+def test_forward_can_return_the_logits_it_sampled_from():
+    generator = make()
+    z = generator.sample_noise(4)
+    seed = torch.Generator().manual_seed(9)
+    (x, adj), atom_logits, bond_logits = generator(z, 1.0, generator=seed, return_logits=True)
+    expected_logits = generator.logits(z)
+    torch.testing.assert_close((atom_logits, bond_logits), expected_logits)
+    expected = generator.sample_from_logits(
+        *expected_logits, 1.0, generator=torch.Generator().manual_seed(9)
+    )
+    assert torch.equal(x, expected[0]) and torch.equal(adj, expected[1])
+
+
+def test_soft_samples_are_symmetric_distributions():
+    generator = make(hard=False)
+    x, adj = generator(generator.sample_noise(16), tau=0.5)
+    torch.testing.assert_close(x.sum(-1), torch.ones(16, N))
+    torch.testing.assert_close(adj.sum(-1), torch.ones(16, N, N))
+    assert torch.equal(adj, adj.transpose(1, 2))
+    assert ((x > 0) & (x < 1)).any()
+
+
+def test_every_parameter_gets_a_gradient_through_the_samples():
+    generator = make()
+    x, adj = generator(generator.sample_noise(32), tau=1.0)
+    weights = torch.Generator().manual_seed(0)
+    loss = (x * torch.randn(x.shape, generator=weights)).sum()
+    loss = loss + (adj * torch.randn(adj.shape, generator=weights)).sum()
+    loss.backward()
+    for name, parameter in generator.named_parameters():
+        assert parameter.grad is not None and parameter.grad.abs().sum() > 0, name
+
+
+def test_seeded_sampling_is_reproducible_and_eval_mode_still_samples():
+    generator = make()
+    z = generator.sample_noise(8, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(z, generator.sample_noise(8, generator=torch.Generator().manual_seed(3)))
+    first = generator(z, 1.0, generator=torch.Generator().manual_seed(5))
+    second = generator(z, 1.0, generator=torch.Generator().manual_seed(5))
+    assert all(torch.equal(a, b) for a, b in zip(first, second, strict=True))
+    generator.eval()
+    third = generator(z, 1.0, generator=torch.Generator().manual_seed(6))
+    assert not torch.equal(first[1], third[1])
+
+
+def expected(logits, draws):
+    p = logits.double().softmax(-1).numpy()
+    return p / p.sum() * draws
+
+
+def test_argmax_eval_mode_gives_the_modes():
+    generator = Generator(GeneratorConfig(hidden=[32]), N, A, R, eval_mode="argmax").eval()
+    z = generator.sample_noise(16)
+    x, adj = generator(z, 1.0)
+    assert torch.equal(adj, generator(z, 1.0)[1])  # deterministic
+    atom_logits, bond_logits = generator.logits(z)
+    assert torch.equal(x.argmax(-1), atom_logits.argmax(-1))
+    atoms = x.argmax(-1) != 0
+    pairs = atoms[:, :, None] & atoms[:, None, :] & ~torch.eye(N, dtype=torch.bool)
+    assert torch.equal(adj.argmax(-1)[pairs], bond_logits.argmax(-1)[pairs])
+    assert torch.all(adj.argmax(-1)[~pairs] == 0)
+
+
+def test_sample_frequencies_follow_the_logits():
+    """Repeat one z: node 0's atom types follow softmax(atom logits); the bond between nodes
+    0 and 1, given both are atoms, follows softmax(bond logits) (chi-square, fixed seeds)."""
+    generator = make()
+    with torch.no_grad():
+        for parameter in generator.parameters():  # flatten the logits so every class occurs
+            parameter.mul_(0.2)
+    draws = 20000
+    z = generator.sample_noise(1, generator=torch.Generator().manual_seed(1)).expand(draws, -1)
+    with torch.no_grad():
+        atom_logits, bond_logits = generator.logits(z[:1])
+        x, adj = generator(z, 1.0, generator=torch.Generator().manual_seed(2))
+    atoms = x[:, 0].argmax(-1)
+    assert (
+        chisquare(torch.bincount(atoms, minlength=A), expected(atom_logits[0, 0], draws)).pvalue
+        > 1e-3
+    )
+    both = (x[:, 0].argmax(-1) != 0) & (x[:, 1].argmax(-1) != 0)
+    bonds = adj[both, 0, 1].argmax(-1)
+    observed = torch.bincount(bonds, minlength=R)
+    assert chisquare(observed, expected(bond_logits[0, 0, 1], len(bonds))).pvalue > 1e-3
+
+
+def test_bad_arguments_raise():
+    generator = make()
+    with pytest.raises(ValueError, match="z must have shape"):
+        generator.logits(torch.zeros(4, 3))
+    with pytest.raises(ValueError, match="batch_size"):
+        generator.sample_noise(0)
+    with pytest.raises(ValueError, match="num_atom_types"):
+        Generator(GeneratorConfig(), N, 1, R)
+    with pytest.raises(ValueError, match="num_nodes"):
+        Generator(GeneratorConfig(), 0, A, R)
+
+
+def test_single_node_graphs_and_repr():
+    generator = Generator(GeneratorConfig(hidden=[8]), 1, A, R)
+    x, adj = generator(generator.sample_noise(3), 1.0)
+    assert x.shape == (3, 1, A) and torch.all(adj[..., 0] == 1)
+    assert "num_nodes=1, num_atom_types=5, num_bond_types=5" in repr(generator)
