@@ -216,13 +216,18 @@ def _train(
     reward_net = None
     if cfg.gan.rl_weight > 0:
         reward_net = RewardNetwork(cfg.discriminator, n_atom_types, n_bond_types).to(device)
+    # Fused Adam: one kernel per step, not one per tensor and operation (much faster on CPU).
     opt_g = torch.optim.Adam(
-        generator.parameters(), lr=cfg.train.lr_generator, betas=cfg.train.betas
+        generator.parameters(), lr=cfg.train.lr_generator, betas=cfg.train.betas, fused=True
     )
     opt_d = torch.optim.Adam(
-        critic.parameters(), lr=cfg.train.lr_discriminator, betas=cfg.train.betas
+        critic.parameters(), lr=cfg.train.lr_discriminator, betas=cfg.train.betas, fused=True
     )
-    opt_r = torch.optim.Adam(reward_net.parameters(), lr=cfg.reward.lr) if reward_net else None
+    opt_r = (
+        torch.optim.Adam(reward_net.parameters(), lr=cfg.reward.lr, fused=True)
+        if reward_net
+        else None
+    )
     schedule = make_schedule(
         **{
             **cfg.temperature.model_dump(),
@@ -400,6 +405,18 @@ def _train(
                     interrupt.requested or out_of_time
                 )  # every rank stops at the same step
                 if tracker is not None and (
+                    step % cfg.train.eval_every == 0 or step == cfg.train.steps
+                ):
+                    t3 = time.perf_counter()
+                    metrics = evaluate_during_training(
+                        generator, vocab, reference, tracker, cfg, step, tau, run_dir
+                    )
+                    timer["eval"] += time.perf_counter() - t3
+                    bar.write(
+                        f"step {step}: " + ", ".join(f"{k}={v:.3f}" for k, v in metrics.items())
+                    )
+
+                if tracker is not None and (
                     step % cfg.logging.log_every == 0 or step == cfg.train.steps
                 ):
                     scalars = {
@@ -420,18 +437,6 @@ def _train(
                         loss_d=f"{loss_d.item():.3f}",
                         loss_g=f"{loss_g.item():.3f}",
                         tau=f"{tau:.3f}",
-                    )
-
-                if tracker is not None and (
-                    step % cfg.train.eval_every == 0 or step == cfg.train.steps
-                ):
-                    t3 = time.perf_counter()
-                    metrics = evaluate_during_training(
-                        generator, vocab, reference, tracker, cfg, step, tau, run_dir
-                    )
-                    timer["eval"] += time.perf_counter() - t3
-                    bar.write(
-                        f"step {step}: " + ", ".join(f"{k}={v:.3f}" for k, v in metrics.items())
                     )
 
                 if step % cfg.train.checkpoint_every == 0 or step == cfg.train.steps or stop:
