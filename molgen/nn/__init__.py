@@ -1,0 +1,52 @@
+"""molgen's reusable layers: discrete samplers with gradients, temperature schedules, graph convs.
+
+``import molgen.nn`` needs only torch. The relational graph layers (``DenseRelationalConv``,
+``GraphAggregation``) live in :mod:`molgen.nn.rgcn` and are imported on first access.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from molgen.nn import functional, schedules
+from molgen.nn.gumbel import GumbelSoftmax, SymmetricGumbelSoftmax
+from molgen.nn.schedules import (
+    ConstantSchedule,
+    CosineSchedule,
+    ExponentialSchedule,
+    LinearSchedule,
+    StepSchedule,
+    TemperatureSchedule,
+    make_schedule,
+)
+
+__all__ = [
+    "ConstantSchedule",
+    "CosineSchedule",
+    "DenseRelationalConv",
+    "ExponentialSchedule",
+    "GraphAggregation",
+    "GumbelSoftmax",
+    "LinearSchedule",
+    "StepSchedule",
+    "SymmetricGumbelSoftmax",
+    "TemperatureSchedule",
+    "functional",
+    "make_schedule",
+    "schedules",
+]
+
+_LAZY = {"DenseRelationalConv": "molgen.nn.rgcn", "GraphAggregation": "molgen.nn.rgcn"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'molgen.nn' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

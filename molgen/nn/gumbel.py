@@ -1,0 +1,148 @@
+"""Module wrappers of :mod:`molgen.nn.functional`'s Gumbel-Softmax samplers."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from molgen.nn import functional as F
+
+__all__ = ["GumbelSoftmax", "SymmetricGumbelSoftmax"]
+
+EVAL_MODES = ("sample", "argmax")
+
+
+class _GumbelBase(nn.Module):
+    """Validated sampler settings shared by both modules (no parameters)."""
+
+    def __init__(
+        self,
+        hard: bool = True,
+        estimator: str = "st",
+        gumbel_rao_samples: int = 8,
+        eval_mode: str = "sample",
+    ) -> None:
+        super().__init__()
+        if not isinstance(hard, bool):
+            raise ValueError(f"hard must be a bool, got {hard!r}")
+        if estimator not in F.ESTIMATORS:
+            raise ValueError(f"estimator must be one of {F.ESTIMATORS}, got {estimator!r}")
+        if not hard and estimator != "st":
+            raise ValueError(f"estimator={estimator!r} needs hard=True")
+        if (
+            isinstance(gumbel_rao_samples, bool)
+            or not isinstance(gumbel_rao_samples, int)
+            or gumbel_rao_samples < 1
+        ):
+            raise ValueError(f"gumbel_rao_samples must be an int >= 1, got {gumbel_rao_samples!r}")
+        if eval_mode not in EVAL_MODES:
+            raise ValueError(f"eval_mode must be one of {EVAL_MODES}, got {eval_mode!r}")
+        self.hard = hard
+        self.estimator = estimator
+        self.gumbel_rao_samples = gumbel_rao_samples
+        self.eval_mode = eval_mode
+
+    def reset_parameters(self) -> None:
+        """No parameters: the temperature is passed to ``forward``."""
+
+    def _sampler_kwargs(self) -> dict:
+        return {
+            "hard": self.hard,
+            "estimator": self.estimator,
+            "gumbel_rao_samples": self.gumbel_rao_samples,
+        }
+
+    @property
+    def _deterministic(self) -> bool:
+        return not self.training and self.eval_mode == "argmax"
+
+    def extra_repr(self) -> str:
+        text = f"hard={self.hard}, estimator={self.estimator!r}"
+        if self.estimator == "gumbel_rao":
+            text += f", gumbel_rao_samples={self.gumbel_rao_samples}"
+        return text + f", eval_mode={self.eval_mode!r}"
+
+
+class GumbelSoftmax(_GumbelBase):
+    r"""One-hot (or relaxed) categorical samples with gradients, see
+    :func:`molgen.nn.functional.gumbel_softmax`.
+
+    .. math::
+        D = \mathrm{onehot}\big(\arg\max_i\, \theta_i + g_i\big), \quad
+        \nabla \text{ from } \mathrm{softmax}\big((\theta + g)/\tau\big)
+        \text{ (or the chosen estimator)}
+
+    Args:
+        hard: one-hot samples (True) or relaxed Concrete samples (False).
+        estimator: ``"st"``, ``"gumbel_rao"`` or ``"reinmax"`` (``hard=True`` only).
+        gumbel_rao_samples: conditional draws :math:`K` for ``"gumbel_rao"``.
+        dim: the category dimension.
+        eval_mode: behaviour in ``eval()`` mode: ``"sample"`` keeps sampling (the model is a
+            distribution); ``"argmax"`` returns the deterministic one-hot mode
+            ``onehot(argmax(logits))`` (for ``hard=False`` too), without noise or gradient.
+            In ``train()`` mode the module always samples.
+
+    Shapes:
+        - **logits** :math:`(*, C, *)` with :math:`C` at ``dim``; **tau** a number or a tensor
+          broadcastable to logits with size 1 at ``dim``; **mask** bool, broadcastable.
+        - **output** same shape and dtype as logits.
+    """
+
+    def __init__(
+        self,
+        hard: bool = True,
+        estimator: str = "st",
+        gumbel_rao_samples: int = 8,
+        dim: int = -1,
+        eval_mode: str = "sample",
+    ) -> None:
+        super().__init__(hard, estimator, gumbel_rao_samples, eval_mode)
+        if isinstance(dim, bool) or not isinstance(dim, int):
+            raise ValueError(f"dim must be an int, got {dim!r}")
+        self.dim = dim
+
+    def forward(
+        self,
+        logits: Tensor,
+        tau: float | Tensor = 1.0,
+        mask: Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        if self._deterministic:
+            return F.one_hot_argmax(logits, dim=self.dim, mask=mask)
+        return F.gumbel_softmax(
+            logits, tau, dim=self.dim, mask=mask, generator=generator, **self._sampler_kwargs()
+        )
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + (f", dim={self.dim}" if self.dim != -1 else "")
+
+
+class SymmetricGumbelSoftmax(_GumbelBase):
+    r"""Symmetric one-hot edge samples for ``[B, N, N, C]`` logits, see
+    :func:`molgen.nn.functional.symmetric_gumbel_softmax`.
+
+    Each unordered pair is sampled once from :math:`(L + L^\top)/2` and mirrored; the diagonal
+    and pairs touching absent nodes (``node_mask`` False) are class 0, "no edge".
+
+    Args:
+        hard, estimator, gumbel_rao_samples, eval_mode: as in :class:`GumbelSoftmax`
+            (``eval_mode="argmax"`` gives the symmetric per-pair mode).
+
+    Shapes:
+        - **logits** :math:`(B, N, N, C)`; **node_mask** bool :math:`(B, N)`.
+        - **output** :math:`(B, N, N, C)`, exactly symmetric in the two node dimensions.
+    """
+
+    def forward(
+        self,
+        logits: Tensor,
+        tau: float | Tensor = 1.0,
+        node_mask: Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        if self._deterministic:
+            return F.symmetric_one_hot_argmax(logits, node_mask=node_mask)
+        return F.symmetric_gumbel_softmax(
+            logits, tau, node_mask=node_mask, generator=generator, **self._sampler_kwargs()
+        )

@@ -1,0 +1,140 @@
+"""Forward+backward time and peak memory of molgen's hard Gumbel-Softmax vs torch's and softmax.
+
+    python scripts/bench_layers.py [--quick] [--threads 1]
+
+For each shape it times ``y = f(x); y.backward(w)`` for
+
+- ``molgen``: ``molgen.nn.functional.gumbel_softmax(x, 0.5, hard=True)`` (estimator "st"),
+- ``torch``: ``torch.nn.functional.gumbel_softmax(x, 0.5, hard=True)``,
+- ``softmax``: ``torch.softmax(x / 0.5, -1)``, the floor: no noise, no sampling,
+
+and prints milliseconds, the ratios molgen/torch and molgen/softmax, and peak memory.
+
+Method. Threads are pinned (``torch.set_num_threads``, 1 by default) for stable numbers. The
+three candidates are timed round-robin in the same run, ``--repeats`` times each, each time
+over enough calls to last >= 20 ms, and the median is reported, so a slow moment on a shared
+machine hits all three. Peak memory is the maximum of the running total of CPU tensor bytes
+allocated minus freed during one forward+backward, from ``torch.profiler`` with
+``profile_memory=True`` (each op's self allocations, in start order; inputs and the backward
+seed ``w`` are allocated before and not counted).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+from molgen.nn.functional import gumbel_softmax
+
+SHAPES = [
+    (32, 9, 5),
+    (128, 9, 5),
+    (1024, 9, 5),
+    (32, 9, 9, 5),
+    (128, 9, 9, 5),
+    (1024, 9, 9, 5),
+    (64, 16, 32000),
+]
+TAU = 0.5
+
+CANDIDATES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "molgen": lambda x: gumbel_softmax(x, TAU, hard=True),
+    "torch": lambda x: torch.nn.functional.gumbel_softmax(x, TAU, hard=True),
+    "softmax": lambda x: torch.softmax(x / TAU, -1),
+}
+
+
+def _step(fn: Callable, x: torch.Tensor, seed: torch.Tensor) -> None:
+    x.grad = None
+    fn(x).backward(seed)
+
+
+def _time_once(run: Callable[[], object], calls: int) -> float:
+    start = time.perf_counter()
+    for _ in range(calls):
+        run()
+    return (time.perf_counter() - start) / calls
+
+
+def peak_bytes(fn: Callable, x: torch.Tensor, seed: torch.Tensor) -> int:
+    """Peak of (allocated - freed) CPU tensor bytes during one forward+backward."""
+    x.grad = None
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn(x).backward(seed)
+    events = sorted(prof.events(), key=lambda e: e.time_range.start)
+    total = peak = 0
+    for event in events:
+        total += event.self_cpu_memory_usage
+        peak = max(peak, total)
+    return peak
+
+
+def bench_shape(shape: Sequence[int], repeats: int) -> dict[str, tuple[float, int]]:
+    """Median seconds and peak bytes per candidate; "rng" is torch's uniform_ alone (no
+    backward), the cost of the random numbers any Gumbel sampler must draw."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(shape, generator=gen).requires_grad_()
+    seed = torch.randn(shape, generator=gen)
+    runs = {name: (lambda fn=fn: _step(fn, x, seed)) for name, fn in CANDIDATES.items()}
+    noise = torch.empty(shape)
+    runs["rng"] = noise.uniform_
+    calls = {}
+    for name, run in runs.items():
+        run()  # warm-up
+        calls[name] = max(1, int(0.02 / max(_time_once(run, 1), 1e-9)))
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            times[name].append(_time_once(run, calls[name]))
+    result = {name: (statistics.median(times[name]), 0) for name in runs}
+    for name, fn in CANDIDATES.items():
+        result[name] = (result[name][0], peak_bytes(fn, x, seed))
+    return result
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=1, help="torch.set_num_threads")
+    parser.add_argument("--repeats", type=int, default=7, help="timed rounds per candidate")
+    parser.add_argument("--quick", action="store_true", help="small shapes only, 3 rounds")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    shapes = SHAPES[:3] if args.quick else SHAPES
+    repeats = 3 if args.quick else args.repeats
+    print(
+        f"torch {torch.__version__}, threads={args.threads}, tau={TAU}, fwd+bwd, median of "
+        f"{repeats} round-robin rounds"
+    )
+    header = (
+        f"{'shape':>18} | {'molgen ms':>9} {'torch ms':>9} {'softmax ms':>10} | "
+        f"{'vs torch':>8} {'vs softmax':>10} {'rng/softmax':>11} | {'molgen MB':>9} {'torch MB':>9} "
+        f"{'softmax MB':>10} | {'mem/torch':>9}"
+    )
+    print(header)
+    print("-" * len(header))
+    for shape in shapes:
+        res = bench_shape(shape, repeats)
+        (t_m, m_m), (t_t, m_t), (t_s, m_s) = res["molgen"], res["torch"], res["softmax"]
+        t_rng = res["rng"][0]
+        print(
+            f"{'x'.join(map(str, shape)):>18} | {t_m * 1e3:9.3f} {t_t * 1e3:9.3f} "
+            f"{t_s * 1e3:10.3f} | {t_t / t_m:7.2f}x {t_m / t_s:9.2f}x {t_rng / t_s:10.2f}x | "
+            f"{m_m / 2**20:9.2f} "
+            f"{m_t / 2**20:9.2f} {m_s / 2**20:10.2f} | {m_m / m_t:9.2f}"
+        )
+    print(
+        "vs torch = torch time / molgen time (higher is better); vs softmax = molgen time / "
+        "softmax time (1.0 is the floor); rng/softmax = time of uniform_ alone (the random "
+        "numbers every Gumbel sampler draws) / softmax time; mem/torch = molgen peak / torch peak"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
