@@ -108,6 +108,15 @@ class GeneratorConfig(_Strict):
     estimator: Literal["st", "gumbel_rao", "reinmax"] = "st"
     gumbel_rao_samples: int = Field(8, ge=1, description="K for estimator=gumbel_rao")
 
+    @model_validator(mode="after")
+    def _estimator_needs_hard(self) -> GeneratorConfig:
+        if not self.hard and self.estimator != "st":
+            raise ValueError(
+                f"generator.estimator={self.estimator!r} needs generator.hard=true "
+                "(relaxed samples have their own exact gradient)"
+            )
+        return self
+
 
 class DiscriminatorConfig(_Strict):
     """Relational GCN + gated aggregation + MLP (also the reward network's architecture)."""

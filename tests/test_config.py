@@ -93,6 +93,9 @@ def test_out_of_bounds_value_names_the_key(override, key):
 def test_cross_field_check_names_the_fields():
     with pytest.raises(ConfigError, match="tau_min"):
         load_config(None, ["temperature.tau0=0.5", "temperature.tau_min=0.9"])
+    with pytest.raises(ConfigError, match="generator.hard"):
+        load_config(None, ["generator.hard=false", "generator.estimator=reinmax"])
+    assert not load_config(None, ["generator.hard=false"]).generator.hard
 
 
 def test_malformed_override_and_missing_file():
