@@ -21,8 +21,10 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,qm9,fcd]"
 	touch $(STAMP)
 
+# Re-running continues an interrupted run, or skips straight to sampling when it is complete.
 train: $(STAMP)
-	$(BIN)/molgen train $(CONFIG) --out $(RUN)
+	if [ -f $(RUN)/checkpoint.pt ]; then $(BIN)/molgen train $(CONFIG) --resume $(RUN); \
+	else $(BIN)/molgen train $(CONFIG) --out $(RUN); fi
 	$(BIN)/molgen sample $(RUN) -n 1000 -o $(RUN)/samples.smi --image $(RUN)/samples.png
 	$(BIN)/molgen evaluate $(RUN)/samples.smi --reference $(RUN)/train.smi --out $(RUN)/report.json --plots
 
