@@ -107,6 +107,9 @@ class GeneratorConfig(_Strict):
     hard: bool = Field(True, description="one-hot straight-through samples (else relaxed)")
     estimator: Literal["st", "gumbel_rao", "reinmax"] = "st"
     gumbel_rao_samples: int = Field(8, ge=1, description="K for estimator=gumbel_rao")
+    eval_mode: Literal["sample", "argmax"] = Field(
+        "sample", description="sampling after training: draw each atom/bond, or take the mode"
+    )
 
     @model_validator(mode="after")
     def _estimator_needs_hard(self) -> GeneratorConfig:

@@ -55,16 +55,15 @@ class Generator(nn.Module):
     :class:`molgen.nn.GumbelSoftmax` (atoms) and :class:`molgen.nn.SymmetricGumbelSoftmax`
     (bonds), hard straight-through one-hot by default (``cfg.hard``, ``cfg.estimator``); pairs
     touching a sampled padding atom (class 0) get "no bond", like the data. In ``eval()`` mode
-    the samples stay random (GAN sampling) unless ``eval_mode="argmax"``, which makes them the
+    the samples stay random (GAN sampling) unless ``cfg.eval_mode="argmax"``, which makes them the
     per-entry modes (atoms first, then bonds among the chosen atoms).
 
     Args:
         cfg: :class:`molgen.config.GeneratorConfig` (z_dim, hidden, dropout, hard, estimator,
-            gumbel_rao_samples).
+            gumbel_rao_samples, eval_mode: the Gumbel modules' behaviour in ``eval()``).
         num_nodes: :math:`N`, maximum atoms per molecule.
         num_atom_types: :math:`A`, atom classes including class 0 ("no atom").
         num_bond_types: :math:`R`, bond classes including class 0 ("no bond").
-        eval_mode: ``"sample"`` or ``"argmax"``, the Gumbel modules' behaviour in ``eval()``.
 
     Shapes:
         - **z:** :math:`(B, z_{dim})`
@@ -77,8 +76,6 @@ class Generator(nn.Module):
         num_nodes: int,
         num_atom_types: int,
         num_bond_types: int,
-        *,
-        eval_mode: str = "sample",
     ):
         super().__init__()
         if num_nodes < 1:
@@ -103,7 +100,7 @@ class Generator(nn.Module):
             hard=cfg.hard,
             estimator=cfg.estimator,
             gumbel_rao_samples=cfg.gumbel_rao_samples,
-            eval_mode=eval_mode,
+            eval_mode=cfg.eval_mode,
         )
         self.atom_sampler = GumbelSoftmax(**sampler_args)
         self.bond_sampler = SymmetricGumbelSoftmax(**sampler_args)

@@ -93,7 +93,7 @@ def expected(logits, draws):
 
 
 def test_argmax_eval_mode_gives_the_modes():
-    generator = Generator(GeneratorConfig(hidden=[32]), N, A, R, eval_mode="argmax").eval()
+    generator = Generator(GeneratorConfig(hidden=[32], eval_mode="argmax"), N, A, R).eval()
     z = generator.sample_noise(16)
     x, adj = generator(z, 1.0)
     assert torch.equal(adj, generator(z, 1.0)[1])  # deterministic
