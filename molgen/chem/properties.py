@@ -1,0 +1,230 @@
+"""Per-molecule properties, fingerprints, fragments and scaffolds (all RDKit work of the metrics).
+
+Every function here takes a *sanitized* RDKit molecule, or canonical SMILES strings for the batch
+functions :func:`classify_smiles` and :func:`compute_features`, which are top-level so a
+multiprocessing pool can pickle them.
+
+Sources of the definitions:
+
+* QED: ``rdkit.Chem.QED.qed`` (Bickerton et al. 2012, default weights);
+* logP: ``rdkit.Chem.Crippen.MolLogP`` (Wildman & Crippen 1999);
+* SA: ``sascorer.calculateScore`` from RDKit's Contrib/SA_Score (Ertl & Schuffenhauer 2009);
+* MolGAN's normalised logP and SA: ``MolecularMetrics`` in nicola-decao/MolGAN
+  ``utils/molecular_metrics.py`` (see :func:`normalized_logp`, :func:`normalized_sa`);
+* Morgan fingerprints: RDKit's Morgan generator, radius 2 (ECFP4-like), as bit vectors;
+* BRICS fragments and Bemis-Murcko scaffolds: MOSES ``moses/metrics/utils.py`` (``fragmenter``,
+  ``compute_scaffold`` with ``min_rings=2``);
+* KL descriptors: GuacaMol ``KLDivBenchmark.pc_descriptor_subset``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+from rdkit import Chem
+from rdkit.Chem import QED, AllChem, Crippen, Descriptors, rdFingerprintGenerator
+from rdkit.Chem.Scaffolds import MurckoScaffold
+
+from molgen.chem.mol import check_mol, check_smiles
+
+try:  # RDKit ships the SA scorer as a Contrib module, importable in current wheels
+    from rdkit.Contrib.SA_Score import sascorer
+except ImportError:  # older layouts: Contrib is a plain directory
+    import os
+    import sys
+
+    from rdkit.Chem import RDConfig
+
+    sys.path.append(os.path.join(RDConfig.RDContribDir, "SA_Score"))
+    import sascorer
+
+__all__ = [
+    "FEATURES",
+    "KL_DESCRIPTORS",
+    "brics_fragments",
+    "classify_smiles",
+    "compute_features",
+    "kl_descriptors",
+    "logp",
+    "morgan_bits",
+    "murcko_scaffold",
+    "normalized_logp",
+    "normalized_sa",
+    "qed",
+    "sa_score",
+]
+
+#: MolGAN's logP range (``water_octanol_partition_coefficient_scores``).
+MOLGAN_LOGP_RANGE = (-2.12178879609, 6.0429063424)
+#: MolGAN's SA remap: ``remap(sa, 5, 1.5)``, i.e. SA 5 -> 0 and SA 1.5 -> 1.
+MOLGAN_SA_RANGE = (5.0, 1.5)
+
+#: GuacaMol's KL-divergence descriptors; the first four are continuous, the rest integer-valued.
+KL_DESCRIPTORS = (
+    "BertzCT",
+    "MolLogP",
+    "MolWt",
+    "TPSA",
+    "NumHAcceptors",
+    "NumHDonors",
+    "NumRotatableBonds",
+    "NumAliphaticRings",
+    "NumAromaticRings",
+)
+N_CONTINUOUS_KL_DESCRIPTORS = 4
+
+#: Fingerprints used by the metrics: (radius, bits). ``morgan`` is MOSES' (intdiv, snn),
+#: ``morgan4096`` GuacaMol's (internal similarity in the KL score).
+FINGERPRINTS = {"morgan": (2, 1024), "morgan4096": (2, 4096)}
+
+#: Names accepted by :func:`compute_features`.
+FEATURES = ("qed", "logp", "sa", "kl_descriptors", "fragments", "scaffold", *FINGERPRINTS)
+
+_GENERATORS: dict[str, rdFingerprintGenerator.FingerprintGenerator64] = {}
+
+
+def qed(mol: Chem.Mol) -> float:
+    """RDKit's QED with the default (mean) weights."""
+    return QED.qed(mol)
+
+
+def logp(mol: Chem.Mol) -> float:
+    """Wildman-Crippen logP (``Crippen.MolLogP``)."""
+    return Crippen.MolLogP(mol)
+
+
+def sa_score(mol: Chem.Mol) -> float:
+    """Synthetic accessibility in [1, 10] (1 = easy), RDKit Contrib's ``sascorer``."""
+    return sascorer.calculateScore(mol)
+
+
+def _remap_clip(values: np.ndarray | float, low: float, high: float) -> np.ndarray:
+    return np.clip((np.asarray(values, dtype=np.float64) - low) / (high - low), 0.0, 1.0)
+
+
+def normalized_logp(values: np.ndarray | float) -> np.ndarray:
+    r"""MolGAN's normalised logP: :math:`\mathrm{clip}((x + 2.1218) / (6.0429 + 2.1218), 0, 1)`.
+
+    From ``MolecularMetrics.water_octanol_partition_coefficient_scores(norm=True)``:
+    ``np.clip(remap(logp, -2.12178879609, 6.0429063424), 0, 1)``.
+    """
+    return _remap_clip(values, *MOLGAN_LOGP_RANGE)
+
+
+def normalized_sa(values: np.ndarray | float) -> np.ndarray:
+    r"""MolGAN's normalised SA score: :math:`\mathrm{clip}((x - 5) / (1.5 - 5), 0, 1)`.
+
+    From ``MolecularMetrics.synthetic_accessibility_score_scores(norm=True)``:
+    ``np.clip(remap(sa, 5, 1.5), 0, 1)``, so 1 means easy to synthesise.
+    """
+    return _remap_clip(values, *MOLGAN_SA_RANGE)
+
+
+def morgan_bits(mol: Chem.Mol, radius: int = 2, n_bits: int = 1024) -> np.ndarray:
+    """Morgan bit vector as a ``uint8`` array of shape ``[n_bits]`` (same bits as
+    ``AllChem.GetMorganFingerprintAsBitVect(mol, radius, nBits=n_bits)``)."""
+    key = f"{radius}:{n_bits}"
+    if key not in _GENERATORS:
+        _GENERATORS[key] = rdFingerprintGenerator.GetMorganGenerator(radius=radius, fpSize=n_bits)
+    return _GENERATORS[key].GetFingerprintAsNumPy(mol).astype(np.uint8, copy=False)
+
+
+def brics_fragments(mol: Chem.Mol) -> list[str]:
+    """MOSES' ``fragmenter``: SMILES of the pieces left by cutting every BRICS bond (with the
+    dummy atoms marking the cuts)."""
+    return Chem.MolToSmiles(AllChem.FragmentOnBRICSBonds(mol)).split(".")
+
+
+def murcko_scaffold(mol: Chem.Mol, min_rings: int = 2) -> str | None:
+    """MOSES' ``compute_scaffold``: Bemis-Murcko scaffold SMILES, None when it has fewer than
+    ``min_rings`` rings (acyclic molecules included) or RDKit cannot compute it."""
+    try:
+        scaffold = MurckoScaffold.GetScaffoldForMol(mol)
+    except (ValueError, RuntimeError):
+        return None
+    smiles = Chem.MolToSmiles(scaffold)
+    if smiles == "" or scaffold.GetRingInfo().NumRings() < min_rings:
+        return None
+    return smiles
+
+
+def kl_descriptors(mol: Chem.Mol) -> np.ndarray:
+    """GuacaMol's nine physchem descriptors (:data:`KL_DESCRIPTORS`), non-finite values set to 0
+    as GuacaMol's ``_calculate_pc_descriptors`` does."""
+    values = np.array([getattr(Descriptors, name)(mol) for name in KL_DESCRIPTORS], np.float64)
+    values[~np.isfinite(values)] = 0.0
+    return values
+
+
+def classify_smiles(
+    samples: Sequence[str | Chem.Mol | None],
+) -> list[tuple[str | None, str | None]]:
+    """``(canonical SMILES or None, reason or None)`` per sample (SMILES or unsanitized RDKit
+    molecule, which is copied, not modified); None is a ``"parse"`` failure, "" ``"empty"``.
+
+    The canonical SMILES is set whenever the molecule sanitizes (also when it is disconnected),
+    the reason is None exactly when the sample is strict-valid (see ``molgen.chem.mol``).
+    """
+    out: list[tuple[str | None, str | None]] = []
+    for sample in samples:
+        if isinstance(sample, Chem.Mol):
+            checked = check_mol(Chem.Mol(sample))
+        elif isinstance(sample, str):
+            checked = check_smiles(sample)
+        else:
+            out.append((None, "parse"))
+            continue
+        out.append((checked.smiles, checked.reason))
+    return out
+
+
+def compute_features(
+    canonical: Sequence[str], names: Iterable[str]
+) -> dict[str, np.ndarray | list]:
+    """Features of canonical SMILES (all strict-valid); one entry per name in ``names``.
+
+    ``qed``/``logp``/``sa``: ``float64[n]``; ``kl_descriptors``: ``float64[n, 9]``;
+    fingerprint names (:data:`FINGERPRINTS`): bit-packed ``uint8[n, bits / 8]``;
+    ``fragments``: list of lists of SMILES; ``scaffold``: list of SMILES or None.
+    """
+    names = tuple(names)
+    unknown = set(names) - set(FEATURES)
+    if unknown:
+        raise ValueError(f"names: unknown features {sorted(unknown)}; known: {FEATURES}")
+    columns: dict[str, list] = {name: [] for name in names}
+    for smiles in canonical:
+        mol = Chem.MolFromSmiles(smiles)
+        if mol is None:
+            raise ValueError(f"canonical: {smiles!r} does not parse (pass strict-valid SMILES)")
+        for name in names:
+            columns[name].append(_feature(mol, name))
+    out: dict[str, np.ndarray | list] = {}
+    for name, values in columns.items():
+        if name in ("fragments", "scaffold"):
+            out[name] = values
+        elif name in FINGERPRINTS:
+            n_bytes = FINGERPRINTS[name][1] // 8
+            out[name] = np.array(values, np.uint8).reshape(len(values), n_bytes)
+        elif name == "kl_descriptors":
+            out[name] = np.array(values, np.float64).reshape(len(values), len(KL_DESCRIPTORS))
+        else:
+            out[name] = np.array(values, np.float64)
+    return out
+
+
+def _feature(mol: Chem.Mol, name: str):
+    if name in FINGERPRINTS:
+        radius, n_bits = FINGERPRINTS[name]
+        return np.packbits(morgan_bits(mol, radius, n_bits))
+    return _PER_MOLECULE[name](mol)
+
+
+_PER_MOLECULE = {
+    "qed": qed,
+    "logp": logp,
+    "sa": sa_score,
+    "kl_descriptors": kl_descriptors,
+    "fragments": brics_fragments,
+    "scaffold": murcko_scaffold,
+}

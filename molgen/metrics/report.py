@@ -1,0 +1,118 @@
+"""Reading SMILES files and writing evaluation reports (report.json, report.md, molecules.csv)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+from molgen.metrics.core import DEFINITIONS, TABLE_COLUMNS, Evaluation
+
+__all__ = ["MoleculeTableWriter", "read_smiles_file", "write_report"]
+
+#: Per-molecule rows shown in report.md (all rows are in molecules.csv).
+MARKDOWN_ROWS = 50
+
+
+def read_smiles_file(path: str | Path) -> Iterator[str]:
+    """Stream the SMILES of a ``.smi`` file: the first whitespace-separated token of each line
+    (a name may follow). Blank lines are yielded as "" (invalid samples), undecodable bytes are
+    replaced, so a bad line is an invalid sample and never stops the run.
+
+    Raises ValueError naming the file when it is missing, not a file, or empty.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(f"{path}: no such file")
+    if not path.is_file():
+        raise ValueError(f"{path}: not a file")
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path}: empty file, no SMILES to read")
+    return _lines(path)
+
+
+def _lines(path: Path) -> Iterator[str]:
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            fields = line.split(maxsplit=1)
+            yield fields[0] if fields else ""
+
+
+class MoleculeTableWriter:
+    """Streams per-molecule rows (``TABLE_COLUMNS``) to a CSV file; use as ``on_rows``."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = open(self.path, "w", newline="")  # noqa: SIM115 (closed in close())
+        self._writer = csv.writer(self._file)
+        self._writer.writerow(TABLE_COLUMNS)
+        self.head: list[tuple] = []
+
+    def __call__(self, rows: list[tuple]) -> None:
+        self._writer.writerows(_format_row(row) for row in rows)
+        self.head.extend(rows[: MARKDOWN_ROWS - len(self.head)])
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> MoleculeTableWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _format_row(row: tuple) -> list:
+    return ["" if v is None else (f"{v:.4f}" if isinstance(v, float) else v) for v in row]
+
+
+def write_report(
+    evaluation: Evaluation, path: str | Path, head_rows: list[tuple] | None = None
+) -> tuple[Path, Path]:
+    """Write ``path`` (report.json: metric floats at top level, null when undefined, plus
+    ``n_samples``, counts and ``definitions``) and ``report.md`` beside it (metrics table with
+    definitions, invalid reasons, the first per-molecule rows). Returns both paths."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    report = evaluation.to_report()
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    rows = head_rows if head_rows is not None else (evaluation.table or [])[:MARKDOWN_ROWS]
+    md_path = path.with_suffix(".md")
+    md_path.write_text(_markdown(evaluation, rows))
+    return path, md_path
+
+
+def _markdown(evaluation: Evaluation, rows: list[tuple]) -> str:
+    lines = [
+        "# molgen evaluation",
+        "",
+        f"{evaluation.n_samples} samples, {evaluation.n_valid} strict-valid, "
+        f"{evaluation.n_relaxed_valid} sanitizable, {evaluation.n_distinct} distinct valid; "
+        f"reference: {evaluation.reference_size if evaluation.reference_size else 'none'}.",
+        "",
+        "| metric | value | definition |",
+        "|---|---|---|",
+    ]
+    for key, value in evaluation.metrics.items():
+        shown = f"{value:.4f}" if math.isfinite(value) else "n/a"
+        lines.append(f"| {key} | {shown} | {DEFINITIONS[key]} |")
+    for note in evaluation.notes:
+        lines += ["", f"Note: {note}"]
+    if evaluation.reasons:
+        lines += ["", "| invalid reason | samples |", "|---|---|"]
+        lines += [f"| {reason} | {n} |" for reason, n in sorted(evaluation.reasons.items())]
+    if rows:
+        lines += [
+            "",
+            f"## Molecules (first {len(rows)}; all in molecules.csv)",
+            "",
+            "| " + " | ".join(TABLE_COLUMNS) + " |",
+            "|" + "---|" * len(TABLE_COLUMNS),
+        ]
+        for row in rows:
+            cells = [str(c).replace("|", "\\|") for c in _format_row(row)]
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,115 @@
+"""``molgen evaluate``: files (or a checkpoint) in, report files (and a W&B run) out."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection
+from pathlib import Path
+
+from molgen.metrics.core import TABLE_COLUMNS, Evaluation, Reference, evaluate
+from molgen.metrics.report import MoleculeTableWriter, read_smiles_file, write_report
+
+__all__ = ["is_checkpoint", "output_paths", "run_evaluation"]
+
+
+def is_checkpoint(path: Path) -> bool:
+    """A run directory holding ``checkpoint.pt``, or a ``.pt`` file."""
+    path = Path(path)
+    return (path.is_dir() and (path / "checkpoint.pt").is_file()) or path.suffix == ".pt"
+
+
+def output_paths(out: Path) -> dict[str, Path]:
+    """Files written beside ``out`` (report.json): report.md, the per-molecule CSV, figures."""
+    out = Path(out)
+    return {
+        "json": out,
+        "markdown": out.with_suffix(".md"),
+        "molecules": out.with_name(f"{out.stem}_molecules.csv"),
+        "properties_png": out.with_name(f"{out.stem}_properties.png"),
+        "grid_png": out.with_name(f"{out.stem}_grid.png"),
+        "wandb_dir": out.with_name(f"{out.stem}_wandb"),
+    }
+
+
+def run_evaluation(
+    generated: Path,
+    out: Path,
+    *,
+    reference: Path | None = None,
+    n: int = 10_000,
+    seed: int = 0,
+    metrics: Collection[str] | None = None,
+    n_jobs: int = 1,
+    cache_dir: Path | None = None,
+    plots: bool = False,
+    wandb: bool = False,
+    progress: bool = True,
+) -> Evaluation:
+    """Evaluate a SMILES file, or ``n`` samples of a checkpoint (whose training molecules are
+    the default reference), and write the report files (:func:`output_paths`).
+
+    Raises ValueError with the offending file for missing/empty inputs.
+    """
+    reference_smiles = None if reference is None else read_smiles_file(reference)
+    if is_checkpoint(generated):
+        from molgen.training import load_reference_smiles, sample_smiles
+
+        samples = sample_smiles(generated, n, seed)
+        if reference_smiles is None:
+            reference_smiles = load_reference_smiles(generated)
+    else:
+        samples = read_smiles_file(generated)
+    ref = None
+    if reference_smiles is not None:
+        ref = Reference.from_smiles(reference_smiles, cache_dir=cache_dir, n_jobs=n_jobs)
+    paths = output_paths(out)
+    with MoleculeTableWriter(paths["molecules"]) as table:
+        evaluation = evaluate(
+            samples,
+            ref,
+            metrics=metrics,
+            n_jobs=n_jobs,
+            keep_table=False,
+            on_rows=table,
+            progress=progress,
+        )
+    write_report(evaluation, paths["json"], head_rows=table.head)
+    images = {}
+    if plots:
+        from molgen.metrics.plots import plot_molecule_grid, plot_property_distributions
+
+        images["properties"] = plot_property_distributions(
+            evaluation, paths["properties_png"], ref, n_jobs=n_jobs
+        )
+        grid = plot_molecule_grid(evaluation, paths["grid_png"])
+        if grid is not None:
+            images["molecules"] = grid
+    if wandb:
+        _log_to_wandb(evaluation, paths["wandb_dir"], table.head, images, generated, reference)
+    return evaluation
+
+
+def _log_to_wandb(
+    evaluation: Evaluation,
+    run_dir: Path,
+    rows: list[tuple],
+    images: dict[str, Path],
+    generated: Path,
+    reference: Path | None,
+) -> None:
+    from molgen.config import WandbConfig
+    from molgen.tracking import open_tracker
+
+    config = {
+        "generated": str(generated),
+        "reference": None if reference is None else str(reference),
+    }
+    tracker = open_tracker(run_dir, config, wandb=WandbConfig(), job_type="evaluate")
+    try:
+        scalars = {f"eval/{k}": v for k, v in evaluation.metrics.items() if math.isfinite(v)}
+        tracker.log({**scalars, "eval/n_samples": float(evaluation.n_samples)}, step=0)
+        tracker.log_table("eval/molecules", list(TABLE_COLUMNS), [list(r) for r in rows], step=0)
+        for key, path in images.items():
+            tracker.log_image(f"eval/{key}", path, step=0)
+    finally:
+        tracker.finish()

@@ -1,0 +1,115 @@
+import numpy as np
+import pytest
+from rdkit import Chem
+from rdkit.Chem import QED, AllChem, Crippen
+
+from molgen.chem.properties import (
+    FEATURES,
+    KL_DESCRIPTORS,
+    brics_fragments,
+    classify_smiles,
+    compute_features,
+    kl_descriptors,
+    logp,
+    morgan_bits,
+    murcko_scaffold,
+    normalized_logp,
+    normalized_sa,
+    qed,
+    sa_score,
+)
+
+
+def test_normalized_logp_is_molgan_remap_clipped():
+    low, high = -2.12178879609, 6.0429063424
+    values = np.array([low - 1, low, (low + high) / 2, high, high + 3])
+    np.testing.assert_allclose(normalized_logp(values), [0.0, 0.0, 0.5, 1.0, 1.0])
+    assert normalized_logp(0.0) == pytest.approx(-low / (high - low))
+
+
+def test_normalized_sa_maps_5_to_0_and_1p5_to_1():
+    np.testing.assert_allclose(normalized_sa([10.0, 5.0, 3.25, 1.5, 1.0]), [0, 0, 0.5, 1, 1])
+
+
+def test_scalar_properties_are_rdkit_ones():
+    mol = Chem.MolFromSmiles("CC(=O)Oc1ccccc1C(=O)O")
+    assert qed(mol) == QED.qed(mol)
+    assert logp(mol) == Crippen.MolLogP(mol)
+    assert 1.0 <= sa_score(mol) <= 10.0
+    # a tiny common molecule is easier to make than a strained polycycle
+    easy, hard = Chem.MolFromSmiles("CCO"), Chem.MolFromSmiles("C12C3C4C1C5C2C3C45")
+    assert sa_score(easy) < sa_score(hard)
+
+
+@pytest.mark.parametrize("smiles", ["CCO", "c1ccccc1O", "CC1(C)CC2CC2C1=O", "N#CC(N)C(=O)O"])
+def test_morgan_bits_match_legacy_bitvect(smiles):
+    mol = Chem.MolFromSmiles(smiles)
+    legacy = AllChem.GetMorganFingerprintAsBitVect(mol, 2, nBits=1024)
+    bits = morgan_bits(mol)
+    assert bits.dtype == np.uint8 and bits.shape == (1024,)
+    assert set(np.flatnonzero(bits)) == set(legacy.GetOnBits())
+
+
+def test_brics_fragments():
+    assert brics_fragments(Chem.MolFromSmiles("CCCC")) == ["CCCC"]  # no BRICS bond
+    pieces = brics_fragments(Chem.MolFromSmiles("CCOC(=O)c1ccccc1"))
+    assert len(pieces) >= 2 and all("*" in p for p in pieces)  # cut points are dummy atoms
+
+
+@pytest.mark.parametrize(
+    ("smiles", "scaffold"),
+    [
+        ("CCO", None),  # acyclic
+        ("Cc1ccccc1", None),  # one ring < min_rings=2
+        ("Cc1ccc2ccccc2c1", "c1ccc2ccccc2c1"),
+        ("OCc1ccccc1CCc1ccccc1", "c1ccc(CCc2ccccc2)cc1"),
+    ],
+)
+def test_murcko_scaffold_moses_definition(smiles, scaffold):
+    assert murcko_scaffold(Chem.MolFromSmiles(smiles)) == scaffold
+
+
+def test_kl_descriptors_of_ethanol():
+    values = dict(zip(KL_DESCRIPTORS, kl_descriptors(Chem.MolFromSmiles("CCO")), strict=True))
+    assert values["MolWt"] == pytest.approx(46.069, abs=1e-3)
+    assert values["TPSA"] == pytest.approx(20.23, abs=1e-2)
+    assert (values["NumHDonors"], values["NumHAcceptors"]) == (1, 1)
+    assert values["NumAromaticRings"] == values["NumAliphaticRings"] == 0
+
+
+def test_classify_smiles_reasons_and_canonical_form():
+    out = classify_smiles(["OCC", "C.C", "C(C)(C)(C)(C)C", "c1cc1", "xx", "", None])
+    assert out == [
+        ("CCO", None),
+        ("C.C", "disconnected"),
+        (None, "valence"),
+        (None, "kekulization"),
+        (None, "parse"),
+        (None, "empty"),
+        (None, "parse"),
+    ]
+    # stereo is dropped in the canonical form
+    assert classify_smiles(["C[C@H](N)O"]) == [("CC(N)O", None)]
+
+
+def test_classify_copies_rdkit_molecules():
+    mol = Chem.MolFromSmiles("c1ccccc1", sanitize=False)
+    assert classify_smiles([mol]) == [("c1ccccc1", None)]
+    assert not mol.GetAtomWithIdx(0).HasProp("_CIPRank")  # untouched: still unsanitized
+    assert mol.NeedsUpdatePropertyCache()
+
+
+def test_compute_features_shapes_and_validation():
+    feats = compute_features(["CCO", "c1ccc2ccccc2c1"], FEATURES)
+    assert feats["qed"].shape == (2,) and feats["kl_descriptors"].shape == (2, 9)
+    assert feats["morgan"].shape == (2, 128) and feats["morgan4096"].shape == (2, 512)
+    assert feats["scaffold"] == [None, "c1ccc2ccccc2c1"]
+    np.testing.assert_array_equal(
+        np.unpackbits(feats["morgan"][0]), morgan_bits(Chem.MolFromSmiles("CCO"))
+    )
+    empty = compute_features([], ["qed", "morgan"])
+    assert empty["qed"].shape == (0,) and empty["morgan"].shape == (0, 128)
+    with pytest.raises(ValueError, match="unknown features"):
+        compute_features(["CCO"], ["weight"])
+    with pytest.raises(ValueError, match="does not parse"):
+        compute_features(["C(C)(C)(C)(C)C"], ["qed"])

@@ -1,0 +1,76 @@
+import numpy as np
+import pytest
+
+from molgen.metrics.similarity import max_tanimoto, mean_tanimoto_power
+
+
+def _tanimoto(a: np.ndarray, b: np.ndarray) -> float:
+    union = np.logical_or(a, b).sum()
+    return 1.0 if union == 0 else np.logical_and(a, b).sum() / union
+
+
+def _random_bits(rng, n, n_bits=64, density=0.15):
+    bits = (rng.random((n, n_bits)) < density).astype(np.uint8)
+    bits[0] = 0  # an empty fingerprint: 0/0 counts as similarity 1 (MOSES)
+    return bits
+
+
+@pytest.fixture
+def sets():
+    rng = np.random.default_rng(7)
+    return _random_bits(rng, 23), _random_bits(rng, 31)
+
+
+def test_max_tanimoto_matches_pair_loop(sets):
+    query, stock = sets
+    expected = [max(_tanimoto(q, s) for s in stock) for q in query]
+    got = max_tanimoto(np.packbits(query, axis=1), np.packbits(stock, axis=1))
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+
+
+def test_max_tanimoto_exclude_self_skips_diagonal(sets):
+    query, _ = sets
+    n = len(query)
+    expected = [max(_tanimoto(query[i], query[j]) for j in range(n) if j != i) for i in range(n)]
+    packed = np.packbits(query, axis=1)
+    np.testing.assert_allclose(max_tanimoto(packed, packed, exclude_self=True), expected, rtol=1e-6)
+    # without exclusion every molecule finds itself
+    np.testing.assert_allclose(max_tanimoto(packed, packed), 1.0)
+
+
+@pytest.mark.parametrize("p", [1, 2, 3.5])
+def test_mean_tanimoto_power_matches_pair_loop(sets, p):
+    query, stock = sets
+    expected = [np.mean([_tanimoto(q, s) ** p for s in stock]) ** (1 / p) for q in query]
+    got = mean_tanimoto_power(np.packbits(query, axis=1), np.packbits(stock, axis=1), p)
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+
+
+def test_weights_equal_duplicated_rows(sets):
+    query, stock = (np.packbits(x, axis=1) for x in sets)
+    weights = np.random.default_rng(1).integers(1, 4, len(stock))
+    repeated = np.repeat(stock, weights, axis=0)
+    np.testing.assert_allclose(
+        mean_tanimoto_power(query, stock, 2, weights), mean_tanimoto_power(query, repeated, 2)
+    )
+
+
+def test_blocks_cover_long_queries(monkeypatch, sets):
+    import molgen.metrics.similarity as similarity
+
+    query, stock = (np.packbits(x, axis=1) for x in sets)
+    full = max_tanimoto(query, stock)
+    monkeypatch.setattr(similarity, "_BLOCK", 5)
+    np.testing.assert_array_equal(max_tanimoto(query, stock), full)
+
+
+def test_bad_arguments():
+    a = np.zeros((2, 8), np.uint8)
+    with pytest.raises(ValueError, match="alike"):
+        max_tanimoto(a, np.zeros((2, 4), np.uint8))
+    with pytest.raises(ValueError, match="same set"):
+        max_tanimoto(a, np.zeros((3, 8), np.uint8), exclude_self=True)
+    with pytest.raises(ValueError, match="p must be"):
+        mean_tanimoto_power(a, a, 0)
+    with pytest.raises(ValueError, match="stock_weights"):
+        mean_tanimoto_power(a, a, 1, np.ones(3))
