@@ -19,27 +19,21 @@ from pathlib import Path
 
 from molgen.config import load_config
 from molgen.metrics import Reference, compute_metrics
+from molgen.plotting import pyplot, save_figure
 from molgen.training import load_checkpoint, load_reference_smiles, sample_smiles, train
 
 METRICS = ("validity", "validity_relaxed", "uniqueness", "novelty")
 
 
 def plot(rows: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = pyplot().subplots(figsize=(6, 4))
     for key in METRICS:
         ax.plot([r["minutes"] for r in rows], [r[key] for r in rows], marker="o", label=key)
     ax.set_xlabel("training minutes (CPU)")
     ax.set_ylim(0, 1.02)
     ax.legend()
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv: list[str] | None = None) -> list[dict]:

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from molgen.metrics.core import TABLE_PROPERTIES, Evaluation, ParallelMap, Reference
+from molgen.plotting import pyplot, save_figure
 
 __all__ = ["plot_molecule_grid", "plot_property_distributions"]
 
@@ -21,10 +22,7 @@ def plot_property_distributions(
 ) -> Path:
     """One density histogram per property (QED, logP, SA) of the strict-valid samples
     (duplicates weighted), overlaid with the reference's when given; saved as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     names = [name for name in TABLE_PROPERTIES if name in evaluation.properties]
     if not names:
@@ -50,12 +48,7 @@ def plot_property_distributions(
             ax.set_xlabel(_LABELS[name])
             ax.legend()
     axes[0][0].set_ylabel("density")
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def plot_molecule_grid(evaluation: Evaluation, path: str | Path, n: int = 32) -> Path | None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from molgen.plotting import pyplot, save_figure
+
 __all__ = ["plot_training_curves"]
 
 _PANELS = {
@@ -27,10 +29,7 @@ _PANELS = {
 
 def plot_training_curves(metrics_jsonl: Path, out_png: Path) -> Path:
     """Plot every known series present in ``metrics_jsonl``; panels with no data are left out."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     series: dict[str, tuple[list[int], list[float]]] = {}
     for line in Path(metrics_jsonl).read_text().splitlines():
@@ -49,9 +48,4 @@ def plot_training_curves(metrics_jsonl: Path, out_png: Path) -> Path:
         ax.set_title(title)
         ax.set_xlabel("step")
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    out_png = Path(out_png)
-    out_png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out_png, dpi=100)
-    plt.close(fig)
-    return out_png
+    return save_figure(fig, out_png)
