@@ -266,7 +266,6 @@ def _train(
     # DDP wrappers average gradients across ranks; with one process they are the modules.
     # The critic is wrapped for its own step only: in the generator step its gradients are unused.
     generator_dp, critic_dp = ctx.wrap(generator), ctx.wrap(critic)
-    critic_dp.pack = critic.pack  # the gradient penalty groups inputs by pack
     reward_dp = ctx.wrap(reward_net) if reward_net is not None else None
 
     def save(tau: float) -> None:
