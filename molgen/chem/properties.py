@@ -23,7 +23,16 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 from rdkit import Chem
-from rdkit.Chem import QED, AllChem, Crippen, Descriptors, rdFingerprintGenerator
+from rdkit.Chem import (
+    QED,
+    AllChem,
+    Crippen,
+    Descriptors,
+    FilterCatalog,
+    MolSurf,
+    rdFingerprintGenerator,
+)
+from rdkit.Chem import rdMolDescriptors as rdmd
 from rdkit.Chem.Scaffolds import MurckoScaffold
 
 from molgen.chem.mol import check_mol, check_smiles
@@ -52,6 +61,7 @@ __all__ = [
     "normalized_logp",
     "normalized_sa",
     "qed",
+    "qed_properties",
     "sa_score",
 ]
 
@@ -84,9 +94,52 @@ FEATURES = ("qed", "logp", "sa", "kl_descriptors", "fragments", "scaffold", *FIN
 _GENERATORS: dict[str, rdFingerprintGenerator.FingerprintGenerator64] = {}
 
 
+_ALERTS: FilterCatalog.FilterCatalog | None = None
+
+
+def _alerts() -> FilterCatalog.FilterCatalog:
+    """QED's 116 structural alerts as one catalog: a single C++ call reports every match."""
+    global _ALERTS
+    if _ALERTS is None:
+        _ALERTS = FilterCatalog.FilterCatalog()
+        for k, alert in enumerate(QED.StructuralAlerts):
+            entry = FilterCatalog.FilterCatalogEntry(
+                f"alert{k}", FilterCatalog.SmartsMatcher(alert)
+            )
+            _ALERTS.AddEntry(entry)
+    return _ALERTS
+
+
+def qed_properties(mol: Chem.Mol) -> QED.QEDproperties:
+    """``rdkit.Chem.QED.properties(mol)``, the same values computed about twice as fast.
+
+    ALERTS counts the alerts that match, as RDKit does, but through one ``FilterCatalog`` call
+    instead of 116 ``HasSubstructMatch`` calls. ``RemoveHs`` is skipped when the molecule has no
+    hydrogen atoms (it would return an identical copy), so RDKit's per-molecule caches (Crippen
+    contributions, TPSA) are shared with the other descriptors computed on ``mol``.
+    """
+    if mol.GetNumHeavyAtoms() < mol.GetNumAtoms():  # hydrogens (or dummies) as atoms
+        mol = Chem.RemoveHs(mol)
+    return QED.QEDproperties(
+        MW=rdmd._CalcMolWt(mol),
+        ALOGP=Crippen.MolLogP(mol),
+        HBA=sum(
+            len(mol.GetSubstructMatches(pattern))
+            for pattern in QED.Acceptors
+            if mol.HasSubstructMatch(pattern)
+        ),
+        HBD=rdmd.CalcNumHBD(mol),
+        PSA=MolSurf.TPSA(mol),
+        ROTB=rdmd.CalcNumRotatableBonds(mol, rdmd.NumRotatableBondsOptions.Strict),
+        AROM=len(Chem.GetSSSR(Chem.DeleteSubstructs(Chem.Mol(mol), QED.AliphaticRings))),
+        ALERTS=len(_alerts().GetMatches(mol)),
+    )
+
+
 def qed(mol: Chem.Mol) -> float:
-    """RDKit's QED with the default (mean) weights."""
-    return QED.qed(mol)
+    """RDKit's QED with the default (mean) weights (``QED.qed``, properties from
+    :func:`qed_properties`)."""
+    return QED.qed(mol, qedProperties=qed_properties(mol))
 
 
 def logp(mol: Chem.Mol) -> float:
