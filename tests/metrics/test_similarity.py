@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from molgen.metrics.similarity import max_tanimoto, mean_tanimoto_power
+from molgen.metrics.similarity import max_tanimoto, mean_tanimoto_power, mean_tanimoto_powers
 
 
 def _tanimoto(a: np.ndarray, b: np.ndarray) -> float:
@@ -44,6 +44,30 @@ def test_mean_tanimoto_power_matches_pair_loop(sets, p):
     expected = [np.mean([_tanimoto(q, s) ** p for s in stock]) ** (1 / p) for q in query]
     got = mean_tanimoto_power(np.packbits(query, axis=1), np.packbits(stock, axis=1), p)
     np.testing.assert_allclose(got, expected, rtol=1e-6)
+
+
+def test_powers_in_one_pass_equal_separate_calls(sets):
+    query, stock = (np.packbits(x, axis=1) for x in sets)
+    weights = np.arange(1, len(stock) + 1)
+    both = mean_tanimoto_powers(query, stock, (1, 2), weights)
+    assert both.shape == (2, len(query))
+    np.testing.assert_array_equal(both[0], mean_tanimoto_power(query, stock, 1, weights))
+    np.testing.assert_array_equal(both[1], mean_tanimoto_power(query, stock, 2, weights))
+
+
+def test_dense_fingerprints_count_exactly():
+    # intersections of several hundred bits: beyond what an 8-bit float mantissa holds exactly
+    rng = np.random.default_rng(3)
+    query, stock = _random_bits(rng, 9, 2048, 0.6), _random_bits(rng, 11, 2048, 0.6)
+    expected = [max(_tanimoto(q, s) for s in stock) for q in query]
+    got = max_tanimoto(np.packbits(query, axis=1), np.packbits(stock, axis=1))
+    np.testing.assert_allclose(got, expected, rtol=1e-7)
+
+
+def test_all_empty_fingerprints_are_identical():
+    empty = np.zeros((3, 8), np.uint8)
+    np.testing.assert_array_equal(max_tanimoto(empty, empty), 1.0)
+    np.testing.assert_array_equal(mean_tanimoto_power(empty, empty, 2), 1.0)
 
 
 def test_weights_equal_duplicated_rows(sets):
