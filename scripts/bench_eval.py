@@ -9,7 +9,8 @@ measured in the same run.
 
 Prints per-metric seconds (each metric group evaluated alone, with the cached reference; molgen's
 figure includes parsing the samples, the baseline parses once, in its first group), the values
-of both implementations, and the whole suite cold (empty cache) and with the cached reference.
+of both implementations, and the whole suite cold (empty cache), with the cached reference, and
+with the cached reference in one process (whose report must equal the parallel one).
 ``--skip-baseline-fcd`` leaves out the baseline FCD (fcd.get_fcd re-encodes the reference:
 minutes at 20,000 molecules).
 """
@@ -226,12 +227,15 @@ def main() -> None:
     )
     cache = Path(tempfile.mkdtemp(prefix="molgen-bench-"))
 
-    def suite() -> dict[str, float]:
-        ref = Reference.from_smiles(reference, cache_dir=cache, n_jobs=args.jobs)
-        return evaluate(generated, ref, n_jobs=args.jobs, keep_table=False).metrics
+    def suite(n_jobs: int = args.jobs) -> dict[str, float]:
+        ref = Reference.from_smiles(reference, cache_dir=cache, n_jobs=n_jobs)
+        return evaluate(generated, ref, n_jobs=n_jobs, keep_table=False).metrics
 
     values, cold = timed(suite)
     _, cached = timed(suite)
+    one_process = timed(lambda: suite(1)) if args.jobs > 1 else (values, cached)
+    if one_process[0] != values:
+        raise SystemExit("n_jobs=1 and n_jobs>1 reports differ")
     ref = Reference.from_smiles(reference, cache_dir=cache)
     rows = []
     baseline = None if args.skip_baseline else Baseline(generated, reference)
@@ -262,10 +266,19 @@ def main() -> None:
     base_total = sum(r[3] for r in rows if math.isfinite(r[3]))
     if base_total == 0:  # no baseline group ran
         base_total = math.nan
-    print(f"\n{'whole suite':<18}{'seconds':>10}{'vs cold':>10}{'vs baseline':>13}")
-    for label, seconds in (("cold cache", cold), ("cached reference", cached)):
-        print(f"{label:<18}{seconds:>10.2f}{cold / seconds:>9.2f}x{base_total / seconds:>12.1f}x")
-    print(f"{'baseline (sum)':<18}{base_total:>10.2f}")
+    print(f"\n{'whole suite':<22}{'seconds':>10}{'vs cold':>10}{'vs baseline':>13}")
+    timings = (
+        ("cold cache", cold),
+        ("cached reference", cached),
+        ("cached, 1 process", one_process[1]),
+    )
+    for label, seconds in timings:
+        print(f"{label:<22}{seconds:>10.2f}{cold / seconds:>9.2f}x{base_total / seconds:>12.1f}x")
+    print(f"{'baseline (sum)':<22}{base_total:>10.2f}")
+    print(
+        f"\n{args.jobs} processes vs 1 (cached reference): {one_process[1] / cached:.2f}x faster, "
+        f"same report: {one_process[0] == values}"
+    )
 
 
 if __name__ == "__main__":

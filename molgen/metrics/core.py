@@ -24,7 +24,6 @@ import tempfile
 import warnings
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import islice
@@ -41,7 +40,7 @@ from molgen.chem.properties import (
     normalized_sa,
 )
 from molgen.metrics import frechet as frechet
-from molgen.metrics.similarity import max_tanimoto, mean_tanimoto_power
+from molgen.metrics.similarity import max_tanimoto, mean_tanimoto_powers
 
 __all__ = [
     "DEFINITIONS",
@@ -131,7 +130,9 @@ _FEATURES_OF: dict[str, tuple[str, ...]] = {
     "frag": ("fragments",),
     "scaf": ("scaffold",),
     "kl_score": ("kl_descriptors", "morgan4096"),
+    "fcd": ("chemnet",),
 }
+CHEMNET = "chemnet"  # the ChemNet activations: a per-molecule feature like the RDKit ones
 TABLE_PROPERTIES = ("qed", "logp", "sa")
 TABLE_COLUMNS = ("index", "input", "canonical", "valid", "reason", *TABLE_PROPERTIES)
 KL_MAX_MOLECULES = 10_000
@@ -143,7 +144,8 @@ _PARTS_PER_JOB = 4
 # --------------------------------------------------------------------------- parallel map
 class ParallelMap:
     """``map`` over sequences split into parts: in-process for ``n_jobs == 1`` (no pool start-up),
-    else on a process pool (fork on Linux, where it is cheap; spawn elsewhere)."""
+    else on a process pool (fork on Linux, where it is cheap; spawn elsewhere) whose workers run
+    torch on one thread each."""
 
     def __init__(self, n_jobs: int) -> None:
         if n_jobs < 1:
@@ -152,7 +154,7 @@ class ParallelMap:
         self.pool = None
         if n_jobs > 1:
             method = "fork" if sys.platform.startswith("linux") else "spawn"
-            self.pool = multiprocessing.get_context(method).Pool(n_jobs)
+            self.pool = multiprocessing.get_context(method).Pool(n_jobs, _single_threaded)
 
     def map(self, fn: Callable[[Sequence], object], items: Sequence) -> list:
         if self.pool is None or len(items) < 2 * self.n_jobs:
@@ -176,12 +178,29 @@ class ParallelMap:
             self.pool = None
 
 
+def _single_threaded() -> None:
+    # the pool already fills the cores; and a forked OpenMP thread pool is not safe to reuse
+    os.environ["OMP_NUM_THREADS"] = "1"
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(1)
+
+
+def _molecule_features(canonical: Sequence[str], names: tuple[str, ...]) -> dict:
+    """``compute_features`` for the RDKit names, ChemNet activations for :data:`CHEMNET`."""
+    rdkit_names = [name for name in names if name != CHEMNET]
+    out = compute_features(canonical, rdkit_names) if rdkit_names else {}
+    if CHEMNET in names:
+        out[CHEMNET] = frechet.chemnet_activations(canonical)
+    return out
+
+
 def _features(mapper: ParallelMap, canonical: Sequence[str], names: Collection[str]) -> dict:
-    """``compute_features`` over ``canonical``, in parallel parts, joined back in order."""
+    """Features of ``canonical`` computed in parallel parts, joined back in order. ChemNet rows
+    do not depend on the batch they run in, so the parts change no value."""
     names = tuple(sorted(names))
     if not names:  # counting metrics only: nothing to parse again
         return {}
-    parts = mapper.map(partial(compute_features, names=names), list(canonical))
+    parts = mapper.map(partial(_molecule_features, names=names), list(canonical))
     return {name: _concat([part[name] for part in parts]) for name in names}
 
 
@@ -341,14 +360,16 @@ class Reference:
 
         return self._cached("kl_statistics", "npy", compute)
 
-    def fcd_stats(self) -> frechet.FrechetStats:
+    def fcd_stats(self, mapper: ParallelMap | None = None) -> frechet.FrechetStats:
         """ChemNet activation mean/covariance of the reference (cached as ``fcd.npz``)."""
+        mapper = mapper or ParallelMap(1)
 
         def compute() -> frechet.FrechetStats:
             acc = frechet.FrechetAccumulator()
-            step = 4096  # bounded memory for large references
+            step = 16384  # bounded memory for large references (32 MiB of activations)
             for start in range(0, len(self), step):
-                acc.add(frechet.chemnet_activations(self.canonical[start : start + step]))
+                block = self.canonical[start : start + step]
+                acc.add(_features(mapper, block, [CHEMNET])[CHEMNET])
             return acc.stats()
 
         return self._cached("fcd", "fcd", compute)
@@ -532,7 +553,8 @@ def evaluate(
     samples) go to ``on_rows`` chunk by chunk and are kept in ``Evaluation.table`` when
     ``keep_table``. ``metrics=None`` computes every metric the inputs allow (reference metrics
     need a reference; ``fcd`` needs the ``fcd`` extra, else it is absent with a warning).
-    ``n_jobs > 1`` runs the RDKit work on a process pool; ChemNet runs in a thread meanwhile.
+    ``n_jobs > 1`` runs the per-molecule work (RDKit and ChemNet) on a process pool; the
+    results do not depend on ``n_jobs``.
     """
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
@@ -556,21 +578,16 @@ def evaluate(
     fcd_acc = frechet.FrechetAccumulator() if "fcd" in wanted else None
     late_counts: Counter = Counter()  # repeats of molecules first seen in an earlier chunk
     bar = _progress_bar(progress)
-    # ChemNet (torch, which releases the GIL) runs on one thread while RDKit work goes on in
-    # this one and the pool; the single worker serialises every use of the accumulator.
-    with ParallelMap(n_jobs) as mapper, ThreadPoolExecutor(1) as chemnet:
-        pending: list[Future] = []
-        if fcd_acc is not None and len(reference) >= 2:  # else the FCD is NaN
-            pending.append(chemnet.submit(reference.fcd_stats))
+    with ParallelMap(n_jobs) as mapper:
         for chunk in _chunks(generated, chunk_size):
             first_new = len(scan.index)
             classified = _concat(mapper.map(classify_smiles, chunk))
             distinct_ids = _count_chunk(scan, classified, first_new, late_counts)
             new = scan.distinct[first_new:]
-            if fcd_acc is not None and new:
-                weights = scan.weights()[first_new:]
-                pending.append(chemnet.submit(_accumulate_fcd, fcd_acc, new, weights))
-            scan.feature_parts.append(_features(mapper, new, names))
+            features = _features(mapper, new, names)
+            if CHEMNET in features:  # weighted into the running moments, not kept
+                fcd_acc.add(features.pop(CHEMNET), scan.weights()[first_new:])
+            scan.feature_parts.append(features)
             if table_wanted:
                 rows = _rows(scan, chunk, classified, distinct_ids)
                 if on_rows is not None:
@@ -582,9 +599,7 @@ def evaluate(
         if fcd_acc is not None and late_counts:
             late = list(late_counts)
             weights = np.array([late_counts[s] for s in late])
-            pending.append(chemnet.submit(_accumulate_fcd, fcd_acc, late, weights))
-        for future in pending:
-            future.result()
+            fcd_acc.add(_features(mapper, late, [CHEMNET])[CHEMNET], weights)
         if bar is not None:
             bar.close()
         if scan.n_samples == 0:
@@ -651,10 +666,6 @@ def _count_chunk(
     return ids
 
 
-def _accumulate_fcd(acc: frechet.FrechetAccumulator, smiles: list[str], weights) -> None:
-    acc.add(frechet.chemnet_activations(smiles), weights)
-
-
 def _rows(scan: _Scan, chunk: list, classified: list[tuple], ids: list[int]) -> list[tuple]:
     offset = scan.n_samples - len(chunk)
     props = [scan.feature(name) for name in TABLE_PROPERTIES]
@@ -683,6 +694,14 @@ def _metric_values(
     def weighted_mean(values: np.ndarray) -> float:
         return float(values @ weights / n_valid) if n_valid else nan
 
+    powers = {"intdiv1": 1, "intdiv2": 2}
+    wanted_powers = [p for metric, p in powers.items() if metric in wanted]
+    intdiv = {}
+    if wanted_powers and n_valid:  # intdiv1 and intdiv2 share one pass over the pairs
+        fps = scan.feature("morgan")
+        rows = mean_tanimoto_powers(fps, fps, wanted_powers, weights)
+        intdiv = dict(zip(wanted_powers, rows, strict=True))
+
     out: dict[str, float] = {}
     for metric in wanted:
         if metric == "validity":
@@ -700,17 +719,15 @@ def _metric_values(
             out[metric] = weighted_mean(normalized_logp(scan.feature("logp")))
         elif metric == "sa_normalized":
             out[metric] = weighted_mean(normalized_sa(scan.feature("sa")))
-        elif metric in ("intdiv1", "intdiv2"):
-            fps, p = scan.feature("morgan"), 1 if metric == "intdiv1" else 2
-            per_x = mean_tanimoto_power(fps, fps, p, weights) if n_valid else np.zeros(0)
-            out[metric] = 1.0 - weighted_mean(per_x) if n_valid else nan
+        elif metric in powers:
+            out[metric] = 1.0 - weighted_mean(intdiv[powers[metric]]) if n_valid else nan
         elif metric == "snn":
             fps = scan.feature("morgan")
             best = max_tanimoto(fps, reference.feature("morgan", mapper)) if n_valid else None
             out[metric] = weighted_mean(best) if n_valid else nan
         elif metric == "fcd":
             out[metric] = (
-                frechet.frechet_distance(fcd_acc.stats(), reference.fcd_stats())
+                frechet.frechet_distance(fcd_acc.stats(), reference.fcd_stats(mapper))
                 if fcd_acc.n >= 2 and len(reference) >= 2
                 else nan
             )

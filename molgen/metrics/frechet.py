@@ -48,7 +48,8 @@ def _chemnet():
 
 
 def chemnet_activations(smiles: Sequence[str], batch_size: int = 256) -> np.ndarray:
-    """ChemNet activations ``float32[len(smiles), 512]`` (CPU, no gradient)."""
+    """ChemNet activations ``float32[len(smiles), 512]`` (CPU, no gradient); each row is the same
+    whatever the batch and thread count."""
     import torch
     from fcd.utils import SmilesDataset
 
@@ -60,9 +61,12 @@ def chemnet_activations(smiles: Sequence[str], batch_size: int = 256) -> np.ndar
     with torch.inference_mode():
         for start in range(0, len(smiles), batch_size):
             stop = min(start + batch_size, len(smiles))
-            batch = np.stack([dataset[i] for i in range(start, stop)]).astype(np.float32)
+            rows = [dataset[i] for i in range(start, stop)]
+            # a lone row would take a matrix-vector path whose last bits differ: pad to two, so
+            # a molecule's activations never depend on the batch it lands in
+            batch = np.stack(rows * 2 if len(rows) == 1 else rows).astype(np.float32)
             # SmilesDataset gives [length, vocab]; ChemNet's conv wants [batch, vocab, length]
-            out[start:stop] = model(torch.from_numpy(batch).transpose(1, 2)).numpy()
+            out[start:stop] = model(torch.from_numpy(batch).transpose(1, 2))[: len(rows)].numpy()
     return out
 
 

@@ -68,3 +68,12 @@ def test_activations_match_fcd_package():
     assert got.shape == (len(SMILES), 512)
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
     assert chemnet_activations([]).shape == (0, 512)
+
+
+def test_activations_do_not_depend_on_the_batch():
+    pytest.importorskip("fcd")
+    together = chemnet_activations(SMILES)
+    alone = np.concatenate([chemnet_activations([s]) for s in SMILES])
+    split = np.concatenate([chemnet_activations(SMILES[:2]), chemnet_activations(SMILES[2:])])
+    np.testing.assert_array_equal(alone, together)
+    np.testing.assert_array_equal(split, together)
