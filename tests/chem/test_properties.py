@@ -16,6 +16,7 @@ from molgen.chem.properties import (
     normalized_logp,
     normalized_sa,
     qed,
+    qed_properties,
     sa_score,
 )
 
@@ -39,6 +40,33 @@ def test_scalar_properties_are_rdkit_ones():
     # a tiny common molecule is easier to make than a strained polycycle
     easy, hard = Chem.MolFromSmiles("CCO"), Chem.MolFromSmiles("C12C3C4C1C5C2C3C45")
     assert sa_score(easy) < sa_score(hard)
+
+
+@pytest.mark.parametrize(
+    "smiles",
+    [
+        "CCO",
+        "CC(=O)Oc1ccccc1C(=O)O",
+        "O=C(Cl)c1ccccc1",  # acyl halide alert
+        "C=CC(=O)OCC",  # Michael acceptor alert
+        "O=[N+]([O-])c1ccccc1N=Nc1ccccc1",  # several alerts at once
+        "C1CO1",
+        "OO",
+        "[H]OC([H])([H])C",  # explicit hydrogens: removed first, as RDKit does
+        "[2H]OC",
+        "c1ccc2c(c1)ccc1ccccc12",
+        "CC1=C(C(=O)OC2CCCC2)C(c2ccccc2[N+](=O)[O-])C(C(=O)OC)=C(C)N1",
+    ],
+)
+def test_qed_properties_equal_rdkit(smiles):
+    mol = Chem.MolFromSmiles(smiles)
+    assert qed_properties(mol) == QED.properties(mol)
+    assert qed(mol) == QED.qed(mol)
+
+
+def test_qed_alerts_are_counted():
+    assert qed_properties(Chem.MolFromSmiles("CCO")).ALERTS == 0
+    assert qed_properties(Chem.MolFromSmiles("O=[N+]([O-])c1ccccc1N=Nc1ccccc1")).ALERTS >= 2
 
 
 @pytest.mark.parametrize("smiles", ["CCO", "c1ccccc1O", "CC1(C)CC2CC2C1=O", "N#CC(N)C(=O)O"])
