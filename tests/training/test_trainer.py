@@ -64,7 +64,8 @@ def test_cli_train_then_sample_end_to_end(tmp_path, cache_dir, monkeypatch):
     history = read_history(run_file)
     validity = [row["eval/validity"] for row in history if "eval/validity" in row]
     validity_relaxed = [row["eval/validity_relaxed"] for row in history if "eval/validity" in row]
-    assert len(validity) == 2, (result.output, [sorted(r) for r in history])  # eval_every=10 over 20 steps
+    logged = [sorted(row) for row in history]  # shown on failure, with the CLI output
+    assert len(validity) == 2, (result.output, logged)  # eval_every=10 over 20 steps
     assert all(0.0 <= v <= 1.0 for v in validity)
 
     out = tmp_path / "samples.smi"
