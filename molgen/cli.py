@@ -128,7 +128,13 @@ def evaluate(
     ),
     seed: int = typer.Option(0, "--seed", help="sampling seed for a checkpoint"),
     metrics: list[str] = typer.Option(None, "--metric", "-m", help="only these metrics (repeat)"),
-    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="processes for the RDKit work"),
+    jobs: int = typer.Option(
+        os.cpu_count() or 1,
+        "--jobs",
+        "-j",
+        min=1,
+        help="processes for the per-molecule work (RDKit, ChemNet); the report is the same for any",
+    ),
     cache_dir: Path = typer.Option(
         Path(".cache/molgen"), "--cache-dir", help="reference statistics cache"
     ),
