@@ -1,4 +1,5 @@
 import json
+import re
 
 import pytest
 
@@ -37,7 +38,9 @@ def test_offline_run_is_resumed_with_the_same_id(tmp_path, monkeypatch):
             tracker.log({"x": float(step)}, step=step)
     run_id = (tmp_path / "wandb_run_id").read_text()
     runs = list((tmp_path / "wandb").glob("offline-run-*"))
-    assert len(runs) == 2 and all(r.name.endswith(run_id) for r in runs)
+    # W&B names a folder offline-run-DATE_TIME-ID, with "-1" appended when both share a second
+    pattern = re.compile(rf"offline-run-\d{{8}}_\d{{6}}-{run_id}(-\d+)?")
+    assert len(runs) == 2 and all(pattern.fullmatch(r.name) for r in runs)
     assert [
         json.loads(line)["step"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()
     ] == [1, 2]

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import wandb
 from typer.testing import CliRunner
 
 from molgen.cli import app
@@ -60,6 +61,9 @@ def test_cli_train_then_sample_end_to_end(tmp_path, cache_dir, monkeypatch):
     assert result.exit_code == 0, result.output
     for name in ("checkpoint.pt", "metrics.jsonl", "config.yaml", "train.smi", "curves.png"):
         assert (run_dir / name).is_file(), name
+    # run.finish() returns before W&B's service process has closed the run file (its last block
+    # may still be buffered); teardown waits for that, as the exit of a `molgen train` process does.
+    wandb.teardown()
     (run_file,) = (run_dir / "wandb").glob("offline-run-*/run-*.wandb")
     history = read_history(run_file)
     validity = [row["eval/validity"] for row in history if "eval/validity" in row]
