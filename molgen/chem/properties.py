@@ -19,6 +19,7 @@ Sources of the definitions:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -94,20 +95,15 @@ FEATURES = ("qed", "logp", "sa", "kl_descriptors", "fragments", "scaffold", *FIN
 _GENERATORS: dict[str, rdFingerprintGenerator.FingerprintGenerator64] = {}
 
 
-_ALERTS: FilterCatalog.FilterCatalog | None = None
-
-
+@functools.lru_cache(maxsize=1)
 def _alerts() -> FilterCatalog.FilterCatalog:
     """QED's 116 structural alerts as one catalog: a single C++ call reports every match."""
-    global _ALERTS
-    if _ALERTS is None:
-        _ALERTS = FilterCatalog.FilterCatalog()
-        for k, alert in enumerate(QED.StructuralAlerts):
-            entry = FilterCatalog.FilterCatalogEntry(
-                f"alert{k}", FilterCatalog.SmartsMatcher(alert)
-            )
-            _ALERTS.AddEntry(entry)
-    return _ALERTS
+    catalog = FilterCatalog.FilterCatalog()
+    for k, alert in enumerate(QED.StructuralAlerts):
+        catalog.AddEntry(
+            FilterCatalog.FilterCatalogEntry(f"alert{k}", FilterCatalog.SmartsMatcher(alert))
+        )
+    return catalog
 
 
 def qed_properties(mol: Chem.Mol) -> QED.QEDproperties:

@@ -118,6 +118,7 @@ GENERAL_DEFINITIONS = {
     "missing_value": "null in JSON (NaN in Python) when a metric has no molecules to average",
 }
 
+CHEMNET = "chemnet"  # the ChemNet activations: a per-molecule feature like the RDKit ones
 _FEATURES_OF: dict[str, tuple[str, ...]] = {
     "qed": ("qed",),
     "logp": ("logp",),
@@ -130,9 +131,8 @@ _FEATURES_OF: dict[str, tuple[str, ...]] = {
     "frag": ("fragments",),
     "scaf": ("scaffold",),
     "kl_score": ("kl_descriptors", "morgan4096"),
-    "fcd": ("chemnet",),
+    "fcd": (CHEMNET,),
 }
-CHEMNET = "chemnet"  # the ChemNet activations: a per-molecule feature like the RDKit ones
 TABLE_PROPERTIES = ("qed", "logp", "sa")
 TABLE_COLUMNS = ("index", "input", "canonical", "valid", "reason", *TABLE_PROPERTIES)
 KL_MAX_MOLECULES = 10_000
