@@ -166,6 +166,11 @@ class TrainConfig(_Strict):
     device: str = Field("auto", description="auto | cpu | cuda | cuda:N")
     amp: bool = Field(False, description="bf16 autocast (GPU only)")
     threads: int | None = Field(None, ge=1, description="torch CPU threads; default torch's")
+    compile: bool = Field(
+        False,
+        description="torch.compile the critic step (CPU: needs a C++ compiler; first step "
+        "compiles for about 30 s)",
+    )
     max_minutes: float | None = Field(
         None, gt=0.0, description="stop (checkpointed, resumable) after this much training time"
     )

@@ -3,6 +3,8 @@ spent in periodic evaluation, measured by running `molgen train` itself.
 
     python scripts/bench_train.py                      # batch 16/32/128, one CPU thread
     python scripts/bench_train.py --steps 300 --batch-sizes 32
+    python scripts/bench_train.py --compile            # with train.compile=true
+    python scripts/bench_train.py --floor              # matrix-product floor vs the 3x budget
 
 Each measurement is a real `molgen train` run on the bundled QM9 sample with MolGAN's default
 architecture (configs/qm9_5k.yaml); the trainer logs cumulative seconds spent in critic steps,
@@ -64,26 +66,121 @@ def run_training(run_dir: Path, overrides: list[str], nproc: int = 1) -> dict[st
 def time_port_replica(batch: int, rounds: int) -> float:
     """Median ms per iteration of the port replica on real QM9 graphs, one thread."""
     import torch
-    import torch.nn.functional as F
     from baselines.molgan_port import make_iteration
 
-    from molgen.config import DataConfig
-    from molgen.data import load_dataset
-
     torch.set_num_threads(1)
-    data = load_dataset(DataConfig())
-    vocab = data.vocab
+    vocab, draw = real_batches(batch)
     iteration = make_iteration(vocab.max_atoms, vocab.num_atom_types, vocab.num_bond_types)
     times = []
     for i in range(rounds + 5):  # 5 warm-up iterations
-        idx = torch.randint(len(data.train), (batch,))
-        x = F.one_hot(data.train.x[idx].long(), vocab.num_atom_types).float()
-        adj = F.one_hot(data.train.adj[idx].long(), vocab.num_bond_types).float()
+        x, adj = draw()
         start = time.perf_counter()
         iteration(x, adj)
         if i >= 5:
             times.append(time.perf_counter() - start)
     return 1e3 * statistics.median(times)
+
+
+def real_batches(batch: int, seed: int = 0):
+    """The bundled QM9 sample's vocabulary and a function drawing one-hot real batches."""
+    import torch
+    import torch.nn.functional as F
+
+    from molgen.config import DataConfig
+    from molgen.data import load_dataset
+
+    data = load_dataset(DataConfig())
+    vocab, rng = data.vocab, torch.Generator().manual_seed(seed)
+
+    def draw():
+        idx = torch.randint(len(data.train), (batch,), generator=rng)
+        x = F.one_hot(data.train.x[idx].long(), vocab.num_atom_types).float()
+        adj = F.one_hot(data.train.adj[idx].long(), vocab.num_bond_types).float()
+        return x, adj
+
+    return vocab, draw
+
+
+def matmul_floor(batch: int) -> dict[str, tuple[float, int, int, float]]:
+    """Per iteration of molgen and of the port replica: GFLOP, ops, matrix products, and the
+    ms those matrix products take replayed alone back to back (same shapes, one thread): a
+    floor for any implementation that keeps the same products."""
+    import torch
+    from baselines.molgan_port import make_iteration
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils.flop_counter import flop_registry
+
+    from molgen.config import load_config
+    from molgen.gan import critic_loss, generator_loss
+    from molgen.models import Discriminator, Generator
+
+    class Recorder(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.ops, self.products, self.flops = 0, [], 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            out = func(*args, **kwargs)
+            self.ops += 1
+            if func._overloadpacket in flop_registry:
+                self.flops += flop_registry[func._overloadpacket](*args, **kwargs, out_val=out)
+                copies = [a.detach().clone() if isinstance(a, torch.Tensor) else a for a in args]
+                self.products.append((func, copies, kwargs))
+            return out
+
+    def replay_ms(products, rounds=20):
+        for func, args, kwargs in products:  # warm-up
+            func(*args, **kwargs)
+        start = time.perf_counter()
+        for _ in range(rounds):
+            for func, args, kwargs in products:
+                func(*args, **kwargs)
+        return 1e3 * (time.perf_counter() - start) / rounds
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    cfg = load_config(ROOT / "configs/qm9_5k.yaml", [])
+    vocab, draw = real_batches(batch)
+    n, a, r = vocab.max_atoms, vocab.num_atom_types, vocab.num_bond_types
+    generator, critic = Generator(cfg.generator, n, a, r), Discriminator(cfg.discriminator, a, r)
+
+    def molgen_iteration(x, adj):  # the trainer's critic step + generator step, without Adam
+        with torch.no_grad():
+            fake = generator(generator.sample_noise(batch), 0.5)
+        critic_loss(critic, (x, adj), fake, cfg.gan.gp_weight)[0].backward()
+        fake = generator(generator.sample_noise(batch), 0.5)
+        generator_loss(critic, fake)[0].backward()
+
+    results = {}
+    for name, iteration in (("molgen", molgen_iteration), ("port", make_iteration(n, a, r))):
+        iteration(*draw())  # warm-up outside the recording
+        recorder = Recorder()
+        with recorder:
+            iteration(*draw())
+        floor = replay_ms(recorder.products)
+        results[name] = (recorder.flops / 1e9, recorder.ops, len(recorder.products), floor)
+    return results
+
+
+def print_floor(batch_sizes: list[int], rounds: int) -> None:
+    print("per iteration (critic step + generator step), 1 CPU thread; floor = the iteration's")
+    print("matrix products replayed alone, back to back, same shapes; budget = port here / 3")
+    header = ("batch", "GFLOP", "ops", "products", "floor ms", "port GFLOP", "port ops")
+    print(
+        "{:>5} {:>7} {:>5} {:>8} {:>8} {:>10} {:>8} {:>9} {:>9}".format(
+            *header, "port here", "3x budget"
+        )
+    )
+    for batch in batch_sizes:
+        floor = matmul_floor(batch)
+        gflop, ops, products, floor_ms = floor["molgen"]
+        port_gflop, port_ops, _, _ = floor["port"]
+        port_ms = time_port_replica(batch, rounds)
+        print(
+            f"{batch:5d} {gflop:7.2f} {ops:5d} {products:8d} {floor_ms:8.1f} {port_gflop:10.2f} "
+            f"{port_ops:8d} {port_ms:9.1f} {port_ms / 3:9.1f}"
+        )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -94,18 +191,34 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=200, help="generator steps per measurement")
     parser.add_argument("--n-critic", type=int, default=5)
     parser.add_argument(
+        "--compile", action="store_true", help="train.compile=true (compile time is excluded)"
+    )
+    parser.add_argument(
         "--eval-steps", type=int, default=1000, help="steps of the evaluation-cost run"
     )
     parser.add_argument(
         "--processes", type=int, nargs="*", default=[], help="e.g. 1 2: torchrun scaling"
     )
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="only print each iteration's FLOPs and matrix-product floor against 1/3 of the port",
+    )
     args = parser.parse_args(argv)
+    if args.processes and args.compile:
+        parser.error("--compile is single-process (train.compile is refused under torchrun)")
     if args.processes and args.processes[0] != 1:
         parser.error("--processes must start with 1 (the baseline of the scaling efficiency)")
+    if args.floor:
+        print_floor(args.batch_sizes, rounds=max(20, args.steps // 5))
+        return
     common = ["train.threads=1", f"gan.n_critic={args.n_critic}", "logging.log_every=10"]
+    if args.compile:
+        common.append("train.compile=true")
 
     print(
         f"training speed, 1 CPU thread, n_critic={args.n_critic}, {args.steps} generator steps per run"
+        + (", critic step compiled" if args.compile else "")
     )
     print("iteration = one critic step + one generator step (ms); port = MolGAN-pytorch")
     header = (
@@ -136,9 +249,14 @@ def main(argv: list[str] | None = None) -> None:
             quoted_cols = (
                 f"{quoted:11.1f} {quoted / ours:7.2f}x" if quoted else f"{'-':>11} {'-':>8}"
             )
+            compile_note = (
+                f"   (compiled in {record['time/compile_s']:.0f} s, excluded)"
+                if args.compile
+                else ""
+            )
             print(
                 f"{batch:5d} {critic_ms:8.2f} {generator_ms:9.2f} {ours:9.2f} {port_here:9.2f} "
-                f"{port_here / ours:7.2f}x {quoted_cols}"
+                f"{port_here / ours:7.2f}x {quoted_cols}{compile_note}"
             )
 
         # Evaluation share with the default config's cadence (every 500 steps, 1000 molecules).

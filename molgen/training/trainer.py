@@ -7,11 +7,13 @@ the checkpoint, so N steps and N/2 steps + resume + N/2 steps give identical par
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import math
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,7 @@ from tqdm.auto import tqdm
 from molgen.chem import Vocabulary
 from molgen.config import Config, to_yaml
 from molgen.data import load_dataset
-from molgen.gan import critic_loss, generator_loss, reward_loss
+from molgen.gan import critic_loss, critic_objective, generator_loss, reward_loss
 from molgen.metrics import TABLE_COLUMNS, Reference, evaluate
 from molgen.models import Discriminator, Generator, RewardNetwork
 from molgen.nn.schedules import make_schedule
@@ -135,6 +137,52 @@ def _update(
     _check_finite(loss, grad_norm, name, step, checkpoint)
     optimizer.step()
     return grad_norm
+
+
+def _compiled_critic_objective(
+    cfg: Config,
+    ctx: distributed.Distributed,
+    critic: torch.nn.Module,
+    vocab: Vocabulary,
+    device: torch.device,
+    autocast: torch.autocast,
+) -> Callable[..., tuple[torch.Tensor, torch.Tensor]]:
+    """:func:`critic_objective` compiled whole, penalty included, and compiled now (forward and
+    backward, on a batch of empty graphs) rather than inside the first timed step."""
+    if ctx.world_size > 1:
+        raise ValueError(
+            "train.compile is for single-process runs: compiling the critic step through "
+            "DistributedDataParallel is not supported; set train.compile=false under torchrun"
+        )
+    if device.type == "cpu":
+        from torch._inductor.cpp_builder import get_cpp_compiler
+
+        try:
+            get_cpp_compiler()
+        except Exception as error:
+            raise ValueError(
+                f"train.compile on CPU needs a C++ compiler for torch.compile ({error}); "
+                "install g++ or set CXX, or set train.compile=false"
+            ) from error
+    # The functional penalty is traceable, so the step is one graph with no breaks; fixed
+    # shapes because the batch size never changes.
+    objective = torch.compile(
+        functools.partial(critic_objective, functional_penalty=True),
+        fullgraph=True,
+        dynamic=False,
+    )
+    batch, nodes = cfg.train.batch_size, vocab.max_atoms
+    x = torch.zeros(batch, nodes, vocab.num_atom_types, device=device)
+    adj = torch.zeros(batch, nodes, nodes, vocab.num_bond_types, device=device)
+    epsilon = torch.zeros(batch // cfg.gan.pack, device=device) if cfg.gan.gp_weight else None
+    # Restoring the RNGs keeps the run's draws (dropout) those of an uncompiled run's.
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), autocast:
+        # Distinct real and fake tensors: aliased ones would compile a graph that the
+        # first real step cannot reuse.
+        fake = (x.clone(), adj.clone())
+        loss, _ = objective(critic, (x, adj), fake, epsilon, cfg.gan.gp_weight)
+        torch.autograd.grad(loss, list(critic.parameters()))
+    return objective
 
 
 def train(
@@ -316,6 +364,12 @@ def _train(
         )
     metrics: dict[str, float] = {}
     timer = {"critic": 0.0, "generator": 0.0, "eval": 0.0}
+    objective_d = critic_objective
+    if cfg.train.compile:
+        log.info("compiling the critic step (train.compile)")
+        t0 = time.perf_counter()
+        objective_d = _compiled_critic_objective(cfg, ctx, critic, vocab, device, autocast)
+        timer["compile"] = time.perf_counter() - t0
     bar = tqdm(
         total=cfg.train.steps,
         initial=step,
@@ -339,7 +393,9 @@ def _train(
                         )  # [B, Z]
                         fake = generator(z, tau, generator=noise_rng)  # [B, N, A], [B, N, N, R]
                     with autocast:
-                        loss_d, stats_d = critic_loss(critic_dp, real, fake, cfg.gan.gp_weight)
+                        loss_d, stats_d = critic_loss(
+                            critic_dp, real, fake, cfg.gan.gp_weight, objective=objective_d
+                        )
                     grad_norm_d = _update(
                         loss_d, opt_d, critic, cfg.train.grad_clip, "critic", step, checkpoint_path
                     )

@@ -278,3 +278,48 @@ def test_each_gan_option_trains_and_logs(tmp_path, cache_dir, overrides):
         assert load_checkpoint(tmp_path)["reward"] is not None
     if cfg.gan.diversity_weight:
         assert all(r["train/diversity"] > 0 for r in records if "train/generator_loss" in r)
+
+
+def require_cpp_compiler():
+    from torch._inductor.cpp_builder import get_cpp_compiler
+
+    try:
+        get_cpp_compiler()
+    except Exception:
+        pytest.skip("torch.compile on CPU needs a C++ compiler")
+
+
+def test_compiled_critic_step_trains_and_logs_its_compile_time(tmp_path, cache_dir):
+    require_cpp_compiler()
+    cfg = debug_config(
+        cache_dir,
+        "train.steps=4",
+        "train.eval_every=4",
+        "logging.log_every=1",
+        "train.compile=true",
+    )
+    train(cfg, tmp_path, progress=False)
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    penalties = [r["train/gradient_penalty"] for r in records if "train/gradient_penalty" in r]
+    assert len(penalties) == 4 and all(math.isfinite(p) and p > 0 for p in penalties)
+    assert records[-1]["time/compile_s"] > 0
+    assert load_checkpoint(tmp_path)["step"] == 4
+
+
+def test_compile_is_refused_clearly_where_it_cannot_run(cache_dir, monkeypatch):
+    cfg = debug_config(cache_dir, "train.compile=true")
+    two_processes = type("Ctx", (), {"world_size": 2})()
+    with pytest.raises(ValueError, match="train.compile is for single-process runs"):
+        trainer_module._compiled_critic_objective(
+            cfg, two_processes, None, None, torch.device("cpu"), None
+        )
+
+    def no_compiler():
+        raise RuntimeError("no working C++ compiler found")
+
+    monkeypatch.setattr("torch._inductor.cpp_builder.get_cpp_compiler", no_compiler)
+    one_process = type("Ctx", (), {"world_size": 1})()
+    with pytest.raises(ValueError, match=r"train.compile on CPU needs a C\+\+ compiler"):
+        trainer_module._compiled_critic_objective(
+            cfg, one_process, None, None, torch.device("cpu"), None
+        )
