@@ -3,7 +3,7 @@ spent in periodic evaluation, measured by running `molgen train` itself.
 
     python scripts/bench_train.py                      # batch 16/32/128, one CPU thread
     python scripts/bench_train.py --steps 300 --batch-sizes 32
-    python scripts/bench_train.py --compile            # with train.compile=true
+    python scripts/bench_train.py --compile            # also with train.compile=true, same run
     python scripts/bench_train.py --floor              # matrix-product floor vs the 3x budget
 
 Each measurement is a real `molgen train` run on the bundled QM9 sample with MolGAN's default
@@ -213,51 +213,48 @@ def main(argv: list[str] | None = None) -> None:
         print_floor(args.batch_sizes, rounds=max(20, args.steps // 5))
         return
     common = ["train.threads=1", f"gan.n_critic={args.n_critic}", "logging.log_every=10"]
-    if args.compile:
-        common.append("train.compile=true")
+    modes = {"eager": []} | ({"compiled": ["train.compile=true"]} if args.compile else {})
 
     print(
         f"training speed, 1 CPU thread, n_critic={args.n_critic}, {args.steps} generator steps per run"
-        + (", critic step compiled" if args.compile else "")
     )
     print("iteration = one critic step + one generator step (ms); port = MolGAN-pytorch")
-    header = (
-        "batch",
-        "critic",
-        "generator",
-        "iteration",
-        "port here",
-        "speed-up",
-        "port quoted",
-        "speed-up",
+    header = ("batch", "mode", "critic", "generator", "iteration", "port here", "speed-up")
+    print(
+        "{:>5} {:>8} {:>8} {:>9} {:>9} {:>9} {:>8} {:>11} {:>8}".format(
+            *header, "port quoted", "speed-up"
+        )
     )
-    print("{:>5} {:>8} {:>9} {:>9} {:>9} {:>8} {:>11} {:>8}".format(*header))
     with tempfile.TemporaryDirectory() as tmp:
         for batch in args.batch_sizes:
-            overrides = [
-                *common,
-                f"train.batch_size={batch}",
-                f"train.steps={args.steps}",
-                "train.eval_every=1000000",
-            ]
-            record = run_training(Path(tmp) / f"b{batch}", overrides)
-            critic_ms = 1e3 * record["time/critic_s"] / (args.steps * args.n_critic)
-            generator_ms = 1e3 * record["time/generator_s"] / args.steps
-            ours = critic_ms + generator_ms
+            # The port is timed once per batch size, between the modes, so every row's ratio
+            # is against the same measurement.
             port_here = time_port_replica(batch, rounds=max(20, args.steps // 5))
             quoted = PORT_MS_PER_ITERATION.get(batch)
-            quoted_cols = (
-                f"{quoted:11.1f} {quoted / ours:7.2f}x" if quoted else f"{'-':>11} {'-':>8}"
-            )
-            compile_note = (
-                f"   (compiled in {record['time/compile_s']:.0f} s, excluded)"
-                if args.compile
-                else ""
-            )
-            print(
-                f"{batch:5d} {critic_ms:8.2f} {generator_ms:9.2f} {ours:9.2f} {port_here:9.2f} "
-                f"{port_here / ours:7.2f}x {quoted_cols}{compile_note}"
-            )
+            for mode, extra in modes.items():
+                overrides = [
+                    *common,
+                    *extra,
+                    f"train.batch_size={batch}",
+                    f"train.steps={args.steps}",
+                    "train.eval_every=1000000",
+                ]
+                record = run_training(Path(tmp) / f"b{batch}_{mode}", overrides)
+                critic_ms = 1e3 * record["time/critic_s"] / (args.steps * args.n_critic)
+                generator_ms = 1e3 * record["time/generator_s"] / args.steps
+                ours = critic_ms + generator_ms
+                quoted_cols = (
+                    f"{quoted:11.1f} {quoted / ours:7.2f}x" if quoted else f"{'-':>11} {'-':>8}"
+                )
+                compile_note = (
+                    f"   (compiled in {record['time/compile_s']:.0f} s, excluded)"
+                    if "time/compile_s" in record
+                    else ""
+                )
+                print(
+                    f"{batch:5d} {mode:>8} {critic_ms:8.2f} {generator_ms:9.2f} {ours:9.2f} "
+                    f"{port_here:9.2f} {port_here / ours:7.2f}x {quoted_cols}{compile_note}"
+                )
 
         # Evaluation share with the default config's cadence (every 500 steps, 1000 molecules).
         record = run_training(Path(tmp) / "eval", [*common, f"train.steps={args.eval_steps}"])
