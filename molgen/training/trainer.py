@@ -139,6 +139,21 @@ def _update(
     return grad_norm
 
 
+def _check_cpp_compiler() -> None:
+    """torch.compile's CPU backend builds C++: say so before training rather than mid-step."""
+    try:
+        from torch._inductor.cpp_builder import get_cpp_compiler  # private, may move
+    except ImportError:
+        return  # then torch.compile reports a missing compiler itself
+    try:
+        get_cpp_compiler()
+    except Exception as error:
+        raise ValueError(
+            f"train.compile on CPU needs a C++ compiler for torch.compile ({error}); "
+            "install g++ or set CXX, or set train.compile=false"
+        ) from error
+
+
 def _compiled_critic_objective(
     cfg: Config,
     ctx: distributed.Distributed,
@@ -155,15 +170,7 @@ def _compiled_critic_objective(
             "DistributedDataParallel is not supported; set train.compile=false under torchrun"
         )
     if device.type == "cpu":
-        from torch._inductor.cpp_builder import get_cpp_compiler
-
-        try:
-            get_cpp_compiler()
-        except Exception as error:
-            raise ValueError(
-                f"train.compile on CPU needs a C++ compiler for torch.compile ({error}); "
-                "install g++ or set CXX, or set train.compile=false"
-            ) from error
+        _check_cpp_compiler()
     # The functional penalty is traceable, so the step is one graph with no breaks; fixed
     # shapes because the batch size never changes.
     objective = torch.compile(
