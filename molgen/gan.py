@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -18,6 +19,7 @@ from torch import Tensor, nn
 
 __all__ = [
     "CRITIC_STATS",
+    "compile_critic_objective",
     "critic_loss",
     "critic_objective",
     "diversity_loss",
@@ -75,21 +77,23 @@ def _interpolate(real: Graph, fake: Graph, epsilon: Tensor, pack: int) -> list[T
 
 
 def _penalty(
-    critic: nn.Module, interpolates: list[Tensor], inputs: int, functional: bool
+    critic: nn.Module, real: Graph, fake: Graph, epsilon: Tensor, pack: int, functional: bool
 ) -> Tensor:
-    """Mean of (||d score_k / d input_k|| - 1)^2 over the ``inputs`` critic inputs k.
+    """Mean of (||d score_k / d input_k|| - 1)^2 over the critic inputs k, at the interpolates
+    of ``real`` and ``fake`` with weights ``epsilon [K]``.
 
     ``functional=False`` takes the input gradient with ``autograd.grad(create_graph=True)`` and
     backpropagates through it by double backward (faster in eager mode). ``functional=True``
     takes it with :func:`torch.func.grad`, whose result is an ordinary differentiable
     expression: this is the form ``torch.compile`` can trace and fuse whole.
     """
+    interpolates = _interpolate(real, fake, epsilon, pack)
     if functional:
         grads = torch.func.grad(lambda *graph: critic(*graph).sum(), argnums=(0, 1))(*interpolates)
     else:
         interpolates = [t.requires_grad_() for t in interpolates]
         grads = torch.autograd.grad(critic(*interpolates).sum(), interpolates, create_graph=True)
-    squared_norm = sum(g.reshape(inputs, -1).pow(2).sum(1) for g in grads)
+    squared_norm = sum(g.reshape(len(epsilon), -1).pow(2).sum(1) for g in grads)
     return (torch.sqrt(squared_norm + 1e-12) - 1).pow(2).mean()
 
 
@@ -124,7 +128,7 @@ def gradient_penalty(
     _check_graphs(real, fake)
     pack = _pack(critic, real[0].shape[0])
     epsilon = _epsilon(real, pack, generator)
-    return _penalty(critic, _interpolate(real, fake, epsilon, pack), len(epsilon), False)
+    return _penalty(critic, real, fake, epsilon, pack, functional=False)
 
 
 #: Names of the statistics vector returned by :func:`critic_objective`, in order.
@@ -143,9 +147,8 @@ def critic_objective(
     r"""The WGAN-GP critic loss for given interpolation weights, as tensors only.
 
     The body of :func:`critic_loss` without its random draw and host transfer, so that
-    ``torch.compile(partial(critic_objective, functional_penalty=True), fullgraph=True)``
-    traces the whole critic step (scores, penalty, and through autograd its backward) as one
-    graph. On one CPU thread at batch 16 that makes the loss and its backward about 1.6x faster
+    :func:`compile_critic_objective` can trace the whole critic step (scores, penalty, and
+    through autograd its backward) as one graph. On one CPU thread at batch 16 that makes the loss and its backward about 1.6x faster
     (a whole training critic step 1.1-1.5x, batch 16-128; see scripts/bench_train.py).
 
     Args:
@@ -173,13 +176,21 @@ def critic_objective(
                 f"epsilon must have shape ({real[0].shape[0] // pack},) (one weight per critic "
                 f"input), got {None if epsilon is None else tuple(epsilon.shape)}"
             )
-        interpolates = _interpolate(real, fake, epsilon, pack)
-        penalty = _penalty(critic, interpolates, len(epsilon), functional_penalty)
+        penalty = _penalty(critic, real, fake, epsilon, pack, functional_penalty)
     else:
         penalty = score_real.new_zeros(())
     loss = score_fake - score_real + gp_weight * penalty
     stats = torch.stack([loss, score_real - score_fake, penalty, score_real, score_fake])
     return loss, stats.detach().float()
+
+
+def compile_critic_objective() -> Callable[..., tuple[Tensor, Tensor]]:
+    """:func:`critic_objective` with the functional penalty, under ``torch.compile``: one graph
+    with no breaks (``fullgraph``), specialised to the shapes it first sees (``dynamic=False``:
+    a training run's batch size never changes). Compiles on its first call."""
+    return torch.compile(
+        partial(critic_objective, functional_penalty=True), fullgraph=True, dynamic=False
+    )
 
 
 def critic_loss(
@@ -200,7 +211,7 @@ def critic_loss(
     the rest of the batch, e.g. minibatch std). The penalty's interpolates get a call of their
     own: in a joint call its double backward would run over all rows.
     ``objective`` computes the loss from the drawn :math:`\epsilon`: :func:`critic_objective` or
-    a compiled version of it (see there).
+    :func:`compile_critic_objective`'s compiled version of it.
     Statistics: ``critic_loss``, ``wasserstein`` (:math:`\mathbb{E}[D(\text{real})] -
     \mathbb{E}[D(\text{fake})]`, the critic's estimate of the Wasserstein distance),
     ``gradient_penalty``, ``critic_real``, ``critic_fake``.

@@ -7,7 +7,6 @@ the checkpoint, so N steps and N/2 steps + resume + N/2 steps give identical par
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import logging
 import math
@@ -24,7 +23,13 @@ from tqdm.auto import tqdm
 from molgen.chem import Vocabulary
 from molgen.config import Config, to_yaml
 from molgen.data import load_dataset
-from molgen.gan import critic_loss, critic_objective, generator_loss, reward_loss
+from molgen.gan import (
+    compile_critic_objective,
+    critic_loss,
+    critic_objective,
+    generator_loss,
+    reward_loss,
+)
 from molgen.metrics import TABLE_COLUMNS, Reference, evaluate
 from molgen.models import Discriminator, Generator, RewardNetwork
 from molgen.nn.schedules import make_schedule
@@ -171,13 +176,7 @@ def _compiled_critic_objective(
         )
     if device.type == "cpu":
         _check_cpp_compiler()
-    # The functional penalty is traceable, so the step is one graph with no breaks; fixed
-    # shapes because the batch size never changes.
-    objective = torch.compile(
-        functools.partial(critic_objective, functional_penalty=True),
-        fullgraph=True,
-        dynamic=False,
-    )
+    objective = compile_critic_objective()
     batch, nodes = cfg.train.batch_size, vocab.max_atoms
     x = torch.zeros(batch, nodes, vocab.num_atom_types, device=device)
     adj = torch.zeros(batch, nodes, nodes, vocab.num_bond_types, device=device)
