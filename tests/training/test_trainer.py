@@ -280,17 +280,7 @@ def test_each_gan_option_trains_and_logs(tmp_path, cache_dir, overrides):
         assert all(r["train/diversity"] > 0 for r in records if "train/generator_loss" in r)
 
 
-def require_cpp_compiler():
-    from torch._inductor.cpp_builder import get_cpp_compiler
-
-    try:
-        get_cpp_compiler()
-    except Exception:
-        pytest.skip("torch.compile on CPU needs a C++ compiler")
-
-
-def test_compiled_critic_step_trains_logs_and_resumes_exactly(tmp_path, cache_dir):
-    require_cpp_compiler()
+def test_compiled_critic_step_trains_logs_and_resumes_exactly(tmp_path, cache_dir, cpp_compiler):
     straight, split = tmp_path / "straight", tmp_path / "split"
     overrides = (
         "train.eval_every=4",
