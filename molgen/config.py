@@ -264,7 +264,9 @@ class Config(_Strict):
     """A whole experiment; one YAML file under configs/ per experiment."""
 
     name: str = "molgen"
-    seed: StrictInt = Field(0, ge=-(2**63), lt=2**63, description="torch's seed range")
+    seed: StrictInt = Field(
+        0, ge=-(2**63), lt=2**63, description="seeds derived from it stay in torch's range"
+    )
     data: DataConfig = Field(default_factory=DataConfig)
     generator: GeneratorConfig = Field(default_factory=GeneratorConfig)
     discriminator: DiscriminatorConfig = Field(default_factory=DiscriminatorConfig)
