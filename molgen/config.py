@@ -2,7 +2,9 @@
 
 A run is described by one YAML file validated against :class:`Config`. Every model forbids
 unknown keys and bounds its fields, so a typo or an out-of-range value fails at load time with
-a message naming the key, the file, and (for typos) the closest valid key::
+a one-line message naming the key, the file or override, and (for typos) the closest valid
+key. Booleans are not numbers here (``batch_size: true`` is an error, not 1), floats must be
+finite, a key given twice in one YAML mapping is an error, and ``data.path`` must be a file::
 
     cfg = load_config("configs/qm9_5k.yaml", ["train.batch_size=64", "temperature.schedule=cosine"])
 
@@ -12,20 +14,39 @@ Code receives only the part it needs (``Generator(cfg.generator, ...)``), never 
 from __future__ import annotations
 
 import difflib
+import math
+import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from molgen.nn.functional import ESTIMATORS
+from molgen.nn.gumbel import EVAL_MODES
+from molgen.nn.schedules import SCHEDULES
 
 __all__ = [
     "Config",
     "ConfigError",
+    "DATASETS",
     "DataConfig",
     "DiscriminatorConfig",
     "GANConfig",
     "GeneratorConfig",
     "LoggingConfig",
+    "OBJECTIVES",
     "RewardConfig",
     "TemperatureConfig",
     "TrainConfig",
@@ -35,8 +56,44 @@ __all__ = [
 ]
 
 
+#: ``data.name``: the bundled sample (``molgen.data.sources.BUNDLED``) and full QM9 (qm9pack).
+DATASETS = ("qm9_5k", "qm9")
+#: ``reward.objectives``: the scores of ``molgen.training.rewards.OBJECTIVES`` (which needs
+#: RDKit, so the config names them and a test keeps the two equal).
+OBJECTIVES = ("validity", "qed", "logp", "sa")
+
+
 class ConfigError(ValueError):
     """A configuration file or override that does not validate."""
+
+
+def _finite_number(value: Any) -> Any:
+    # YAML's true/yes would otherwise pass as the number 1; nan would fail a bound first,
+    # with a message about the bound.
+    if isinstance(value, bool):
+        raise ValueError("Input should be a number, not a boolean")
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return value  # not a number: pydantic says so
+    if not math.isfinite(number):
+        raise ValueError("Input should be a finite number")
+    return value
+
+
+def _device_form(name: str) -> str:
+    # The forms resolve_device accepts; whether CUDA is present is checked when training starts.
+    if not re.fullmatch(r"auto|cpu|mps|cuda(:[0-9]+)?", name):
+        raise ValueError("should be auto, cpu, cuda, cuda:N or mps")
+    return name
+
+
+#: A finite float; ints are accepted (``tau0: 1``), booleans are not.
+Real = Annotated[float, BeforeValidator(_finite_number)]
+#: A layer width.
+Width = Annotated[StrictInt, Field(gt=0)]
+#: A probability-like fraction in [0, 1).
+Fraction = Annotated[Real, Field(ge=0.0, lt=1.0)]
 
 
 class _Strict(BaseModel):
@@ -46,22 +103,24 @@ class _Strict(BaseModel):
 class DataConfig(_Strict):
     """Where molecules come from and how they become dense graphs."""
 
-    name: Literal["qm9_5k", "qm9"] | None = Field(
+    name: Literal[DATASETS] | None = Field(
         "qm9_5k", description="bundled dataset; set to null and give `path` for your own file"
     )
     path: Path | None = Field(None, description="a .smi/.txt (one SMILES per line) or .csv file")
     smiles_column: str | None = Field(None, description="CSV column holding SMILES")
-    max_atoms: int | None = Field(
+    max_atoms: StrictInt | None = Field(
         9, ge=1, le=256, description="drop molecules with more heavy atoms"
     )
     atom_types: list[str] | None = Field(
         None, description="fixed atom vocabulary (e.g. [C, N, O, F, N+, O-]); inferred when null"
     )
-    aromatic: bool = Field(False, description="keep an aromatic bond class instead of kekulizing")
-    val_fraction: float = Field(0.05, ge=0.0, lt=1.0)
-    test_fraction: float = Field(0.05, ge=0.0, lt=1.0)
-    split_seed: int = 0
-    strict: bool = Field(
+    aromatic: StrictBool = Field(
+        False, description="keep an aromatic bond class instead of kekulizing"
+    )
+    val_fraction: Fraction = 0.05
+    test_fraction: Fraction = 0.05
+    split_seed: StrictInt = Field(0, ge=0, description="numpy seeds are non-negative")
+    strict: StrictBool = Field(
         False, description="raise on the first unparseable line instead of skipping"
     )
     cache_dir: Path = Field(Path(".cache/molgen"), description="processed-tensor cache")
@@ -78,18 +137,25 @@ class DataConfig(_Strict):
 class TemperatureConfig(_Strict):
     """Gumbel-Softmax temperature as a function of the global step (see molgen.nn.schedules)."""
 
-    schedule: Literal["constant", "exponential", "linear", "cosine", "step"] = "exponential"
-    tau0: float = Field(1.0, gt=0.0, description="temperature at step 0")
-    tau_min: float = Field(0.1, gt=0.0, description="floor")
-    rate: float = Field(1e-4, ge=0.0, description="exponential: tau0 * exp(-rate * step)")
-    every: int = Field(1, ge=1, description="update the temperature every this many steps")
-    total_steps: int | None = Field(
+    schedule: Literal[tuple(SCHEDULES)] = "exponential"
+    tau0: Real = Field(1.0, gt=0.0, description="temperature at step 0")
+    tau_min: Real = Field(0.1, gt=0.0, description="floor")
+    rate: Real = Field(1e-4, ge=0.0, description="exponential: tau0 * exp(-rate * step)")
+    every: StrictInt = Field(1, ge=1, description="update the temperature every this many steps")
+    total_steps: StrictInt | None = Field(
         None, ge=1, description="linear/cosine horizon; defaults to train.steps"
     )
-    milestones: list[int] = Field(
-        default_factory=list, description="step: steps where tau *= gamma"
+    milestones: list[Annotated[StrictInt, Field(ge=0)]] = Field(
+        default_factory=list, description="step: increasing steps where tau *= gamma"
     )
-    gamma: float = Field(0.5, gt=0.0, le=1.0)
+    gamma: Real = Field(0.5, gt=0.0, le=1.0)
+
+    @field_validator("milestones")
+    @classmethod
+    def _increasing(cls, milestones: list[int]) -> list[int]:
+        if any(a >= b for a, b in zip(milestones, milestones[1:], strict=False)):
+            raise ValueError("should be strictly increasing")
+        return milestones
 
     @model_validator(mode="after")
     def _floor_below_start(self) -> TemperatureConfig:
@@ -101,13 +167,13 @@ class TemperatureConfig(_Strict):
 class GeneratorConfig(_Strict):
     """MLP generator: z -> atom logits [B, N, A] and bond logits [B, N, N, R]."""
 
-    z_dim: int = Field(32, ge=1)
-    hidden: list[int] = Field(default_factory=lambda: [128, 256, 512], min_length=1)
-    dropout: float = Field(0.0, ge=0.0, lt=1.0)
-    hard: bool = Field(True, description="one-hot straight-through samples (else relaxed)")
-    estimator: Literal["st", "gumbel_rao", "reinmax"] = "st"
-    gumbel_rao_samples: int = Field(8, ge=1, description="K for estimator=gumbel_rao")
-    eval_mode: Literal["sample", "argmax"] = Field(
+    z_dim: StrictInt = Field(32, ge=1)
+    hidden: list[Width] = Field(default_factory=lambda: [128, 256, 512], min_length=1)
+    dropout: Fraction = 0.0
+    hard: StrictBool = Field(True, description="one-hot straight-through samples (else relaxed)")
+    estimator: Literal[ESTIMATORS] = "st"
+    gumbel_rao_samples: StrictInt = Field(8, ge=1, description="K for estimator=gumbel_rao")
+    eval_mode: Literal[EVAL_MODES] = Field(
         "sample", description="sampling after training: draw each atom/bond, or take the mode"
     )
 
@@ -124,54 +190,58 @@ class GeneratorConfig(_Strict):
 class DiscriminatorConfig(_Strict):
     """Relational GCN + gated aggregation + MLP (also the reward network's architecture)."""
 
-    conv_dims: list[int] = Field(default_factory=lambda: [128, 64], min_length=1)
-    aggregate_dim: int = Field(128, ge=1)
-    mlp_dims: list[int] = Field(default_factory=lambda: [128, 64])
-    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    conv_dims: list[Width] = Field(default_factory=lambda: [128, 64], min_length=1)
+    aggregate_dim: StrictInt = Field(128, ge=1)
+    mlp_dims: list[Width] = Field(default_factory=lambda: [128, 64])
+    dropout: Fraction = 0.0
 
 
 class RewardConfig(_Strict):
     """Reward network for MolGAN's RL term; off when gan.rl_weight == 0."""
 
-    objectives: list[Literal["validity", "qed", "logp", "sa"]] = Field(
+    objectives: list[Literal[OBJECTIVES]] = Field(
         default_factory=lambda: ["validity", "qed"],
         min_length=1,
         description="reward = product of these scores in [0, 1]",
     )
-    lr: float = Field(1e-3, gt=0.0)
+    lr: Real = Field(1e-3, gt=0.0)
 
 
 class GANConfig(_Strict):
     """WGAN-GP objective, MolGAN's RL mixing, and remedies for mode collapse."""
 
-    n_critic: int = Field(5, ge=1, description="critic steps per generator step")
-    gp_weight: float = Field(10.0, ge=0.0)
-    rl_weight: float = Field(0.0, ge=0.0, le=1.0, description="MolGAN lambda: 0 = pure WGAN")
-    rl_start: int = Field(0, ge=0, description="step after which the RL term is switched on")
-    pack: int = Field(1, ge=1, description="PacGAN: graphs per critic input")
-    minibatch_std: bool = Field(False, description="append batch std of graph features in critic")
-    diversity_weight: float = Field(0.0, ge=0.0, description="mode-seeking diversity term weight")
+    n_critic: StrictInt = Field(5, ge=1, description="critic steps per generator step")
+    gp_weight: Real = Field(10.0, ge=0.0)
+    rl_weight: Real = Field(0.0, ge=0.0, le=1.0, description="MolGAN lambda: 0 = pure WGAN")
+    rl_start: StrictInt = Field(0, ge=0, description="step after which the RL term is switched on")
+    pack: StrictInt = Field(1, ge=1, description="PacGAN: graphs per critic input")
+    minibatch_std: StrictBool = Field(
+        False, description="append batch std of graph features in critic"
+    )
+    diversity_weight: Real = Field(0.0, ge=0.0, description="mode-seeking diversity term weight")
 
 
 class TrainConfig(_Strict):
-    steps: int = Field(5000, ge=1, description="generator steps")
-    batch_size: int = Field(32, ge=1)
-    lr_generator: float = Field(1e-4, gt=0.0)
-    lr_discriminator: float = Field(1e-4, gt=0.0)
-    betas: tuple[float, float] = (0.5, 0.999)
-    grad_clip: float | None = Field(None, gt=0.0)
-    eval_every: int = Field(500, ge=1)
-    n_eval: int = Field(1000, ge=1, description="graphs sampled at each evaluation")
-    checkpoint_every: int = Field(1000, ge=1)
-    device: str = Field("auto", description="auto | cpu | cuda | cuda:N")
-    amp: bool = Field(False, description="bf16 autocast (GPU only)")
-    threads: int | None = Field(None, ge=1, description="torch CPU threads; default torch's")
-    compile: bool = Field(
+    steps: StrictInt = Field(5000, ge=1, description="generator steps")
+    batch_size: StrictInt = Field(32, ge=1)
+    lr_generator: Real = Field(1e-4, gt=0.0)
+    lr_discriminator: Real = Field(1e-4, gt=0.0)
+    betas: tuple[Fraction, Fraction] = Field((0.5, 0.999), description="Adam's, each in [0, 1)")
+    grad_clip: Real | None = Field(None, gt=0.0)
+    eval_every: StrictInt = Field(500, ge=1)
+    n_eval: StrictInt = Field(1000, ge=1, description="graphs sampled at each evaluation")
+    checkpoint_every: StrictInt = Field(1000, ge=1)
+    device: Annotated[str, AfterValidator(_device_form)] = Field(
+        "auto", description="auto | cpu | cuda | cuda:N | mps"
+    )
+    amp: StrictBool = Field(False, description="bf16 autocast (GPU only)")
+    threads: StrictInt | None = Field(None, ge=1, description="torch CPU threads; default torch's")
+    compile: StrictBool = Field(
         False,
         description="torch.compile the critic step (CPU: needs a C++ compiler; first step "
         "compiles for about 30 s)",
     )
-    max_minutes: float | None = Field(
+    max_minutes: Real | None = Field(
         None, gt=0.0, description="stop (checkpointed, resumable) after this much training time"
     )
 
@@ -186,7 +256,7 @@ class WandbConfig(_Strict):
 
 
 class LoggingConfig(_Strict):
-    log_every: int = Field(50, ge=1)
+    log_every: StrictInt = Field(50, ge=1)
     wandb: WandbConfig = Field(default_factory=WandbConfig)
 
 
@@ -194,7 +264,9 @@ class Config(_Strict):
     """A whole experiment; one YAML file under configs/ per experiment."""
 
     name: str = "molgen"
-    seed: int = 0
+    seed: StrictInt = Field(
+        0, ge=-(2**63), lt=2**63, description="seeds derived from it stay in torch's range"
+    )
     data: DataConfig = Field(default_factory=DataConfig)
     generator: GeneratorConfig = Field(default_factory=GeneratorConfig)
     discriminator: DiscriminatorConfig = Field(default_factory=DiscriminatorConfig)
@@ -206,6 +278,40 @@ class Config(_Strict):
 
 
 # --------------------------------------------------------------------------- loading
+
+
+class _YAMLLoader(yaml.SafeLoader):
+    """Safe YAML that rejects a key given twice in one mapping (PyYAML keeps the last one)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        first: dict[Any, yaml.Node] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *base` keys may be given again on purpose
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                seen = first.setdefault(key, key_node)
+            except TypeError:
+                continue  # an unhashable key: SafeLoader reports it below
+            if seen is not key_node:
+                raise yaml.constructor.ConstructorError(
+                    problem=f"duplicate key {key!r} (first on line {seen.start_mark.line + 1})",
+                    problem_mark=key_node.start_mark,
+                )
+        return super().construct_mapping(node, deep=deep)
+
+
+def _parse_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_YAMLLoader)  # a SafeLoader: no arbitrary objects
+
+
+def _yaml_problem(exc: yaml.YAMLError, position: bool = True) -> str:
+    """One line: what is wrong and, with ``position``, where (line, column)."""
+    problem = getattr(exc, "problem", None) or " ".join(str(exc).split())
+    mark = getattr(exc, "problem_mark", None)
+    if position and mark is not None:
+        return f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
+    return problem
 
 
 def _valid_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
@@ -225,64 +331,136 @@ def _closest(key: str) -> str:
     return f"; did you mean '{match[0]}'?" if match else ""
 
 
-def _format_errors(err: ValidationError, source: str) -> str:
+def _dotted(loc: tuple[str | int, ...]) -> str:
+    """``('generator', 'hidden', 0)`` -> ``generator.hidden[0]``."""
+    key = ""
+    for part in loc:
+        key += f"[{part}]" if isinstance(part, int) else f".{part}" if key else str(part)
+    return key
+
+
+def _set_by(key: str, overrides: dict[str, str]) -> str | None:
+    """The override that set ``key`` or a section above it, if any."""
+    for prefix in sorted(overrides, key=len, reverse=True):
+        if key == prefix or key.startswith((prefix + ".", prefix + "[")):
+            return f"override '{overrides[prefix]}'"
+    return None
+
+
+def _format_errors(err: ValidationError, source: str, overrides: dict[str, str]) -> str:
+    """One line per error, naming the override that set the key, else the file."""
     lines = []
     for e in err.errors():
-        key = ".".join(str(p) for p in e["loc"])
+        key = _dotted(e["loc"])
+        where = _set_by(key, overrides) or source
         if e["type"] == "extra_forbidden":
-            lines.append(f"{source}: unknown key '{key}'{_closest(key)}")
-        else:
-            got = "" if e["type"] == "missing" else f" (got {e['input']!r})"
-            lines.append(f"{source}: {key or '<root>'}: {e['msg']}{got}")
+            lines.append(f"{where}: unknown key '{key}'{_closest(key)}")
+            continue
+        # A ValueError of ours says it all, without pydantic's "Value error, " in front.
+        message = str(e["ctx"]["error"]) if e["type"] == "value_error" else e["msg"]
+        # A cross-field check's input is its whole section: the message names the fields.
+        shown = e["type"] != "missing" and not isinstance(e["input"], dict)
+        got = f" (got {e['input']!r})" if shown else ""
+        lines.append(f"{where}: {key or '<root>'}: {message}{got}")
     return "\n".join(lines)
+
+
+def _override_key(item: str) -> str:
+    return item.partition("=")[0].strip()
 
 
 def apply_overrides(tree: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """Apply ``a.b.c=value`` strings to a nested dict; values are parsed as YAML scalars/lists.
 
     Types are checked afterwards by pydantic, so ``train.batch_size=abc`` fails validation with
-    the key named; a key that does not exist fails with the closest valid key suggested.
+    the key named; a key that does not exist fails with the closest valid key suggested, a value
+    that is not YAML or a key below something that is not a section fails naming the override.
     """
     valid = set(_valid_keys(Config))
     for item in overrides:
         key, sep, raw = item.partition("=")
-        key = key.strip()
+        key = _override_key(item)
         if not sep or not key:
             raise ConfigError(f"override '{item}' is not of the form key=value")
         if key not in valid:
             raise ConfigError(f"override '{item}': unknown key '{key}'{_closest(key)}")
         *parents, leaf = key.split(".")
         node = tree
-        for part in parents:
+        for depth, part in enumerate(parents):
             child = node.get(part)
-            if not isinstance(child, dict):
+            if child is None:
                 child = node[part] = {}
+            elif not isinstance(child, dict):
+                section = ".".join(parents[: depth + 1])
+                raise ConfigError(
+                    f"override '{item}': {section} is {child!r}, not a section of keys"
+                )
             node = child
-        node[leaf] = yaml.safe_load(raw) if raw.strip() else None
+        try:
+            node[leaf] = _parse_yaml(raw) if raw.strip() else None
+        except yaml.YAMLError as exc:
+            problem = _yaml_problem(exc, position=False)
+            raise ConfigError(f"override '{item}': value is not valid YAML: {problem}") from None
     return tree
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
-    """Read a YAML experiment file (defaults when ``path`` is None), apply overrides, validate."""
-    source = str(path) if path is not None else "<defaults>"
-    tree: dict[str, Any] = {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config file not found: {path}")
-        try:
-            tree = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-        if not isinstance(tree, dict):
-            raise ConfigError(f"{path}: top level must be a mapping of config sections")
-    if overrides:
-        tree = apply_overrides(tree, list(overrides))
-        source += " + overrides"
+def _read_tree(path: Path) -> dict[str, Any]:
+    """The YAML mapping in ``path``; any problem is a :class:`ConfigError` naming the file."""
+    if not path.is_file():
+        raise ConfigError(
+            f"config file {path} is a directory"
+            if path.is_dir()
+            else f"config file not found: {path}"
+        )
     try:
-        return Config.model_validate(tree)
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(f"{path}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x})") from None
+    try:
+        tree = _parse_yaml(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {_yaml_problem(exc)}") from None
+    if tree is None:
+        return {}
+    if not isinstance(tree, dict):
+        raise ConfigError(f"{path}: top level must be a mapping of config sections")
+    return tree
+
+
+def _check_data_path(path: Path | None, where: str) -> None:
+    # Checked here, where users set it, not in DataConfig: a checkpoint's saved config must
+    # still validate on a machine without the training file.
+    if path is None or path.is_file():
+        return
+    problem = "is a directory, not a file" if path.is_dir() else "does not exist"
+    relative = "" if path.is_absolute() else f" (relative to {Path.cwd()})"
+    raise ConfigError(f"{where}: data.path: {path} {problem}{relative}")
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    """Read a YAML experiment file (defaults when ``path`` is None), apply overrides, validate.
+
+    Every problem is a :class:`ConfigError` with one line per error naming the file or the
+    override, and the key.
+    """
+    source = str(path) if path is not None else "<defaults>"
+    tree = _read_tree(Path(path)) if path is not None else {}
+    overrides = list(overrides or [])
+    if overrides:
+        tree = apply_overrides(tree, overrides)
+        source += " + overrides"
+    set_by = {_override_key(item): item for item in overrides}
+    try:
+        cfg = Config.model_validate(tree)
     except ValidationError as exc:
-        raise ConfigError(_format_errors(exc, source)) from None
+        raise ConfigError(_format_errors(exc, source, set_by)) from None
+    _check_data_path(cfg.data.path, _set_by("data.path", set_by) or source)
+    return cfg
 
 
 def to_yaml(cfg: BaseModel) -> str:
