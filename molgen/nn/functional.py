@@ -186,7 +186,7 @@ class _GumbelSoftmaxFn(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, logits, tau, mask, hard, estimator, n_samples, generator):
+    def forward(ctx, logits, tau, mask, hard, estimator, n_samples, generator, needs_grad):
         dtype = _compute_dtype(logits.dtype)
         tau_c = tau.to(dtype) if isinstance(tau, Tensor) else tau
         # z = theta + g, built in place on the noise buffer.
@@ -196,6 +196,9 @@ class _GumbelSoftmaxFn(torch.autograd.Function):
             z.masked_fill_(~mask, -math.inf)
         row_max = z.amax(-1, keepdim=True)
         _check_rows(row_max)
+        if hard and not needs_grad:
+            # Nothing will call backward: skip the relaxed sample and the estimator's extra work.
+            return _one_hot_of_max(z, row_max, generator).to(logits.dtype)
         e, total = _shifted_exp(z, row_max, tau_c)
         ctx.tau_is_tensor = isinstance(tau, Tensor)
         ctx.tau = None if ctx.tau_is_tensor else tau
@@ -231,7 +234,7 @@ class _GumbelSoftmaxFn(torch.autograd.Function):
         grad = grad_out.to(dtype)
         if ctx.estimator == "reinmax":
             grad_logits = _reinmax_grad(grad, *ctx.saved_tensors)
-            return grad_logits.to(ctx.logits_dtype), None, None, None, None, None, None
+            return grad_logits.to(ctx.logits_dtype), None, None, None, None, None, None, None
 
         # For "gumbel_rao" es is [K, ...]: the ST gradients of the K conditional draws.
         es, totals, tau_tensor = ctx.saved_tensors
@@ -249,7 +252,7 @@ class _GumbelSoftmaxFn(torch.autograd.Function):
         if ctx.needs_input_grad[0]:
             grad_logits = grad_z.mean(0) if ctx.estimator == "gumbel_rao" else grad_z
             grad_logits = grad_logits.to(ctx.logits_dtype)
-        return grad_logits, grad_tau, None, None, None, None, None
+        return grad_logits, grad_tau, None, None, None, None, None, None
 
 
 def _align_tau(tau: float | Tensor, logits: Tensor, dim: int) -> float | Tensor:
@@ -302,6 +305,10 @@ def gumbel_softmax(
             probability 0, are never drawn and get zero gradient; ``-inf`` logits act the same.
         generator: source of randomness; with the same state, ``hard=True, estimator="st"``
             and ``hard=False`` use the same noise (:math:`D` is the argmax of :math:`y`).
+            Under :func:`torch.no_grad` (or when neither ``logits`` nor ``tau`` requires grad)
+            a hard sample is returned without the work only backward needs (the relaxed
+            sample, ReinMax's softmaxes, Gumbel-Rao's extra draws, which then do not advance
+            ``generator``); the sample itself is the same.
         gumbel_rao_samples: number of conditional draws :math:`K \ge 1` for ``"gumbel_rao"``
             (with :math:`K = 1` it equals ``"st"``).
 
@@ -341,7 +348,12 @@ def gumbel_softmax(
     if dim != last:
         logits = logits.movedim(dim, -1)
         mask = mask.movedim(dim, -1) if mask is not None else None
-    out = _GumbelSoftmaxFn.apply(logits, tau, mask, hard, estimator, gumbel_rao_samples, generator)
+    needs_grad = torch.is_grad_enabled() and (
+        logits.requires_grad or (isinstance(tau, Tensor) and tau.requires_grad)
+    )
+    out = _GumbelSoftmaxFn.apply(
+        logits, tau, mask, hard, estimator, gumbel_rao_samples, generator, needs_grad
+    )
     return out.movedim(-1, dim) if dim != last else out
 
 

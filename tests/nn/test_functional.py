@@ -363,6 +363,28 @@ def test_same_generator_seed_same_sample(estimator):
     assert torch.equal(a, b) and not torch.equal(a, c)
 
 
+@pytest.mark.parametrize("estimator", F.ESTIMATORS)
+def test_no_grad_gives_the_same_hard_sample_without_backward_work(estimator):
+    logits = torch.randn(400, 6)
+    mask = torch.rand(400, 6) > 0.3
+    mask[:, 2] = True
+    kwargs = {"estimator": estimator, "mask": mask, "gumbel_rao_samples": 4}
+    with_grad = F.gumbel_softmax(
+        logits.clone().requires_grad_(), 0.5, generator=torch.Generator().manual_seed(8), **kwargs
+    )
+    assert with_grad.grad_fn is not None
+    gen = torch.Generator().manual_seed(8)
+    with torch.no_grad():
+        no_grad = F.gumbel_softmax(logits.clone().requires_grad_(), 0.5, generator=gen, **kwargs)
+    plain = F.gumbel_softmax(logits, 0.5, generator=torch.Generator().manual_seed(8), **kwargs)
+    assert torch.equal(no_grad, with_grad.detach()) and torch.equal(plain, no_grad)
+    assert no_grad.grad_fn is None
+    # Gumbel-Rao's conditional draws are skipped: the generator advanced by the forward noise only
+    forward_only = torch.Generator().manual_seed(8)
+    F._log_exponential(logits.shape, torch.float32, logits.device, forward_only)
+    assert torch.equal(gen.get_state(), forward_only.get_state())
+
+
 def test_global_rng_is_used_without_generator():
     logits = torch.randn(500, 6)
     torch.manual_seed(11)
