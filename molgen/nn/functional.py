@@ -735,9 +735,12 @@ def budgeted_symmetric_gumbel_softmax(
         budget: ``[B, N]``, what each node may still spend, :math:`\ge 0` (``inf``: no limit).
         cost: ``[C]``, what an edge of each class spends at both ends, :math:`\ge 0`, with
             ``cost[0] == 0``.
-        tau, hard, estimator, generator, gumbel_rao_samples: as in :func:`gumbel_softmax`
-            (``tau`` a number or 0-dim tensor). With ``hard=False`` the budgets are spent by
-            the argmax of each relaxed sample (the hard sample of the same noise).
+        tau, hard, estimator, gumbel_rao_samples: as in :func:`gumbel_softmax` (``tau`` a
+            number or 0-dim tensor). With ``hard=False`` the budgets are spent by the argmax
+            of each relaxed sample (the hard sample of the same noise).
+        generator: source of randomness: each round draws from a generator seeded from it,
+            so with the same state every estimator, with or without grad, gives the same
+            sample.
         node_mask: bool ``[B, N]``, True = node present; pairs touching absent nodes are
             class 0.
         connect: ``False``, ``True``, ``"earlier"`` or ``"join"`` (see above).
@@ -757,6 +760,13 @@ def budgeted_symmetric_gumbel_softmax(
         raise ValueError("budgeted_symmetric_gumbel_softmax takes a scalar tau")
     _validate_tau(tau, pairs)
 
+    # One generator per round, seeded from `generator`: Gumbel-Rao's extra draws (skipped
+    # under no_grad) then cannot shift the next round's noise, so the sample is the same with
+    # or without grad and for every estimator.
+    n = remaining.shape[1]
+    seeds = torch.randint(2**62, (max(n, 1),), generator=generator, device=pairs.device).tolist()
+    round_generators = (torch.Generator(pairs.device).manual_seed(seed) for seed in seeds)
+
     def draw(round_logits: Tensor, allowed: Tensor) -> Tensor:
         return gumbel_softmax(
             round_logits,
@@ -764,7 +774,7 @@ def budgeted_symmetric_gumbel_softmax(
             hard=hard,
             estimator=estimator,
             mask=allowed,
-            generator=generator,
+            generator=next(round_generators),
             gumbel_rao_samples=gumbel_rao_samples,
         )
 

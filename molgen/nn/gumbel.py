@@ -13,7 +13,7 @@ EVAL_MODES = ("sample", "argmax")
 
 
 class _GumbelBase(nn.Module):
-    """Validated sampler settings shared by both modules (no parameters)."""
+    """Validated sampler settings shared by the modules (no parameters)."""
 
     def __init__(
         self,
