@@ -10,6 +10,11 @@ For each shape it times ``y = f(x); y.backward(w)`` for
 
 and prints milliseconds, the ratios molgen/torch and molgen/softmax, and peak memory.
 
+A second table times the edge samplers on dense ``[B, N, N, C]`` logits, forward+backward:
+``symmetric_gumbel_softmax`` and ``budgeted_symmetric_gumbel_softmax`` (random integer budgets
+0..4, cost = bond order ``[0, 1, 2, 3, ...]``) with ``connect`` False, "earlier" and "join",
+printed as the ratio budgeted / symmetric measured in the same round-robin.
+
 Method. Threads are pinned (``torch.set_num_threads``, 1 by default) for stable numbers. The
 three candidates are timed round-robin in the same run, ``--repeats`` times each, each time
 over enough calls to last >= 20 ms, and the median is reported, so a slow moment on a shared
@@ -30,7 +35,11 @@ from collections.abc import Callable, Sequence
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from molgen.nn.functional import gumbel_softmax
+from molgen.nn.functional import (
+    budgeted_symmetric_gumbel_softmax,
+    gumbel_softmax,
+    symmetric_gumbel_softmax,
+)
 
 SHAPES = [
     (32, 9, 5),
@@ -41,6 +50,8 @@ SHAPES = [
     (1024, 9, 9, 5),
     (64, 16, 32000),
 ]
+EDGE_SHAPES = [(1024, 9, 9, 5), (256, 27, 27, 4)]
+CONNECT = (False, "earlier", "join")
 TAU = 0.5
 
 CANDIDATES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
@@ -75,6 +86,19 @@ def peak_bytes(fn: Callable, x: torch.Tensor, seed: torch.Tensor) -> int:
     return peak
 
 
+def _median_times(runs: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Median seconds per call of each run, timed round-robin."""
+    calls = {}
+    for name, run in runs.items():
+        run()  # warm-up
+        calls[name] = max(1, int(0.02 / max(_time_once(run, 1), 1e-9)))
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            times[name].append(_time_once(run, calls[name]))
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
 def bench_shape(shape: Sequence[int], repeats: int) -> dict[str, tuple[float, int]]:
     """Median seconds and peak bytes per candidate; "rng" is torch's uniform_ alone (no
     backward), the cost of the random numbers any Gumbel sampler must draw."""
@@ -84,18 +108,28 @@ def bench_shape(shape: Sequence[int], repeats: int) -> dict[str, tuple[float, in
     runs = {name: (lambda fn=fn: _step(fn, x, seed)) for name, fn in CANDIDATES.items()}
     noise = torch.empty(shape)
     runs["rng"] = noise.uniform_
-    calls = {}
-    for name, run in runs.items():
-        run()  # warm-up
-        calls[name] = max(1, int(0.02 / max(_time_once(run, 1), 1e-9)))
-    times: dict[str, list[float]] = {name: [] for name in runs}
-    for _ in range(repeats):
-        for name, run in runs.items():
-            times[name].append(_time_once(run, calls[name]))
-    result = {name: (statistics.median(times[name]), 0) for name in runs}
+    result = {name: (seconds, 0) for name, seconds in _median_times(runs, repeats).items()}
     for name, fn in CANDIDATES.items():
         result[name] = (result[name][0], peak_bytes(fn, x, seed))
     return result
+
+
+def bench_edges(shape: Sequence[int], repeats: int) -> dict[str, float]:
+    """Median seconds of one forward+backward of each edge sampler on ``shape``."""
+    gen = torch.Generator().manual_seed(0)
+    batch, n, _, classes = shape
+    x = torch.randn(shape, generator=gen).requires_grad_()
+    seed = torch.randn(shape, generator=gen)
+    budget = torch.randint(0, 5, (batch, n), generator=gen).float()
+    cost = torch.arange(classes, dtype=torch.float32)
+    runs = {"symmetric": lambda: _step(lambda t: symmetric_gumbel_softmax(t, TAU), x, seed)}
+    for connect in CONNECT:
+        runs[f"budgeted {connect}"] = lambda connect=connect: _step(
+            lambda t: budgeted_symmetric_gumbel_softmax(t, budget, cost, TAU, connect=connect),
+            x,
+            seed,
+        )
+    return _median_times(runs, repeats)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -132,6 +166,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         "vs torch = torch time / molgen time (higher is better); vs softmax = molgen time / "
         "softmax time (1.0 is the floor); rng/softmax = time of uniform_ alone (the random "
         "numbers every Gumbel sampler draws) / softmax time; mem/torch = molgen peak / torch peak"
+    )
+    edge_shapes = EDGE_SHAPES[:1] if args.quick else EDGE_SHAPES
+    header = f"{'edges':>14} | {'symmetric ms':>12} | " + " | ".join(
+        f"{'budgeted ' + str(c):>17} ms  ratio" for c in CONNECT
+    )
+    print()
+    print(header)
+    print("-" * len(header))
+    for shape in edge_shapes:
+        res = bench_edges(shape, repeats)
+        t_sym = res["symmetric"]
+        cells = " | ".join(
+            f"{res[f'budgeted {c}'] * 1e3:20.2f} {res[f'budgeted {c}'] / t_sym:6.2f}x"
+            for c in CONNECT
+        )
+        print(f"{'x'.join(map(str, shape)):>14} | {t_sym * 1e3:12.2f} | {cells}")
+    print(
+        "ratio = budgeted time / symmetric_gumbel_softmax time, same run (budgets 0..4, "
+        "cost = class index)"
     )
     return 0
 
