@@ -1,6 +1,6 @@
 """Forward+backward time and peak memory of molgen's hard Gumbel-Softmax vs torch's and softmax.
 
-    python scripts/bench_layers.py [--quick] [--threads 1]
+    python scripts/bench_layers.py [--quick] [--threads 1] [--edges-only]
 
 For each shape it times ``y = f(x); y.backward(w)`` for
 
@@ -137,36 +137,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch.set_num_threads")
     parser.add_argument("--repeats", type=int, default=7, help="timed rounds per candidate")
     parser.add_argument("--quick", action="store_true", help="small shapes only, 3 rounds")
+    parser.add_argument("--edges-only", action="store_true", help="only the edge-sampler table")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    shapes = SHAPES[:3] if args.quick else SHAPES
+    shapes = [] if args.edges_only else SHAPES[:3] if args.quick else SHAPES
     repeats = 3 if args.quick else args.repeats
     print(
         f"torch {torch.__version__}, threads={args.threads}, tau={TAU}, fwd+bwd, median of "
         f"{repeats} round-robin rounds"
     )
-    header = (
-        f"{'shape':>18} | {'molgen ms':>9} {'torch ms':>9} {'softmax ms':>10} | "
-        f"{'vs torch':>8} {'vs softmax':>10} {'rng/softmax':>11} | {'molgen MB':>9} {'torch MB':>9} "
-        f"{'softmax MB':>10} | {'mem/torch':>9}"
-    )
-    print(header)
-    print("-" * len(header))
-    for shape in shapes:
-        res = bench_shape(shape, repeats)
-        (t_m, m_m), (t_t, m_t), (t_s, m_s) = res["molgen"], res["torch"], res["softmax"]
-        t_rng = res["rng"][0]
-        print(
-            f"{'x'.join(map(str, shape)):>18} | {t_m * 1e3:9.3f} {t_t * 1e3:9.3f} "
-            f"{t_s * 1e3:10.3f} | {t_t / t_m:7.2f}x {t_m / t_s:9.2f}x {t_rng / t_s:10.2f}x | "
-            f"{m_m / 2**20:9.2f} "
-            f"{m_t / 2**20:9.2f} {m_s / 2**20:10.2f} | {m_m / m_t:9.2f}"
+    if shapes:
+        header = (
+            f"{'shape':>18} | {'molgen ms':>9} {'torch ms':>9} {'softmax ms':>10} | "
+            f"{'vs torch':>8} {'vs softmax':>10} {'rng/softmax':>11} | {'molgen MB':>9} {'torch MB':>9} "
+            f"{'softmax MB':>10} | {'mem/torch':>9}"
         )
-    print(
-        "vs torch = torch time / molgen time (higher is better); vs softmax = molgen time / "
-        "softmax time (1.0 is the floor); rng/softmax = time of uniform_ alone (the random "
-        "numbers every Gumbel sampler draws) / softmax time; mem/torch = molgen peak / torch peak"
-    )
+        print(header)
+        print("-" * len(header))
+        for shape in shapes:
+            res = bench_shape(shape, repeats)
+            (t_m, m_m), (t_t, m_t), (t_s, m_s) = res["molgen"], res["torch"], res["softmax"]
+            t_rng = res["rng"][0]
+            print(
+                f"{'x'.join(map(str, shape)):>18} | {t_m * 1e3:9.3f} {t_t * 1e3:9.3f} "
+                f"{t_s * 1e3:10.3f} | {t_t / t_m:7.2f}x {t_m / t_s:9.2f}x {t_rng / t_s:10.2f}x | "
+                f"{m_m / 2**20:9.2f} "
+                f"{m_t / 2**20:9.2f} {m_s / 2**20:10.2f} | {m_m / m_t:9.2f}"
+            )
+        print(
+            "vs torch = torch time / molgen time (higher is better); vs softmax = molgen time / "
+            "softmax time (1.0 is the floor); rng/softmax = time of uniform_ alone (the random "
+            "numbers every Gumbel sampler draws) / softmax time; mem/torch = molgen peak / torch peak"
+        )
     edge_shapes = EDGE_SHAPES[:1] if args.quick else EDGE_SHAPES
     header = f"{'edges':>14} | {'symmetric ms':>12} | " + " | ".join(
         f"{'budgeted ' + str(c):>17} ms  ratio" for c in CONNECT

@@ -15,6 +15,7 @@ Notation: logits :math:`\theta`, Gumbel noise :math:`g_i = -\log E_i` with
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -542,7 +543,8 @@ def _budget_arguments(
     return pairs, remaining, cost, present
 
 
-def _round_robin_pairs(n: int, device=None) -> Tensor:
+@functools.lru_cache(maxsize=64)
+def _round_robin_schedule(n: int) -> Tensor:
     """The pairs ``i < j`` of ``n`` nodes in rounds of disjoint pairs, ``[rounds, n // 2]``.
 
     Each entry is a pair's index in ``torch.triu_indices(n, n, 1)`` order. With
@@ -561,7 +563,12 @@ def _round_robin_pairs(n: int, device=None) -> Tensor:
         if n % 2 == 0:
             pairs.append(index[r * (m + 1) // 2 % m, n - 1])
         rounds.append(torch.stack(pairs) if pairs else torch.zeros(0, dtype=torch.long))
-    return torch.stack(rounds).to(device) if rounds else torch.zeros(0, 0, dtype=torch.long)
+    return torch.stack(rounds) if rounds else torch.zeros(0, 0, dtype=torch.long)
+
+
+def _round_robin_pairs(n: int, device=None) -> Tensor:
+    """:func:`_round_robin_schedule` (built once per ``n``) on ``device``."""
+    return _round_robin_schedule(n).to(device)
 
 
 def _connected_labels(edge: Tensor, n: int) -> Tensor:
