@@ -1,6 +1,6 @@
 """Forward+backward time and peak memory of molgen's hard Gumbel-Softmax vs torch's and softmax.
 
-    python scripts/bench_layers.py [--quick] [--threads 1]
+    python scripts/bench_layers.py [--quick] [--threads 1] [--edges-only]
 
 For each shape it times ``y = f(x); y.backward(w)`` for
 
@@ -9,6 +9,11 @@ For each shape it times ``y = f(x); y.backward(w)`` for
 - ``softmax``: ``torch.softmax(x / 0.5, -1)``, the floor: no noise, no sampling,
 
 and prints milliseconds, the ratios molgen/torch and molgen/softmax, and peak memory.
+
+A second table times the edge samplers on dense ``[B, N, N, C]`` logits, forward+backward:
+``symmetric_gumbel_softmax`` and ``budgeted_symmetric_gumbel_softmax`` (random integer budgets
+0..4, cost = bond order ``[0, 1, 2, 3, ...]``) with ``connect`` False, "earlier" and "join",
+printed as the ratio budgeted / symmetric measured in the same round-robin.
 
 Method. Threads are pinned (``torch.set_num_threads``, 1 by default) for stable numbers. The
 three candidates are timed round-robin in the same run, ``--repeats`` times each, each time
@@ -30,7 +35,11 @@ from collections.abc import Callable, Sequence
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from molgen.nn.functional import gumbel_softmax
+from molgen.nn.functional import (
+    budgeted_symmetric_gumbel_softmax,
+    gumbel_softmax,
+    symmetric_gumbel_softmax,
+)
 
 SHAPES = [
     (32, 9, 5),
@@ -41,6 +50,8 @@ SHAPES = [
     (1024, 9, 9, 5),
     (64, 16, 32000),
 ]
+EDGE_SHAPES = [(1024, 9, 9, 5), (256, 27, 27, 4)]
+CONNECT = (False, "earlier", "join")
 TAU = 0.5
 
 CANDIDATES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
@@ -75,6 +86,19 @@ def peak_bytes(fn: Callable, x: torch.Tensor, seed: torch.Tensor) -> int:
     return peak
 
 
+def _median_times(runs: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Median seconds per call of each run, timed round-robin."""
+    calls = {}
+    for name, run in runs.items():
+        run()  # warm-up
+        calls[name] = max(1, int(0.02 / max(_time_once(run, 1), 1e-9)))
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            times[name].append(_time_once(run, calls[name]))
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
 def bench_shape(shape: Sequence[int], repeats: int) -> dict[str, tuple[float, int]]:
     """Median seconds and peak bytes per candidate; "rng" is torch's uniform_ alone (no
     backward), the cost of the random numbers any Gumbel sampler must draw."""
@@ -84,18 +108,28 @@ def bench_shape(shape: Sequence[int], repeats: int) -> dict[str, tuple[float, in
     runs = {name: (lambda fn=fn: _step(fn, x, seed)) for name, fn in CANDIDATES.items()}
     noise = torch.empty(shape)
     runs["rng"] = noise.uniform_
-    calls = {}
-    for name, run in runs.items():
-        run()  # warm-up
-        calls[name] = max(1, int(0.02 / max(_time_once(run, 1), 1e-9)))
-    times: dict[str, list[float]] = {name: [] for name in runs}
-    for _ in range(repeats):
-        for name, run in runs.items():
-            times[name].append(_time_once(run, calls[name]))
-    result = {name: (statistics.median(times[name]), 0) for name in runs}
+    result = {name: (seconds, 0) for name, seconds in _median_times(runs, repeats).items()}
     for name, fn in CANDIDATES.items():
         result[name] = (result[name][0], peak_bytes(fn, x, seed))
     return result
+
+
+def bench_edges(shape: Sequence[int], repeats: int) -> dict[str, float]:
+    """Median seconds of one forward+backward of each edge sampler on ``shape``."""
+    gen = torch.Generator().manual_seed(0)
+    batch, n, _, classes = shape
+    x = torch.randn(shape, generator=gen).requires_grad_()
+    seed = torch.randn(shape, generator=gen)
+    budget = torch.randint(0, 5, (batch, n), generator=gen).float()
+    cost = torch.arange(classes, dtype=torch.float32)
+    runs = {"symmetric": lambda: _step(lambda t: symmetric_gumbel_softmax(t, TAU), x, seed)}
+    for connect in CONNECT:
+        runs[f"budgeted {connect}"] = lambda connect=connect: _step(
+            lambda t: budgeted_symmetric_gumbel_softmax(t, budget, cost, TAU, connect=connect),
+            x,
+            seed,
+        )
+    return _median_times(runs, repeats)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -103,35 +137,56 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch.set_num_threads")
     parser.add_argument("--repeats", type=int, default=7, help="timed rounds per candidate")
     parser.add_argument("--quick", action="store_true", help="small shapes only, 3 rounds")
+    parser.add_argument("--edges-only", action="store_true", help="only the edge-sampler table")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    shapes = SHAPES[:3] if args.quick else SHAPES
+    shapes = [] if args.edges_only else SHAPES[:3] if args.quick else SHAPES
     repeats = 3 if args.quick else args.repeats
     print(
         f"torch {torch.__version__}, threads={args.threads}, tau={TAU}, fwd+bwd, median of "
         f"{repeats} round-robin rounds"
     )
-    header = (
-        f"{'shape':>18} | {'molgen ms':>9} {'torch ms':>9} {'softmax ms':>10} | "
-        f"{'vs torch':>8} {'vs softmax':>10} {'rng/softmax':>11} | {'molgen MB':>9} {'torch MB':>9} "
-        f"{'softmax MB':>10} | {'mem/torch':>9}"
+    if shapes:
+        header = (
+            f"{'shape':>18} | {'molgen ms':>9} {'torch ms':>9} {'softmax ms':>10} | "
+            f"{'vs torch':>8} {'vs softmax':>10} {'rng/softmax':>11} | {'molgen MB':>9} {'torch MB':>9} "
+            f"{'softmax MB':>10} | {'mem/torch':>9}"
+        )
+        print(header)
+        print("-" * len(header))
+        for shape in shapes:
+            res = bench_shape(shape, repeats)
+            (t_m, m_m), (t_t, m_t), (t_s, m_s) = res["molgen"], res["torch"], res["softmax"]
+            t_rng = res["rng"][0]
+            print(
+                f"{'x'.join(map(str, shape)):>18} | {t_m * 1e3:9.3f} {t_t * 1e3:9.3f} "
+                f"{t_s * 1e3:10.3f} | {t_t / t_m:7.2f}x {t_m / t_s:9.2f}x {t_rng / t_s:10.2f}x | "
+                f"{m_m / 2**20:9.2f} "
+                f"{m_t / 2**20:9.2f} {m_s / 2**20:10.2f} | {m_m / m_t:9.2f}"
+            )
+        print(
+            "vs torch = torch time / molgen time (higher is better); vs softmax = molgen time / "
+            "softmax time (1.0 is the floor); rng/softmax = time of uniform_ alone (the random "
+            "numbers every Gumbel sampler draws) / softmax time; mem/torch = molgen peak / torch peak"
+        )
+    edge_shapes = EDGE_SHAPES[:1] if args.quick else EDGE_SHAPES
+    header = f"{'edges':>14} | {'symmetric ms':>12} | " + " | ".join(
+        f"{'budgeted ' + str(c):>17} ms  ratio" for c in CONNECT
     )
+    print()
     print(header)
     print("-" * len(header))
-    for shape in shapes:
-        res = bench_shape(shape, repeats)
-        (t_m, m_m), (t_t, m_t), (t_s, m_s) = res["molgen"], res["torch"], res["softmax"]
-        t_rng = res["rng"][0]
-        print(
-            f"{'x'.join(map(str, shape)):>18} | {t_m * 1e3:9.3f} {t_t * 1e3:9.3f} "
-            f"{t_s * 1e3:10.3f} | {t_t / t_m:7.2f}x {t_m / t_s:9.2f}x {t_rng / t_s:10.2f}x | "
-            f"{m_m / 2**20:9.2f} "
-            f"{m_t / 2**20:9.2f} {m_s / 2**20:10.2f} | {m_m / m_t:9.2f}"
+    for shape in edge_shapes:
+        res = bench_edges(shape, repeats)
+        t_sym = res["symmetric"]
+        cells = " | ".join(
+            f"{res[f'budgeted {c}'] * 1e3:20.2f} {res[f'budgeted {c}'] / t_sym:6.2f}x"
+            for c in CONNECT
         )
+        print(f"{'x'.join(map(str, shape)):>14} | {t_sym * 1e3:12.2f} | {cells}")
     print(
-        "vs torch = torch time / molgen time (higher is better); vs softmax = molgen time / "
-        "softmax time (1.0 is the floor); rng/softmax = time of uniform_ alone (the random "
-        "numbers every Gumbel sampler draws) / softmax time; mem/torch = molgen peak / torch peak"
+        "ratio = budgeted time / symmetric_gumbel_softmax time, same run (budgets 0..4, "
+        "cost = class index)"
     )
     return 0
 

@@ -10,7 +10,7 @@ import importlib
 from typing import Any
 
 from molgen.nn import functional, schedules
-from molgen.nn.gumbel import GumbelSoftmax, SymmetricGumbelSoftmax
+from molgen.nn.gumbel import BudgetedSymmetricGumbelSoftmax, GumbelSoftmax, SymmetricGumbelSoftmax
 from molgen.nn.schedules import (
     ConstantSchedule,
     CosineSchedule,
@@ -22,6 +22,7 @@ from molgen.nn.schedules import (
 )
 
 __all__ = [
+    "BudgetedSymmetricGumbelSoftmax",
     "ConstantSchedule",
     "CosineSchedule",
     "DenseRelationalConv",

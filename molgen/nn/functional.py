@@ -15,13 +15,18 @@ Notation: logits :math:`\theta`, Gumbel noise :math:`g_i = -\log E_i` with
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
 from torch import Tensor
 
 __all__ = [
+    "CONNECT_DEFAULT",
+    "CONNECT_STRATEGIES",
     "ESTIMATORS",
+    "budgeted_symmetric_gumbel_softmax",
+    "budgeted_symmetric_one_hot_argmax",
     "gumbel_softmax",
     "one_hot_argmax",
     "symmetric_gumbel_softmax",
@@ -186,7 +191,7 @@ class _GumbelSoftmaxFn(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, logits, tau, mask, hard, estimator, n_samples, generator):
+    def forward(ctx, logits, tau, mask, hard, estimator, n_samples, generator, needs_grad):
         dtype = _compute_dtype(logits.dtype)
         tau_c = tau.to(dtype) if isinstance(tau, Tensor) else tau
         # z = theta + g, built in place on the noise buffer.
@@ -196,6 +201,9 @@ class _GumbelSoftmaxFn(torch.autograd.Function):
             z.masked_fill_(~mask, -math.inf)
         row_max = z.amax(-1, keepdim=True)
         _check_rows(row_max)
+        if hard and not needs_grad:
+            # Nothing will call backward: skip the relaxed sample and the estimator's extra work.
+            return _one_hot_of_max(z, row_max, generator).to(logits.dtype)
         e, total = _shifted_exp(z, row_max, tau_c)
         ctx.tau_is_tensor = isinstance(tau, Tensor)
         ctx.tau = None if ctx.tau_is_tensor else tau
@@ -231,7 +239,7 @@ class _GumbelSoftmaxFn(torch.autograd.Function):
         grad = grad_out.to(dtype)
         if ctx.estimator == "reinmax":
             grad_logits = _reinmax_grad(grad, *ctx.saved_tensors)
-            return grad_logits.to(ctx.logits_dtype), None, None, None, None, None, None
+            return grad_logits.to(ctx.logits_dtype), None, None, None, None, None, None, None
 
         # For "gumbel_rao" es is [K, ...]: the ST gradients of the K conditional draws.
         es, totals, tau_tensor = ctx.saved_tensors
@@ -249,7 +257,7 @@ class _GumbelSoftmaxFn(torch.autograd.Function):
         if ctx.needs_input_grad[0]:
             grad_logits = grad_z.mean(0) if ctx.estimator == "gumbel_rao" else grad_z
             grad_logits = grad_logits.to(ctx.logits_dtype)
-        return grad_logits, grad_tau, None, None, None, None, None
+        return grad_logits, grad_tau, None, None, None, None, None, None
 
 
 def _align_tau(tau: float | Tensor, logits: Tensor, dim: int) -> float | Tensor:
@@ -302,6 +310,10 @@ def gumbel_softmax(
             probability 0, are never drawn and get zero gradient; ``-inf`` logits act the same.
         generator: source of randomness; with the same state, ``hard=True, estimator="st"``
             and ``hard=False`` use the same noise (:math:`D` is the argmax of :math:`y`).
+            Under :func:`torch.no_grad` (or when neither ``logits`` nor ``tau`` requires grad)
+            a hard sample is returned without the work only backward needs (the relaxed
+            sample, ReinMax's softmaxes, Gumbel-Rao's extra draws, which then do not advance
+            ``generator``); the sample itself is the same.
         gumbel_rao_samples: number of conditional draws :math:`K \ge 1` for ``"gumbel_rao"``
             (with :math:`K = 1` it equals ``"st"``).
 
@@ -341,7 +353,12 @@ def gumbel_softmax(
     if dim != last:
         logits = logits.movedim(dim, -1)
         mask = mask.movedim(dim, -1) if mask is not None else None
-    out = _GumbelSoftmaxFn.apply(logits, tau, mask, hard, estimator, gumbel_rao_samples, generator)
+    needs_grad = torch.is_grad_enabled() and (
+        logits.requires_grad or (isinstance(tau, Tensor) and tau.requires_grad)
+    )
+    out = _GumbelSoftmaxFn.apply(
+        logits, tau, mask, hard, estimator, gumbel_rao_samples, generator, needs_grad
+    )
     return out.movedim(-1, dim) if dim != last else out
 
 
@@ -447,3 +464,351 @@ def symmetric_one_hot_argmax(logits: Tensor, node_mask: Tensor | None = None) ->
     symmetrised logits, mirrored, class 0 on the diagonal and for absent nodes."""
     pairs, pair_mask = _upper_pairs(logits, node_mask)
     return _mirror_pairs(one_hot_argmax(pairs, mask=pair_mask), logits.shape[1])
+
+
+# ------------------------------------------------------------- budgeted (constrained) edges
+
+#: Values of ``connect`` besides False; True means :data:`CONNECT_DEFAULT`.
+CONNECT_STRATEGIES = ("earlier", "join")
+#: The strategy ``connect=True`` selects: joining by the most probable allowed edge kept FCD
+#: close to the unconstrained sampler's on a model not trained with either rule (issue 12).
+CONNECT_DEFAULT = "join"
+
+
+def _validate_connect(connect: bool | str) -> str | None:
+    if connect is False or connect is None:
+        return None
+    if connect is True:
+        return CONNECT_DEFAULT
+    if connect not in CONNECT_STRATEGIES:
+        raise ValueError(
+            f"connect must be False, True or one of {CONNECT_STRATEGIES}, got {connect!r}"
+        )
+    return connect
+
+
+def _budget_arguments(
+    logits: Tensor, budget: Tensor, cost: Tensor, node_mask: Tensor | None
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Validated ``(pairs [B, P, C], remaining [B, N], cost [C], present [B, N])``.
+
+    Dense logits are symmetrised as in :func:`symmetric_gumbel_softmax`; budgets and costs are
+    kept in float64 (exact for integer valences and half-integer bond orders).
+    """
+    if not isinstance(budget, Tensor) or budget.dim() != 2:
+        shape = tuple(budget.shape) if isinstance(budget, Tensor) else type(budget).__name__
+        raise ValueError(f"budget must be a tensor of shape [B, N], got {shape}")
+    batch, n = budget.shape
+    if not isinstance(logits, Tensor) or not logits.is_floating_point():
+        raise ValueError("logits must be a floating-point tensor")
+    if logits.dim() == 4:
+        if tuple(logits.shape[:3]) != (batch, n, n):
+            raise ValueError(
+                f"dense logits must have shape [B, N, N, C] = [{batch}, {n}, {n}, C] to match "
+                f"budget [B, N], got {tuple(logits.shape)}"
+            )
+        pairs, _ = _upper_pairs(logits, None)
+    elif logits.dim() == 3:
+        if tuple(logits.shape[:2]) != (batch, n * (n - 1) // 2):
+            raise ValueError(
+                f"pair logits must have shape [B, N(N-1)/2, C] = [{batch}, {n * (n - 1) // 2}, "
+                f"C] to match budget [B, N] = [{batch}, {n}], got {tuple(logits.shape)}"
+            )
+        pairs = logits
+    else:
+        raise ValueError(
+            f"logits must have shape [B, N(N-1)/2, C] or [B, N, N, C], got {tuple(logits.shape)}"
+        )
+    classes = pairs.shape[-1]
+    if classes == 0:
+        raise ValueError("logits have no edge classes (C = 0)")
+    cost = torch.as_tensor(cost, dtype=torch.float64, device=pairs.device)
+    if tuple(cost.shape) != (classes,):
+        raise ValueError(f"cost must have shape [C] = [{classes}], got {tuple(cost.shape)}")
+    if not bool(torch.isfinite(cost).all()) or bool((cost < 0).any()):
+        raise ValueError(f"cost must be finite and >= 0, got {cost.tolist()}")
+    if cost[0] != 0:
+        raise ValueError(f"cost[0] (class 0, no edge) must be 0, got {cost[0].item()}")
+    remaining = budget.to(device=pairs.device, dtype=torch.float64)
+    if bool(torch.isnan(remaining).any()) or bool((remaining < 0).any()):
+        raise ValueError("budget must be >= 0 everywhere (inf = unlimited)")
+    if node_mask is None:
+        present = torch.ones(batch, n, dtype=torch.bool, device=pairs.device)
+    elif not isinstance(node_mask, Tensor) or node_mask.dtype != torch.bool:
+        raise ValueError("node_mask must be a bool tensor [B, N] (True = node present)")
+    elif tuple(node_mask.shape) != (batch, n):
+        raise ValueError(f"node_mask must have shape {(batch, n)}, got {tuple(node_mask.shape)}")
+    else:
+        present = node_mask
+    return pairs, remaining, cost, present
+
+
+@functools.lru_cache(maxsize=64)
+def _round_robin_schedule(n: int) -> Tensor:
+    """The pairs ``i < j`` of ``n`` nodes in rounds of disjoint pairs, ``[rounds, n // 2]``.
+
+    Each entry is a pair's index in ``torch.triu_indices(n, n, 1)`` order. With
+    :math:`m = n` for odd ``n`` (one node rests each round) and :math:`m = n - 1` for even
+    ``n``, round :math:`r` holds the pairs :math:`i + j \\equiv r \\pmod m` and, for even
+    ``n``, node ``n - 1`` with the node :math:`k` with :math:`2k \\equiv r`: ``n`` rounds of
+    ``(n - 1) / 2`` pairs (odd) or ``n - 1`` rounds of ``n / 2`` (even), each pair once.
+    """
+    m = n if n % 2 else n - 1
+    index = torch.zeros(n, n, dtype=torch.long)
+    rows, cols = torch.triu_indices(n, n, offset=1)
+    index[rows, cols] = torch.arange(rows.numel())
+    rounds = []
+    for r in range(m):
+        pairs = [index[i, (r - i) % m] for i in range(m) if i < (r - i) % m]
+        if n % 2 == 0:
+            pairs.append(index[r * (m + 1) // 2 % m, n - 1])
+        rounds.append(torch.stack(pairs) if pairs else torch.zeros(0, dtype=torch.long))
+    return torch.stack(rounds) if rounds else torch.zeros(0, 0, dtype=torch.long)
+
+
+def _round_robin_pairs(n: int, device=None) -> Tensor:
+    """:func:`_round_robin_schedule` (built once per ``n``) on ``device``."""
+    return _round_robin_schedule(n).to(device)
+
+
+def _connected_labels(edge: Tensor, n: int) -> Tensor:
+    """Component label of each node (its smallest reachable index), ``[B, N]``, from the
+    ``[B, P]`` bool edges of the pairs; reachability by repeated squaring, log2(N) products."""
+    batch = edge.shape[0]
+    rows, cols = torch.triu_indices(n, n, offset=1, device=edge.device)
+    reach = torch.eye(n, device=edge.device).repeat(batch, 1, 1)
+    reach[:, rows, cols] = reach[:, cols, rows] = edge.to(reach.dtype)
+    for _ in range(max(n - 1, 1).bit_length()):
+        reach = (reach @ reach).clamp_(max=1.0)
+    return reach.argmax(-1)  # the first maximum: the smallest index reachable
+
+
+def _join_fragments(
+    pairs: Tensor, classes: Tensor, remaining: Tensor, cost: Tensor, present: Tensor, n: int
+) -> Tensor:
+    """Join the fragments of the sampled graph, one edge per step and graph: the highest-logit
+    non-zero class, among pairs of present nodes in different fragments, whose cost fits both
+    ends' remaining budget; until one fragment is left or no edge fits.
+
+    ``classes [B, P]`` (the sampled class of each pair) and ``remaining [B, N]`` are updated in
+    place; returns the ``[B, P]`` bool mask of the pairs that were joined.
+    """
+    batch, n_pairs, n_classes = pairs.shape
+    rows, cols = torch.triu_indices(n, n, offset=1, device=pairs.device)
+    label = _connected_labels(classes != 0, n)
+    joined = torch.zeros(batch, n_pairs, dtype=torch.bool, device=pairs.device)
+    pair_present = present[:, rows] & present[:, cols]
+    scores = pairs.detach()
+    graphs = torch.arange(batch, device=pairs.device)
+    for _ in range(n - 1):
+        apart = pair_present & (label[:, rows] != label[:, cols])  # [B, P]
+        fits = cost <= torch.minimum(remaining[:, rows], remaining[:, cols]).unsqueeze(-1)
+        allowed = fits & apart.unsqueeze(-1)  # [B, P, C]
+        allowed[..., 0] = False
+        best, flat = scores.masked_fill(~allowed, -math.inf).flatten(1).max(-1)  # [B]
+        todo = best > -math.inf
+        if not bool(todo.any()):
+            break
+        graphs_todo, flat = graphs[todo], flat[todo]
+        pair, cls = flat // n_classes, flat % n_classes
+        classes[graphs_todo, pair] = cls
+        joined[graphs_todo, pair] = True
+        remaining[graphs_todo, rows[pair]] -= cost[cls]
+        remaining[graphs_todo, cols[pair]] -= cost[cls]
+        # Merge the fragment of the second end into the first end's.
+        old = label[graphs_todo, cols[pair]].unsqueeze(-1)
+        new = label[graphs_todo, rows[pair]].unsqueeze(-1)
+        label[graphs_todo] = torch.where(label[graphs_todo] == old, new, label[graphs_todo])
+    return joined
+
+
+def _budgeted_pairs(
+    pairs: Tensor,
+    remaining: Tensor,
+    cost: Tensor,
+    present: Tensor,
+    connect: str | None,
+    draw,
+) -> Tensor:
+    """The budgeted sampling loop shared by the sampler and its deterministic mode.
+
+    ``draw(pair_logits [B, R, C], allowed [B, R, C]) -> [B, R, C]`` samples one round of
+    disjoint pairs; the budgets are spent by the argmax of each draw. Returns ``[B, P, C]``.
+    """
+    batch, n_pairs, n_classes = pairs.shape
+    n = remaining.shape[1]
+    device = pairs.device
+    rows, cols = torch.triu_indices(n, n, offset=1, device=device)
+    schedule = _round_robin_pairs(n, device)  # [rounds, R]
+    pair_present = present[:, rows] & present[:, cols]  # [B, P]
+    # The cheapest edge: the "earlier" rule forces an edge only where it fits both ends.
+    cheapest = cost[1:].min() if n_classes > 1 else None
+    if connect == "earlier" and cheapest is not None:
+        has_earlier = torch.zeros(batch, n, dtype=torch.bool, device=device)
+        # round_of[j, i]: the round of pair (j, i), for j < i (earlier partners of i).
+        round_of = torch.full((n, n), -1, dtype=torch.long, device=device)
+        round_ids = torch.arange(schedule.shape[0], device=device)
+        round_of[rows[schedule], cols[schedule]] = round_ids.unsqueeze(-1).expand_as(schedule)
+    ordered = pairs[:, schedule.flatten()].view(batch, *schedule.shape, n_classes)
+    draws = []
+    for r, ids in enumerate(schedule):
+        left, right = rows[ids], cols[ids]  # left < right; no node twice in a round
+        room = torch.minimum(remaining[:, left], remaining[:, right])  # [B, R]
+        allowed = (cost <= room.unsqueeze(-1)) & pair_present[:, ids].unsqueeze(-1)
+        allowed[..., 0] = True
+        if connect == "earlier" and cheapest is not None:
+            # Force an edge (mask class 0) to the earlier node `left` if `right` has none yet
+            # and no earlier partner scheduled in a later round could still afford one now.
+            can_pay = (present & (remaining >= cheapest)).float()  # [B, N]
+            later = ((round_of > r) & (round_of >= 0)).float()  # [N, N]
+            later_partner = (can_pay @ later)[:, right] > 0  # [B, R]
+            force = (
+                pair_present[:, ids] & ~has_earlier[:, right] & ~later_partner & (room >= cheapest)
+            )
+            allowed[..., 0] &= ~force
+        drawn = draw(ordered[:, r], allowed)  # [B, R, C]
+        cls = drawn.detach().argmax(-1)
+        remaining[:, left] -= cost[cls]
+        remaining[:, right] -= cost[cls]
+        if connect == "earlier" and cheapest is not None:
+            has_earlier[:, right] |= cls != 0
+        draws.append(drawn)
+    inverse = torch.empty_like(schedule.flatten())
+    inverse[schedule.flatten()] = torch.arange(n_pairs, device=device)
+    sample = torch.cat(draws, 1)[:, inverse] if draws else pairs.new_zeros(batch, 0, n_classes)
+    if connect == "join" and n_classes > 1 and n > 1:
+        classes = sample.detach().argmax(-1)
+        joined = _join_fragments(pairs, classes, remaining, cost, present, n)
+        # The joining edge replaces the drawn value; its gradient stays the drawn entry's
+        # straight-through (or chosen estimator's) gradient.
+        one_hot = torch.nn.functional.one_hot(classes, n_classes).to(sample.dtype)
+        sample = sample + torch.where(joined.unsqueeze(-1), one_hot - sample.detach(), 0.0)
+    return sample
+
+
+def budgeted_symmetric_gumbel_softmax(
+    logits: Tensor,
+    budget: Tensor,
+    cost: Tensor,
+    tau: float | Tensor = 1.0,
+    *,
+    hard: bool = True,
+    estimator: str = "st",
+    generator: torch.Generator | None = None,
+    node_mask: Tensor | None = None,
+    connect: bool | str = False,
+    gumbel_rao_samples: int = 8,
+) -> Tensor:
+    r"""Sample a symmetric edge tensor in which no node spends more than its budget.
+
+    Each unordered pair :math:`\{i, j\}` is sampled once, with class :math:`c` allowed only if
+    its cost fits both ends' remaining budget,
+
+    .. math::
+        \mathrm{cost}_c \le \min(b_i, b_j), \qquad
+        b_i \leftarrow b_i - \mathrm{cost}_{c_{ij}} \text{ after each draw,}
+
+    so :math:`\sum_j \mathrm{cost}_{c_{ij}} \le \mathrm{budget}_i` always (e.g. valences and bond
+    orders). Disallowed classes are masked as by ``mask`` in :func:`gumbel_softmax`: probability
+    exactly 0, zero gradient. The pairs are drawn in rounds of pairs that share no node (a
+    round-robin schedule of the complete graph, :math:`N` rounds for odd :math:`N`,
+    :math:`N - 1` for even), each round one :func:`gumbel_softmax` call over the batch, and the
+    budgets are spent after each round; with ample budgets the distribution is that of
+    :func:`symmetric_gumbel_softmax`. Where budgets bind, pairs in early rounds constrain the
+    later ones: round :math:`r` holds the pairs with :math:`i + j \equiv r \pmod m`
+    (:math:`m = N` odd, :math:`N - 1` even; for even :math:`N` node :math:`N - 1` meets the
+    node :math:`k` with :math:`2k \equiv r`), so pairs of low-index nodes come first.
+
+    ``connect`` makes the graph of present nodes connected (both rules are part of the sample,
+    the same in training and sampling):
+
+    - ``"earlier"``: every present node :math:`i` with an earlier present node gets an edge to
+      one. At each pair :math:`(j, i)`, :math:`j < i`, class 0 is masked if :math:`i` has no
+      edge to an earlier node yet, no earlier partner of :math:`i` scheduled in a later round
+      can afford the cheapest edge now, and the cheapest edge fits both :math:`i` and
+      :math:`j`. Guaranteed when the last such partner still fits at its round (always with
+      budgets of at least :math:`(N - 1)\max_c \mathrm{cost}_c`); otherwise best effort.
+    - ``"join"``: after sampling, while the graph has two fragments joined by an allowed edge
+      (a pair of present nodes in different fragments whose non-zero class fits both ends'
+      remaining budget), the highest-logit such (pair, class) is set, one per step. The result
+      is connected unless no remaining edge fits between two fragments. The joined entry
+      carries the gradient of its drawn entry (straight-through).
+    - ``True``: :data:`CONNECT_DEFAULT` (``"join"``); ``False``: no rule.
+
+    Args:
+        logits: edge-class logits of the pairs :math:`i < j`, ``[B, N(N-1)/2, C]`` in
+            ``torch.triu_indices(N, N, 1)`` order, or dense ``[B, N, N, C]`` (symmetrised as
+            :math:`(L + L^\top)/2`); class 0 = no edge.
+        budget: ``[B, N]``, what each node may still spend, :math:`\ge 0` (``inf``: no limit).
+        cost: ``[C]``, what an edge of each class spends at both ends, :math:`\ge 0`, with
+            ``cost[0] == 0``.
+        tau, hard, estimator, gumbel_rao_samples: as in :func:`gumbel_softmax` (``tau`` a
+            number or 0-dim tensor). With ``hard=False`` the budgets are spent by the argmax
+            of each relaxed sample (the hard sample of the same noise).
+        generator: source of randomness: each round draws from a generator seeded from it,
+            so with the same state every estimator, with or without grad, gives the same
+            sample.
+        node_mask: bool ``[B, N]``, True = node present; pairs touching absent nodes are
+            class 0.
+        connect: ``False``, ``True``, ``"earlier"`` or ``"join"`` (see above).
+
+    Returns:
+        ``[B, N, N, C]`` of the dtype of ``logits``, exactly symmetric, class 0 on the
+        diagonal.
+
+    Raises:
+        ValueError: for shapes that do not match ``budget [B, N]``, a negative or NaN budget,
+            negative or non-finite costs, ``cost[0] != 0``, an unknown ``connect``, and
+            everything :func:`gumbel_softmax` rejects.
+    """
+    pairs, remaining, cost, present = _budget_arguments(logits, budget, cost, node_mask)
+    connect = _validate_connect(connect)
+    if isinstance(tau, Tensor) and tau.dim() > 0:
+        raise ValueError("budgeted_symmetric_gumbel_softmax takes a scalar tau")
+    _validate_tau(tau, pairs)
+
+    # One generator per round, seeded from `generator`: Gumbel-Rao's extra draws (skipped
+    # under no_grad) then cannot shift the next round's noise, so the sample is the same with
+    # or without grad and for every estimator.
+    n = remaining.shape[1]
+    seeds = torch.randint(2**62, (max(n, 1),), generator=generator, device=pairs.device).tolist()
+    round_generators = (torch.Generator(pairs.device).manual_seed(seed) for seed in seeds)
+
+    def draw(round_logits: Tensor, allowed: Tensor) -> Tensor:
+        return gumbel_softmax(
+            round_logits,
+            tau,
+            hard=hard,
+            estimator=estimator,
+            mask=allowed,
+            generator=next(round_generators),
+            gumbel_rao_samples=gumbel_rao_samples,
+        )
+
+    sample = _budgeted_pairs(pairs, remaining, cost, present, connect, draw)
+    return _mirror_pairs(sample, remaining.shape[1])
+
+
+def budgeted_symmetric_one_hot_argmax(
+    logits: Tensor,
+    budget: Tensor,
+    cost: Tensor,
+    *,
+    node_mask: Tensor | None = None,
+    connect: bool | str = False,
+) -> Tensor:
+    """The deterministic mode of :func:`budgeted_symmetric_gumbel_softmax`: the same rounds,
+    budget masks and ``connect`` rule, with each pair's argmax in place of a sample (no
+    gradient)."""
+    pairs, remaining, cost, present = _budget_arguments(logits, budget, cost, node_mask)
+    connect = _validate_connect(connect)
+    with torch.no_grad():
+        sample = _budgeted_pairs(
+            pairs,
+            remaining,
+            cost,
+            present,
+            connect,
+            lambda x, allowed: one_hot_argmax(x, mask=allowed),
+        )
+        return _mirror_pairs(sample, remaining.shape[1])

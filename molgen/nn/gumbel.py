@@ -7,13 +7,13 @@ from torch import Tensor, nn
 
 from molgen.nn import functional as F
 
-__all__ = ["GumbelSoftmax", "SymmetricGumbelSoftmax"]
+__all__ = ["BudgetedSymmetricGumbelSoftmax", "GumbelSoftmax", "SymmetricGumbelSoftmax"]
 
 EVAL_MODES = ("sample", "argmax")
 
 
 class _GumbelBase(nn.Module):
-    """Validated sampler settings shared by both modules (no parameters)."""
+    """Validated sampler settings shared by the modules (no parameters)."""
 
     def __init__(
         self,
@@ -146,3 +146,70 @@ class SymmetricGumbelSoftmax(_GumbelBase):
         return F.symmetric_gumbel_softmax(
             logits, tau, node_mask=node_mask, generator=generator, **self._sampler_kwargs()
         )
+
+
+class BudgetedSymmetricGumbelSoftmax(_GumbelBase):
+    r"""Symmetric one-hot edge samples in which no node spends more than its budget, see
+    :func:`molgen.nn.functional.budgeted_symmetric_gumbel_softmax`.
+
+    Each unordered pair is sampled once, in rounds of pairs that share no node; an edge class
+    is allowed only if its cost fits the remaining budget of both ends:
+
+    .. math::
+        \mathrm{cost}_c \le \min(b_i, b_j), \qquad \sum_j \mathrm{cost}_{c_{ij}} \le
+        \mathrm{budget}_i
+
+    Args:
+        hard, estimator, gumbel_rao_samples: as in :class:`GumbelSoftmax`.
+        eval_mode: ``"sample"`` keeps sampling in ``eval()`` mode; ``"argmax"`` takes each
+            pair's argmax under the same budget masks and ``connect`` rule
+            (:func:`~molgen.nn.functional.budgeted_symmetric_one_hot_argmax`).
+        connect: ``False``; ``"earlier"`` (every present node gets an edge to an earlier
+            present node where budgets allow); ``"join"`` (fragments are joined by their
+            highest-logit allowed edge); ``True`` = ``"join"``.
+
+    Shapes:
+        - **logits** :math:`(B, N(N-1)/2, C)` (pairs in ``torch.triu_indices(N, N, 1)`` order)
+          or :math:`(B, N, N, C)`; **budget** :math:`(B, N)`; **cost** :math:`(C)` with
+          ``cost[0] == 0``; **node_mask** bool :math:`(B, N)`.
+        - **output** :math:`(B, N, N, C)`, exactly symmetric, class 0 on the diagonal.
+    """
+
+    def __init__(
+        self,
+        hard: bool = True,
+        estimator: str = "st",
+        gumbel_rao_samples: int = 8,
+        eval_mode: str = "sample",
+        connect: bool | str = False,
+    ) -> None:
+        super().__init__(hard, estimator, gumbel_rao_samples, eval_mode)
+        F._validate_connect(connect)
+        self.connect = connect
+
+    def forward(
+        self,
+        logits: Tensor,
+        budget: Tensor,
+        cost: Tensor,
+        tau: float | Tensor = 1.0,
+        node_mask: Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        if self._deterministic:
+            return F.budgeted_symmetric_one_hot_argmax(
+                logits, budget, cost, node_mask=node_mask, connect=self.connect
+            )
+        return F.budgeted_symmetric_gumbel_softmax(
+            logits,
+            budget,
+            cost,
+            tau,
+            node_mask=node_mask,
+            generator=generator,
+            connect=self.connect,
+            **self._sampler_kwargs(),
+        )
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f", connect={self.connect!r}"

@@ -363,6 +363,28 @@ def test_same_generator_seed_same_sample(estimator):
     assert torch.equal(a, b) and not torch.equal(a, c)
 
 
+@pytest.mark.parametrize("estimator", F.ESTIMATORS)
+def test_no_grad_gives_the_same_hard_sample_without_backward_work(estimator):
+    logits = torch.randn(400, 6)
+    mask = torch.rand(400, 6) > 0.3
+    mask[:, 2] = True
+    kwargs = {"estimator": estimator, "mask": mask, "gumbel_rao_samples": 4}
+    with_grad = F.gumbel_softmax(
+        logits.clone().requires_grad_(), 0.5, generator=torch.Generator().manual_seed(8), **kwargs
+    )
+    assert with_grad.grad_fn is not None
+    gen = torch.Generator().manual_seed(8)
+    with torch.no_grad():
+        no_grad = F.gumbel_softmax(logits.clone().requires_grad_(), 0.5, generator=gen, **kwargs)
+    plain = F.gumbel_softmax(logits, 0.5, generator=torch.Generator().manual_seed(8), **kwargs)
+    assert torch.equal(no_grad, with_grad.detach()) and torch.equal(plain, no_grad)
+    assert no_grad.grad_fn is None
+    # Gumbel-Rao's conditional draws are skipped: the generator advanced by the forward noise only
+    forward_only = torch.Generator().manual_seed(8)
+    F._log_exponential(logits.shape, torch.float32, logits.device, forward_only)
+    assert torch.equal(gen.get_state(), forward_only.get_state())
+
+
 def test_global_rng_is_used_without_generator():
     logits = torch.randn(500, 6)
     torch.manual_seed(11)
@@ -488,3 +510,284 @@ def test_symmetric_bad_arguments(logits, node_mask, match):
 def test_symmetric_single_node_graph():
     adj = F.symmetric_gumbel_softmax(torch.randn(2, 1, 1, 3, requires_grad=True))
     assert adj.tolist() == [[[[1.0, 0.0, 0.0]]]] * 2
+
+
+# ------------------------------------------------------------- budgeted symmetric edges
+
+COST = torch.tensor([0.0, 1.0, 2.0, 3.0])
+
+
+def budgeted(logits, budget, cost=COST, seed=0, **kwargs):
+    gen = torch.Generator().manual_seed(seed)
+    return F.budgeted_symmetric_gumbel_softmax(logits, budget, cost, generator=gen, **kwargs)
+
+
+def spent(adj, cost=COST):
+    """What each node spends in the one-hot edge tensor ``[B, N, N, C]``: ``[B, N]``."""
+    return cost[adj.detach().argmax(-1)].sum(-1)
+
+
+def components(adj, present):
+    """Union-find components of the present nodes of one graph ``[N, N, C]``: root per node."""
+    n = adj.shape[0]
+    root = list(range(n))
+
+    def find(i):
+        while root[i] != i:
+            i = root[i]
+        return i
+
+    classes = adj.argmax(-1)
+    for i in range(n):
+        for j in range(i + 1, n):
+            if classes[i, j] != 0 and present[i] and present[j]:
+                root[find(i)] = find(j)
+    return [find(i) for i in range(n)]
+
+
+def random_case(batch, n, seed, max_budget=4, p_absent=0.2):
+    gen = torch.Generator().manual_seed(seed)
+    logits = torch.randn(batch, n * (n - 1) // 2, len(COST), generator=gen) * 2
+    budget = torch.randint(0, max_budget + 1, (batch, n), generator=gen).float()
+    node_mask = torch.rand(batch, n, generator=gen) > p_absent
+    return logits, budget, node_mask
+
+
+@pytest.mark.parametrize("dense", [False, True])
+def test_budgeted_with_unlimited_budgets_matches_symmetric_frequencies(dense):
+    n, size = 100_000, 4
+    logits = torch.randn(1, size, size, 3, generator=torch.Generator().manual_seed(0)) * 1.5
+    logits = (logits + logits.transpose(1, 2)) / 2
+    rows, cols = torch.triu_indices(size, size, offset=1)
+    x = logits.expand(n, -1, -1, -1) if dense else logits[:, rows, cols].expand(n, -1, -1)
+    budget = torch.full((n, size), math.inf)
+    adj = budgeted(x, budget, COST[:3], tau=0.7)
+    probs = torch.softmax(logits[0].double(), -1)
+    counts = adj.double().sum(0)
+    observed = counts[rows, cols].flatten().numpy()
+    expected = (probs[rows, cols] * n).flatten().numpy()
+    statistic = ((observed - expected) ** 2 / expected).sum()
+    assert stats.chi2.sf(statistic, df=12) > P_MIN  # 6 pairs, 3 classes each
+
+
+def test_budgeted_joint_distribution_follows_the_round_order():
+    """N = 3: rounds (1, 2), (0, 1), (0, 2); each pair is softmax over the classes that fit
+    both ends' budget left by the earlier rounds. Exact joint law by enumeration."""
+    n = 200_000
+    cost = COST[:3]
+    pair_logits = torch.tensor([[0.3, 0.8, -0.2], [0.1, 0.5, 0.9], [-0.4, 1.0, 0.6]])
+    budget = torch.tensor([2.0, 2.0, 3.0])
+    order = [(1, 2), (0, 1), (0, 2)]
+    index = {(0, 1): 0, (0, 2): 1, (1, 2): 2}
+    expected = torch.zeros(3, 3, 3, dtype=torch.float64)  # classes of pairs (0,1), (0,2), (1,2)
+    for outcome in torch.cartesian_prod(*[torch.arange(3)] * 3).tolist():
+        remaining, prob = budget.clone(), 1.0
+        for i, j in order:
+            c = outcome[index[(i, j)]]
+            fits = cost <= torch.minimum(remaining[i], remaining[j])
+            theta = pair_logits[index[(i, j)]].double().masked_fill(~fits, -math.inf)
+            probs = torch.softmax(theta, -1)
+            prob *= probs[c].item()
+            remaining[i] -= cost[c]
+            remaining[j] -= cost[c]
+        expected[tuple(outcome)] = prob
+    adj = budgeted(pair_logits.expand(n, 3, 3), budget.expand(n, 3), cost)
+    classes = adj.argmax(-1)
+    joint = classes[:, 0, 1] * 9 + classes[:, 0, 2] * 3 + classes[:, 1, 2]
+    counts = torch.bincount(joint, minlength=27).double()
+    assert_frequencies(counts, expected.flatten(), n)
+
+
+@pytest.mark.parametrize("connect", [False, "earlier", "join"])
+@pytest.mark.parametrize(("hard", "estimator"), [(True, "st"), (True, "reinmax"), (False, "st")])
+def test_budgets_are_never_exceeded(connect, hard, estimator):
+    binding = 0
+    for seed, n in enumerate([2, 3, 4, 5, 6, 7, 9]):
+        logits, budget, node_mask = random_case(300, n, seed)
+        adj = budgeted(
+            logits, budget, node_mask=node_mask, connect=connect, hard=hard, estimator=estimator
+        )
+        used = spent(adj)
+        assert torch.all(used <= budget)
+        binding += int((used == budget)[budget > 0].sum())
+    assert binding > 100  # the budgets did constrain the samples
+
+
+def test_budgeted_samples_are_symmetric_one_hot_and_respect_node_mask():
+    logits, budget, node_mask = random_case(200, 6, seed=1, max_budget=8)
+    for connect in (False, "earlier", "join"):
+        adj = budgeted(logits, budget, node_mask=node_mask, connect=connect, tau=0.5)
+        assert adj.shape == (200, 6, 6, 4) and torch.equal(adj, adj.transpose(1, 2))
+        assert_one_hot(adj)
+        assert torch.all(adj.diagonal(dim1=1, dim2=2)[:, 0] == 1)
+        absent = ~(node_mask.unsqueeze(2) & node_mask.unsqueeze(1))
+        assert torch.all(adj[absent][:, 0] == 1)
+
+
+def test_budgeted_dense_input_equals_pair_input():
+    logits = torch.randn(50, 5, 5, 4)
+    budget = torch.randint(0, 5, (50, 5)).float()
+    rows, cols = torch.triu_indices(5, 5, offset=1)
+    pairs = (logits[:, rows, cols] + logits[:, cols, rows]) / 2
+    for connect in (False, "earlier", "join"):
+        dense = budgeted(logits, budget, seed=3, connect=connect)
+        assert torch.equal(dense, budgeted(pairs, budget, seed=3, connect=connect))
+
+
+@pytest.mark.parametrize("connect", ["earlier", "join", True])
+def test_connect_with_ample_budgets_gives_connected_graphs(connect):
+    n = 7
+    logits, _, node_mask = random_case(300, n, seed=2, p_absent=0.3)
+    logits[..., 0] += 3.0  # mostly no edge: unconstrained samples are fragmented
+    budget = torch.full((300, n), (n - 1) * 3.0)
+    free = budgeted(logits, budget, node_mask=node_mask)
+    adj = budgeted(logits, budget, node_mask=node_mask, connect=connect)
+    fragmented = 0
+    for b in range(300):
+        present = node_mask[b].tolist()
+        roots = {r for r, p in zip(components(adj[b], present), present, strict=True) if p}
+        assert len(roots) <= 1
+        free_roots = components(free[b], present)
+        fragmented += len({r for r, p in zip(free_roots, present, strict=True) if p}) > 1
+        if connect == "earlier":  # every present node bonds an earlier present node
+            classes = adj[b].argmax(-1)
+            for i in range(n):
+                earlier = [j for j in range(i) if present[j]]
+                if present[i] and earlier:
+                    assert any(classes[j, i] != 0 for j in earlier)
+    assert fragmented > 100
+
+
+def test_join_stops_only_when_no_allowed_edge_joins_two_fragments():
+    """Tight budgets: after joining, no pair of present nodes in different fragments has
+    room for the cheapest edge at both ends (checked from the output alone)."""
+    for seed, n in enumerate([3, 4, 5, 6, 8]):
+        logits, budget, node_mask = random_case(300, n, seed + 10, max_budget=3)
+        logits[..., 0] += 2.0
+        adj = budgeted(logits, budget, node_mask=node_mask, connect="join")
+        room = budget - spent(adj)
+        for b in range(300):
+            present = node_mask[b].tolist()
+            roots = components(adj[b], present)
+            for i in range(n):
+                for j in range(i + 1, n):
+                    if present[i] and present[j] and roots[i] != roots[j]:
+                        assert min(room[b, i], room[b, j]) < 1
+
+
+def test_join_adds_the_highest_logit_allowed_edges_with_gradient():
+    cost = COST[:3]
+    # pairs (0, 1), (0, 2), (1, 2); class 0 certain, so the sample has no edge before joining
+    logits = torch.tensor([[[60.0, 1.0, 2.0], [60.0, 3.0, 0.0], [60.0, 2.5, 0.0]]])
+    logits.requires_grad_()
+    budget = torch.tensor([[1.0, 3.0, 3.0]])
+    adj = budgeted(logits, budget, cost, connect="join")
+    # (0, 2) class 1 first (logit 3); node 0 is then full, so {1} joins through (1, 2) class 1
+    assert adj[0].argmax(-1).tolist() == [[0, 0, 1], [0, 0, 1], [1, 1, 0]]
+    adj[0, 0, 2, 1].backward()
+    assert logits.grad[0, 1].abs().sum() > 0 and torch.all(torch.isfinite(logits.grad))
+    mode = F.budgeted_symmetric_one_hot_argmax(logits, budget, cost, connect="join")
+    assert torch.equal(mode, adj.detach())
+
+
+@pytest.mark.parametrize("connect", [False, "earlier", "join"])
+def test_budgeted_same_seed_same_sample(connect):
+    logits, budget, node_mask = random_case(100, 6, seed=4)
+    a = budgeted(logits, budget, node_mask=node_mask, connect=connect, seed=1)
+    b = budgeted(logits, budget, node_mask=node_mask, connect=connect, seed=1)
+    c = budgeted(logits, budget, node_mask=node_mask, connect=connect, seed=2)
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+@pytest.mark.parametrize("estimator", F.ESTIMATORS)
+@pytest.mark.parametrize("connect", [False, "earlier", "join"])
+def test_budgeted_gradients_reach_every_unmasked_entry(estimator, connect):
+    """Class 3 costs more than any budget (always masked); the budgets are ample for the rest.
+    Float64, so that no relaxed sample saturates to an exact one-hot (zero ST gradient)."""
+    n = 5
+    logits = torch.randn(40, n * (n - 1) // 2, 4, dtype=torch.float64, requires_grad=True)
+    node_mask = torch.ones(40, n, dtype=torch.bool)
+    node_mask[:20, 3] = False
+    cost = torch.tensor([0.0, 1.0, 2.0, 9.0])
+    adj = budgeted(
+        logits, torch.full((40, n), 8.0), cost, node_mask=node_mask, connect=connect,
+        estimator=estimator,
+    )  # fmt: skip
+    weights = torch.randn(adj.shape, generator=torch.Generator().manual_seed(0), dtype=adj.dtype)
+    (adj * weights).sum().backward()
+    grad = logits.grad
+    assert torch.all(torch.isfinite(grad))
+    rows, cols = torch.triu_indices(n, n, offset=1)
+    present = node_mask[:, rows] & node_mask[:, cols]
+    assert torch.all(grad[..., 3] == 0) and torch.all(grad[~present] == 0)
+    assert torch.all(grad[present][:, 1:3] != 0)
+    # "earlier" masks class 0 where it forces an edge: those pairs hold an edge
+    no_class0_grad = present & (grad[..., 0] == 0)
+    drawn = adj.detach()[:, rows, cols].argmax(-1)
+    assert torch.all(drawn[no_class0_grad] != 0)
+    assert connect == "earlier" or not no_class0_grad.any()
+
+
+def test_budgeted_no_grad_gives_the_same_sample():
+    logits, budget, node_mask = random_case(100, 6, seed=5)
+    for estimator in F.ESTIMATORS:
+        kwargs = {"node_mask": node_mask, "estimator": estimator, "connect": "join", "seed": 6}
+        with_grad = budgeted(logits.clone().requires_grad_(), budget, **kwargs)
+        with torch.no_grad():
+            assert torch.equal(budgeted(logits, budget, **kwargs), with_grad.detach())
+
+
+def test_budgeted_argmax_is_the_mode_with_unlimited_budgets_and_respects_budgets():
+    logits = torch.randn(30, 6, 6, 4)
+    node_mask = torch.rand(30, 6) > 0.2
+    unlimited = torch.full((30, 6), math.inf)
+    mode = F.budgeted_symmetric_one_hot_argmax(logits, unlimited, COST, node_mask=node_mask)
+    assert torch.equal(mode, F.symmetric_one_hot_argmax(logits, node_mask=node_mask))
+    budget = torch.randint(0, 4, (30, 6)).float()
+    for connect in (False, "earlier", "join"):
+        mode = F.budgeted_symmetric_one_hot_argmax(logits, budget, COST, connect=connect)
+        assert torch.all(spent(mode) <= budget) and torch.equal(mode, mode.transpose(1, 2))
+
+
+@pytest.mark.parametrize(
+    ("logits", "budget", "cost", "kwargs", "match"),
+    [
+        (torch.randn(2, 6, 4), torch.ones(2, 5), COST, {}, r"\[B, N\(N-1\)/2, C\]"),
+        (torch.randn(2, 4, 5, 4), torch.ones(2, 4), COST, {}, r"\[B, N, N, C\]"),
+        (torch.randn(2, 6), torch.ones(2, 4), COST, {}, "logits must have shape"),
+        (torch.randn(2, 6, 4), torch.ones(2, 4, 1), COST, {}, "budget"),
+        (torch.randn(2, 6, 4), -torch.ones(2, 4), COST, {}, "budget must be >= 0"),
+        (torch.randn(2, 6, 4), torch.ones(2, 4), COST[:3], {}, r"cost must have shape \[C\]"),
+        (torch.randn(2, 6, 4), torch.ones(2, 4), -COST, {}, "cost must be finite and >= 0"),
+        (torch.randn(2, 6, 4), torch.ones(2, 4), COST + 1, {}, r"cost\[0\]"),
+        (torch.randn(2, 6, 4), torch.ones(2, 4), COST, {"tau": 0.0}, "tau"),
+        (torch.randn(2, 6, 4), torch.ones(2, 4), COST, {"connect": "tree"}, "connect"),
+        (torch.randn(2, 6, 4), torch.ones(2, 4), COST, {"estimator": "x"}, "estimator"),
+        (
+            torch.randn(2, 6, 4),
+            torch.ones(2, 4),
+            COST,
+            {"node_mask": torch.ones(2, 3, dtype=torch.bool)},
+            "node_mask",
+        ),
+    ],
+)
+def test_budgeted_bad_arguments(logits, budget, cost, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        F.budgeted_symmetric_gumbel_softmax(logits, budget, cost, **kwargs)
+
+
+def test_budgeted_single_node_graph():
+    adj = F.budgeted_symmetric_gumbel_softmax(
+        torch.randn(2, 0, 4, requires_grad=True), torch.ones(2, 1), COST, connect=True
+    )
+    assert adj.tolist() == [[[[1.0, 0.0, 0.0, 0.0]]]] * 2
+
+
+def test_budgeted_estimators_share_the_sample():
+    logits, budget, node_mask = random_case(100, 6, seed=7)
+    samples = [
+        budgeted(logits, budget, node_mask=node_mask, estimator=estimator, connect="earlier")
+        for estimator in F.ESTIMATORS
+    ]
+    assert torch.equal(samples[0], samples[1]) and torch.equal(samples[0], samples[2])

@@ -1,4 +1,5 @@
-"""molgen.nn.GumbelSoftmax / SymmetricGumbelSoftmax modules and the torch-only import."""
+"""molgen.nn.GumbelSoftmax / SymmetricGumbelSoftmax / BudgetedSymmetricGumbelSoftmax modules and
+the torch-only import."""
 
 import subprocess
 import sys
@@ -112,6 +113,42 @@ def test_repr_shows_settings():
     assert repr(mnn.SymmetricGumbelSoftmax(hard=False, eval_mode="argmax")) == (
         "SymmetricGumbelSoftmax(hard=False, estimator='st', eval_mode='argmax')"
     )
+    assert repr(mnn.BudgetedSymmetricGumbelSoftmax(connect=True)) == (
+        "BudgetedSymmetricGumbelSoftmax(hard=True, estimator='st', eval_mode='sample', "
+        "connect=True)"
+    )
+
+
+def test_budgeted_module_train_and_eval():
+    logits = torch.randn(16, 15, 4)
+    budget = torch.randint(0, 5, (16, 6)).float()
+    cost = torch.tensor([0.0, 1.0, 2.0, 3.0])
+    node_mask = torch.rand(16, 6) > 0.2
+    layer = mnn.BudgetedSymmetricGumbelSoftmax(estimator="reinmax", connect="join")
+    out = layer(logits, budget, cost, 0.5, node_mask, torch.Generator().manual_seed(2))
+    ref = F.budgeted_symmetric_gumbel_softmax(
+        logits,
+        budget,
+        cost,
+        0.5,
+        estimator="reinmax",
+        node_mask=node_mask,
+        connect="join",
+        generator=torch.Generator().manual_seed(2),
+    )
+    assert torch.equal(out, ref)
+    layer.eval_mode = "argmax"
+    layer.eval()
+    mode = F.budgeted_symmetric_one_hot_argmax(
+        logits, budget, cost, node_mask=node_mask, connect="join"
+    )
+    assert torch.equal(layer(logits, budget, cost, node_mask=node_mask), mode)
+    assert torch.all(cost[mode.argmax(-1)].sum(-1) <= budget)
+
+
+def test_budgeted_constructor_validates_connect():
+    with pytest.raises(ValueError, match="connect"):
+        mnn.BudgetedSymmetricGumbelSoftmax(connect="tree")
 
 
 def test_modules_have_no_parameters_or_state():
