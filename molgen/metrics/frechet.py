@@ -9,13 +9,13 @@ exactly as ``fcd.utils.SmilesDataset`` does (padded to 350 tokens).
 from __future__ import annotations
 
 import functools
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from molgen.io import atomic_write
 
 __all__ = [
     "FCD_MISSING_MESSAGE",
@@ -79,17 +79,8 @@ class FrechetStats:
     n: int
 
     def save(self, path: Path) -> None:
-        """Write an ``.npz`` atomically (temp file in the same folder, then rename)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
-        os.close(fd)
-        try:
-            np.savez(tmp, mean=self.mean, cov=self.cov, n=np.array(self.n))
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        """Write an ``.npz`` atomically (:func:`molgen.io.atomic_write`)."""
+        atomic_write(path, lambda f: np.savez(f, mean=self.mean, cov=self.cov, n=np.array(self.n)))
 
     @classmethod
     def load(cls, path: Path) -> FrechetStats:
