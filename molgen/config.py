@@ -18,6 +18,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from molgen.errors import MolgenError
+
 __all__ = [
     "Config",
     "ConfigError",
@@ -35,7 +37,7 @@ __all__ = [
 ]
 
 
-class ConfigError(ValueError):
+class ConfigError(MolgenError, ValueError):
     """A configuration file or override that does not validate."""
 
 

@@ -62,6 +62,6 @@ def test_map_splits_into_contiguous_parts_in_order():
 
 
 def test_failing_initializer_raises_its_error_instead_of_hanging():
-    with pytest.raises(FileNotFoundError, match="nonexistent/model.pt"):
-        with ProcessPool(2, initializer=open, initargs=(MISSING,)) as pool:
-            list(pool.imap(operator.neg, range(10)))
+    pool = ProcessPool(2, initializer=open, initargs=(MISSING,))
+    with pytest.raises(FileNotFoundError, match="nonexistent/model.pt"), pool:
+        list(pool.imap(operator.neg, range(10)))

@@ -12,6 +12,7 @@ import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -78,13 +79,18 @@ class FrechetStats:
     cov: np.ndarray
     n: int
 
+    def write(self, f: BinaryIO) -> None:
+        """Write as an ``.npz`` (``mean``, ``cov``, ``n``) to a binary file."""
+        np.savez(f, mean=self.mean, cov=self.cov, n=np.array(self.n))
+
     def save(self, path: Path) -> None:
         """Write an ``.npz`` atomically (:func:`molgen.io.atomic_write`)."""
-        atomic_write(path, lambda f: np.savez(f, mean=self.mean, cov=self.cov, n=np.array(self.n)))
+        atomic_write(path, self.write)
 
     @classmethod
-    def load(cls, path: Path) -> FrechetStats:
-        with np.load(path) as data:
+    def load(cls, source: Path | BinaryIO) -> FrechetStats:
+        """Read what :meth:`save` or :meth:`write` wrote (a path or a binary file)."""
+        with np.load(source) as data:
             return cls(data["mean"], data["cov"], int(data["n"]))
 
 
