@@ -20,10 +20,10 @@ debugging a generator. Both take ``n_jobs`` to spread large batches over process
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from functools import partial
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -31,6 +31,7 @@ import torch
 from rdkit import Chem
 
 from molgen.chem.mol import Checked, canonical_smiles, check_mol
+from molgen.chem.rdlog import rdkit_quiet
 from molgen.parallel import ProcessPool
 
 __all__ = [
@@ -164,25 +165,21 @@ def _fix_hydrogens(mol: Chem.Mol, bracketed: list[int], symbols: list[str]) -> N
             symbols[idx] = _symbol_of((atom.GetAtomicNum(), atom.GetFormalCharge(), hs))
 
 
-_SYMBOLS: dict[tuple[int, int, int | None], str] = {}
-
-
+@functools.cache
 def _symbol_of(key: tuple[int, int, int | None]) -> str:
-    symbol = _SYMBOLS.get(key)
-    if symbol is None:
-        symbol = _SYMBOLS[key] = _atom_type_symbol(*key)
-    return symbol
+    return _atom_type_symbol(*key)
 
 
 def _mol_graphs_chunk(
     smiles: Sequence[str], aromatic: bool, canonical: bool
 ) -> list[MolGraph | str]:
     graphs: list[MolGraph | str] = []
-    for item in smiles:
-        try:
-            graphs.append(_mol_graph(item, aromatic, canonical))
-        except ValueError as exc:
-            graphs.append(str(exc))
+    with rdkit_quiet():  # a failure is returned as its message instead
+        for item in smiles:
+            try:
+                graphs.append(_mol_graph(item, aromatic, canonical))
+            except ValueError as exc:
+                graphs.append(str(exc))
     return graphs
 
 
@@ -201,7 +198,7 @@ def mol_graphs(
         n_jobs: processes for large inputs (None or 1: this process; -1: all cores).
     """
     smiles = list(smiles)
-    chunk = partial(_mol_graphs_chunk, aromatic=aromatic, canonical=canonical)
+    chunk = functools.partial(_mol_graphs_chunk, aromatic=aromatic, canonical=canonical)
     return _map_chunks(chunk, smiles, n_jobs)
 
 
@@ -548,19 +545,20 @@ def _build_chunk(
     bond_i, bond_j = graphs.bond_i.tolist(), graphs.bond_j.tolist()
     bond_cls, bond_start = graphs.bond_cls.tolist(), graphs.bond_start.tolist()
     out = []
-    for m in range(len(ok)):
-        if not ok[m]:
-            out.append(_NOT_A_MOLECULE)
-            continue
-        mol = Chem.RWMol()
-        for k in range(atom_start[m], atom_start[m + 1]):
-            mol.AddAtom(templates[atoms[k]])
-        for k in range(bond_start[m], bond_start[m + 1]):
-            mol.AddBond(bond_i[k], bond_j[k], bond_types[bond_cls[k]])
-        checked = check_mol(mol, strict)
-        if not keep_mols and checked.mol is not None:
-            checked = Checked(None, checked.smiles, checked.reason)  # do not ship molecules back
-        out.append(checked)
+    with rdkit_quiet():  # each failure's reason is in its Checked
+        for m in range(len(ok)):
+            if not ok[m]:
+                out.append(_NOT_A_MOLECULE)
+                continue
+            mol = Chem.RWMol()
+            for k in range(atom_start[m], atom_start[m + 1]):
+                mol.AddAtom(templates[atoms[k]])
+            for k in range(bond_start[m], bond_start[m + 1]):
+                mol.AddBond(bond_i[k], bond_j[k], bond_types[bond_cls[k]])
+            checked = check_mol(mol, strict)
+            if not keep_mols and checked.mol is not None:
+                checked = Checked(None, checked.smiles, checked.reason)  # no molecules shipped
+            out.append(checked)
     return out
 
 
@@ -579,7 +577,7 @@ def _decode(
         raise ValueError(
             f"adj must be [B, N, N] = {[batch, n, n]} to match x, got {list(adj_classes.shape)}"
         )
-    chunk = partial(_build_chunk, vocab=vocab, strict=strict, keep_mols=keep_mols)
+    chunk = functools.partial(_build_chunk, vocab=vocab, strict=strict, keep_mols=keep_mols)
     return _map_chunks(chunk, _flatten(x_classes, adj_classes, vocab), n_jobs)
 
 

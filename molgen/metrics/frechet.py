@@ -41,7 +41,7 @@ def fcd_available() -> bool:
     return importlib.util.find_spec("fcd") is not None
 
 
-@functools.lru_cache(maxsize=1)
+@functools.cache
 def _chemnet():
     import fcd  # lazy: torch + the ChemNet weights, only when an FCD is asked for
 
