@@ -11,7 +11,8 @@ from pathlib import Path
 
 import typer
 
-from molgen.config import ConfigError, load_config, to_yaml
+from molgen.config import load_config, to_yaml
+from molgen.errors import MolgenError
 
 app = typer.Typer(
     help="molgen: train molecule generators, sample them, evaluate any generator's molecules.",
@@ -24,6 +25,8 @@ app.add_typer(config_app, name="config")
 
 
 def _fail(message: str) -> typer.Exit:
+    """Exit with code 2 after one line: for errors in the user's input (a
+    :class:`~molgen.errors.MolgenError`); any other exception is a bug and keeps its traceback."""
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     return typer.Exit(code=2)
 
@@ -36,7 +39,7 @@ def config_show(
     """Print the resolved config (file + overrides + defaults) as YAML."""
     try:
         cfg = load_config(config, overrides or [])
-    except ConfigError as exc:
+    except MolgenError as exc:
         raise _fail(str(exc)) from None
     typer.echo(to_yaml(cfg), nl=False)
 
@@ -58,18 +61,17 @@ def train(
     """Train MolGAN; writes checkpoint, metrics.jsonl, samples, curves and an offline W&B run."""
     from molgen.training import TrainingDiverged
     from molgen.training import train as run_training
-    from molgen.training.checkpoint import CheckpointError
 
     try:
         cfg = load_config(config, overrides or [])
-    except ConfigError as exc:
+    except MolgenError as exc:
         raise _fail(str(exc)) from None
     if resume is not None and out is not None and out != resume:
         raise _fail("give either --out (new run) or --resume (existing run), not both")
     run_dir = resume or out or default_run_dir(cfg.name)
     try:
         metrics = run_training(cfg, run_dir, resume=resume is not None, progress=progress)
-    except (TrainingDiverged, CheckpointError, FileExistsError, ValueError) as exc:
+    except (MolgenError, TrainingDiverged, FileExistsError) as exc:
         raise _fail(str(exc)) from None
     typer.echo(f"run written to {run_dir}")
     for key, value in metrics.items():
@@ -94,17 +96,16 @@ def sample(
     """
     from tqdm.auto import tqdm
 
-    from molgen.training.checkpoint import CheckpointError, find_checkpoint
-    from molgen.training.sampling import iter_samples
+    from molgen.training.sampling import iter_samples, load_run
 
     try:
-        checkpoint = find_checkpoint(checkpoint)
-    except CheckpointError as exc:
+        run = load_run(checkpoint)
+    except MolgenError as exc:
         raise _fail(str(exc)) from None
     output.parent.mkdir(parents=True, exist_ok=True)
     preview: list[str] = []
     with open(output, "w") as f, tqdm(total=n, desc="sampling", unit="mol") as bar:
-        for batch in iter_samples(checkpoint, n, seed=seed, batch_size=batch_size, jobs=jobs):
+        for batch in iter_samples(run, n, seed=seed, batch_size=batch_size, jobs=jobs):
             f.writelines(f"{s or ''}\n" for s in batch)
             preview += [s for s in batch if s][: 48 - len(preview)]
             bar.update(len(batch))
@@ -143,7 +144,7 @@ def evaluate(
     progress: bool = typer.Option(True, help="show a progress bar"),
 ) -> None:
     """Evaluate molecules: report.json (metrics, definitions), report.md, per-molecule CSV."""
-    from molgen.metrics.run import output_paths, run_evaluation
+    from molgen.commands.evaluate import output_paths, run_evaluation
 
     try:
         evaluation = run_evaluation(
@@ -159,7 +160,7 @@ def evaluate(
             wandb=wandb,
             progress=progress,
         )
-    except ValueError as exc:
+    except MolgenError as exc:
         raise _fail(str(exc)) from None
     for key, value in evaluation.metrics.items():
         typer.echo(f"  {key:>18s}: {value:.4f}")

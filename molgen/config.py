@@ -33,6 +33,7 @@ from pydantic import (
     model_validator,
 )
 
+from molgen.errors import MolgenError
 from molgen.nn.functional import ESTIMATORS
 from molgen.nn.gumbel import EVAL_MODES
 from molgen.nn.schedules import SCHEDULES
@@ -63,7 +64,7 @@ DATASETS = ("qm9_5k", "qm9")
 OBJECTIVES = ("validity", "qed", "logp", "sa")
 
 
-class ConfigError(ValueError):
+class ConfigError(MolgenError, ValueError):
     """A configuration file or override that does not validate."""
 
 

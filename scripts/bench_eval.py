@@ -182,12 +182,12 @@ class Baseline:
 
         from molgen.chem.properties import KL_DESCRIPTORS
         from molgen.metrics import kl_score_of_tables
-        from molgen.metrics.core import _kl_subset
+        from molgen.metrics.features import kl_subset
 
         calc = MolecularDescriptorCalculator(list(KL_DESCRIPTORS))
 
         def table(smiles: list[str]) -> np.ndarray:
-            smiles = [smiles[i] for i in _kl_subset(len(smiles))]
+            smiles = [smiles[i] for i in kl_subset(len(smiles))]
             descriptors = np.array([calc.CalcDescriptors(m) for m in self.mols(smiles)])
             fps = self.fingerprints(smiles, 4096)
             internal = []

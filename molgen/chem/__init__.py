@@ -11,6 +11,7 @@ from molgen.chem.graph import (
     parse_atom_type,
 )
 from molgen.chem.mol import Checked, canonical_smiles, check_mol, check_smiles
+from molgen.chem.rdlog import rdkit_quiet
 
 __all__ = [
     "BOND_TYPES",
@@ -25,4 +26,5 @@ __all__ = [
     "encode",
     "mol_graphs",
     "parse_atom_type",
+    "rdkit_quiet",
 ]

@@ -20,14 +20,9 @@ debugging a generator. Both take ``n_jobs`` to spread large batches over process
 
 from __future__ import annotations
 
-import itertools
-import math
-import multiprocessing
-import os
+import functools
 import re
-import sys
-from collections.abc import Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -36,6 +31,8 @@ import torch
 from rdkit import Chem
 
 from molgen.chem.mol import Checked, canonical_smiles, check_mol
+from molgen.chem.rdlog import rdkit_quiet
+from molgen.parallel import ProcessPool
 
 __all__ = [
     "BOND_TYPES",
@@ -168,25 +165,21 @@ def _fix_hydrogens(mol: Chem.Mol, bracketed: list[int], symbols: list[str]) -> N
             symbols[idx] = _symbol_of((atom.GetAtomicNum(), atom.GetFormalCharge(), hs))
 
 
-_SYMBOLS: dict[tuple[int, int, int | None], str] = {}
-
-
+@functools.cache
 def _symbol_of(key: tuple[int, int, int | None]) -> str:
-    symbol = _SYMBOLS.get(key)
-    if symbol is None:
-        symbol = _SYMBOLS[key] = _atom_type_symbol(*key)
-    return symbol
+    return _atom_type_symbol(*key)
 
 
 def _mol_graphs_chunk(
     smiles: Sequence[str], aromatic: bool, canonical: bool
 ) -> list[MolGraph | str]:
     graphs: list[MolGraph | str] = []
-    for item in smiles:
-        try:
-            graphs.append(_mol_graph(item, aromatic, canonical))
-        except ValueError as exc:
-            graphs.append(str(exc))
+    with rdkit_quiet():  # a failure is returned as its message instead
+        for item in smiles:
+            try:
+                graphs.append(_mol_graph(item, aromatic, canonical))
+            except ValueError as exc:
+                graphs.append(str(exc))
     return graphs
 
 
@@ -205,7 +198,8 @@ def mol_graphs(
         n_jobs: processes for large inputs (None or 1: this process; -1: all cores).
     """
     smiles = list(smiles)
-    return _map_chunks(_mol_graphs_chunk, smiles, n_jobs, aromatic, canonical)
+    chunk = functools.partial(_mol_graphs_chunk, aromatic=aromatic, canonical=canonical)
+    return _map_chunks(chunk, smiles, n_jobs)
 
 
 # --------------------------------------------------------------------------- vocabulary
@@ -499,7 +493,8 @@ class _FlatGraphs(NamedTuple):
     def __len__(self) -> int:
         return len(self.ok)
 
-    def slice(self, lo: int, hi: int) -> _FlatGraphs:
+    def __getitem__(self, part: slice) -> _FlatGraphs:
+        lo, hi, _ = part.indices(len(self))
         a0, a1 = self.atom_start[lo], self.atom_start[hi]
         b0, b1 = self.bond_start[lo], self.bond_start[hi]
         return _FlatGraphs(
@@ -550,19 +545,20 @@ def _build_chunk(
     bond_i, bond_j = graphs.bond_i.tolist(), graphs.bond_j.tolist()
     bond_cls, bond_start = graphs.bond_cls.tolist(), graphs.bond_start.tolist()
     out = []
-    for m in range(len(ok)):
-        if not ok[m]:
-            out.append(_NOT_A_MOLECULE)
-            continue
-        mol = Chem.RWMol()
-        for k in range(atom_start[m], atom_start[m + 1]):
-            mol.AddAtom(templates[atoms[k]])
-        for k in range(bond_start[m], bond_start[m + 1]):
-            mol.AddBond(bond_i[k], bond_j[k], bond_types[bond_cls[k]])
-        checked = check_mol(mol, strict)
-        if not keep_mols and checked.mol is not None:
-            checked = Checked(None, checked.smiles, checked.reason)  # do not ship molecules back
-        out.append(checked)
+    with rdkit_quiet():  # each failure's reason is in its Checked
+        for m in range(len(ok)):
+            if not ok[m]:
+                out.append(_NOT_A_MOLECULE)
+                continue
+            mol = Chem.RWMol()
+            for k in range(atom_start[m], atom_start[m + 1]):
+                mol.AddAtom(templates[atoms[k]])
+            for k in range(bond_start[m], bond_start[m + 1]):
+                mol.AddBond(bond_i[k], bond_j[k], bond_types[bond_cls[k]])
+            checked = check_mol(mol, strict)
+            if not keep_mols and checked.mol is not None:
+                checked = Checked(None, checked.smiles, checked.reason)  # no molecules shipped
+            out.append(checked)
     return out
 
 
@@ -581,45 +577,16 @@ def _decode(
         raise ValueError(
             f"adj must be [B, N, N] = {[batch, n, n]} to match x, got {list(adj_classes.shape)}"
         )
-    return _map_chunks(
-        _build_chunk, _flatten(x_classes, adj_classes, vocab), n_jobs, vocab, strict, keep_mols
-    )
+    chunk = functools.partial(_build_chunk, vocab=vocab, strict=strict, keep_mols=keep_mols)
+    return _map_chunks(chunk, _flatten(x_classes, adj_classes, vocab), n_jobs)
 
 
 # --------------------------------------------------------------------------- processes
 
 
-def _resolve_jobs(n_jobs: int | None, size: int) -> int:
-    if n_jobs is None:
-        return 1
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs == 0 or n_jobs < -1:
-        raise ValueError(f"n_jobs must be None, -1 (all cores) or a positive int, got {n_jobs!r}")
-    cores = os.cpu_count() or 1
-    wanted = cores if n_jobs == -1 else n_jobs
-    return max(1, min(wanted, size // _MIN_PER_JOB))
-
-
-def _process_context() -> multiprocessing.context.BaseContext:
-    # Fork: workers start at once with this module loaded, and scripts need no
-    # ``if __name__ == "__main__"`` guard. Workers use only numpy and RDKit, never torch's thread
-    # pools. Elsewhere (macOS, Windows) fork is unsafe or missing: spawn.
-    if sys.platform.startswith("linux"):
-        return multiprocessing.get_context("fork")
-    return multiprocessing.get_context("spawn")
-
-
-def _map_chunks(function, items, n_jobs: int | None, *args) -> list:
-    """``function(items[lo:hi], *args)`` over contiguous chunks, concatenated in order."""
-    jobs = _resolve_jobs(n_jobs, len(items))
-    if jobs == 1:
-        return function(items, *args)
-    chunks = jobs * 4  # several chunks per worker even out uneven molecules
-    bounds = [math.floor(len(items) * k / chunks) for k in range(chunks + 1)]
-    slices = [_slice(items, lo, hi) for lo, hi in itertools.pairwise(bounds)]
-    with ProcessPoolExecutor(jobs, mp_context=_process_context()) as pool:
-        parts = pool.map(function, slices, *([a] * chunks for a in args))
-        return [item for part in parts for item in part]
-
-
-def _slice(items, lo: int, hi: int):
-    return items.slice(lo, hi) if isinstance(items, _FlatGraphs) else items[lo:hi]
+def _map_chunks(function: Callable[[Any], list], items, n_jobs: int | None) -> list:
+    """``function(items[lo:hi])`` over contiguous chunks on ``n_jobs`` processes
+    (:mod:`molgen.parallel`), concatenated in order."""
+    with ProcessPool(n_jobs) as pool:
+        parts = pool.map(function, items, min_part=_MIN_PER_JOB)
+    return [item for part in parts for item in part]

@@ -12,10 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rdkit import Chem, RDLogger
-
-# RDKit prints every sanitisation failure to stderr; molgen reports reasons instead.
-RDLogger.DisableLog("rdApp.*")
+from rdkit import Chem
 
 __all__ = ["Checked", "canonical_smiles", "check_mol", "check_smiles", "sanitize_reason"]
 

@@ -37,6 +37,7 @@ from rdkit.Chem import rdMolDescriptors as rdmd
 from rdkit.Chem.Scaffolds import MurckoScaffold
 
 from molgen.chem.mol import check_mol, check_smiles
+from molgen.chem.rdlog import rdkit_quiet
 
 try:  # RDKit ships the SA scorer as a Contrib module, importable in current wheels
     from rdkit.Contrib.SA_Score import sascorer
@@ -92,10 +93,13 @@ FINGERPRINTS = {"morgan": (2, 1024), "morgan4096": (2, 4096)}
 #: Names accepted by :func:`compute_features`.
 FEATURES = ("qed", "logp", "sa", "kl_descriptors", "fragments", "scaffold", *FINGERPRINTS)
 
-_GENERATORS: dict[str, rdFingerprintGenerator.FingerprintGenerator64] = {}
+
+@functools.cache
+def _morgan_generator(radius: int, n_bits: int) -> rdFingerprintGenerator.FingerprintGenerator64:
+    return rdFingerprintGenerator.GetMorganGenerator(radius=radius, fpSize=n_bits)
 
 
-@functools.lru_cache(maxsize=1)
+@functools.cache
 def _alerts() -> FilterCatalog.FilterCatalog:
     """QED's 116 structural alerts as one catalog: a single C++ call reports every match."""
     catalog = FilterCatalog.FilterCatalog()
@@ -173,10 +177,8 @@ def normalized_sa(values: np.ndarray | float) -> np.ndarray:
 def morgan_bits(mol: Chem.Mol, radius: int = 2, n_bits: int = 1024) -> np.ndarray:
     """Morgan bit vector as a ``uint8`` array of shape ``[n_bits]`` (same bits as
     ``AllChem.GetMorganFingerprintAsBitVect(mol, radius, nBits=n_bits)``)."""
-    key = f"{radius}:{n_bits}"
-    if key not in _GENERATORS:
-        _GENERATORS[key] = rdFingerprintGenerator.GetMorganGenerator(radius=radius, fpSize=n_bits)
-    return _GENERATORS[key].GetFingerprintAsNumPy(mol).astype(np.uint8, copy=False)
+    generator = _morgan_generator(radius, n_bits)
+    return generator.GetFingerprintAsNumPy(mol).astype(np.uint8, copy=False)
 
 
 def brics_fragments(mol: Chem.Mol) -> list[str]:
@@ -216,15 +218,16 @@ def classify_smiles(
     the reason is None exactly when the sample is strict-valid (see ``molgen.chem.mol``).
     """
     out: list[tuple[str | None, str | None]] = []
-    for sample in samples:
-        if isinstance(sample, Chem.Mol):
-            checked = check_mol(Chem.Mol(sample))
-        elif isinstance(sample, str):
-            checked = check_smiles(sample)
-        else:
-            out.append((None, "parse"))
-            continue
-        out.append((checked.smiles, checked.reason))
+    with rdkit_quiet():  # the reason is reported instead of RDKit's message
+        for sample in samples:
+            if isinstance(sample, Chem.Mol):
+                checked = check_mol(Chem.Mol(sample))
+            elif isinstance(sample, str):
+                checked = check_smiles(sample)
+            else:
+                out.append((None, "parse"))
+                continue
+            out.append((checked.smiles, checked.reason))
     return out
 
 

@@ -2,7 +2,7 @@
 
 The key hashes the bytes of every source file and the settings that shape the tensors (format
 version, vocabulary, ``max_atoms``, ...), so a changed file or vocabulary builds a new entry. An
-entry is written atomically (temporary file + ``os.replace``), loaded with
+entry is written atomically (:func:`molgen.io.atomic_write`), loaded with
 ``torch.load(weights_only=True)`` and checked against a checksum of its contents: a file that
 does not load or does not match is rebuilt with a warning, never trusted.
 """
@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from molgen.io import atomic_write
 
 __all__ = ["cache_key", "content_checksum", "load_entry", "save_entry"]
 
@@ -50,15 +50,7 @@ def content_checksum(smiles: Sequence[str], tensors: Sequence[torch.Tensor]) -> 
 
 def save_entry(path: Path, entry: dict[str, Any]) -> None:
     """Write ``entry`` (plain types and tensors) to ``path`` atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(entry, f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda f: torch.save(entry, f))
 
 
 def load_entry(path: Path, key: str) -> dict[str, Any] | None:

@@ -28,6 +28,7 @@ from torch.utils.data import Dataset
 from molgen.chem.graph import MolGraph, Vocabulary, bond_types_for, mol_graphs
 from molgen.data import cache
 from molgen.data.sources import Record, bundled_path, qm9pack_files, read_qm9pack, read_smiles
+from molgen.errors import InputError, MissingFileError
 
 if TYPE_CHECKING:
     from torch_geometric.data import Data
@@ -212,7 +213,7 @@ def _source_files(cfg: DataConfig) -> tuple[list[Path], str]:
         return [bundled_path(cfg.name)], cfg.name
     path = Path(cfg.path)
     if not path.is_file():
-        raise FileNotFoundError(f"data.path: {path} is not a file")
+        raise MissingFileError(f"data.path: {path} is not a file")
     return [path], str(path)
 
 
@@ -236,7 +237,7 @@ def _build(
     for record, graph in zip(records, parsed, strict=True):
         if isinstance(graph, str):
             if cfg.strict:
-                raise ValueError(f"{record.file}:{record.line}: {graph} (data.strict is true)")
+                raise InputError(f"{record.file}:{record.line}: {graph} (data.strict is true)")
             report.skip("unparseable", record, graph)
         elif cfg.max_atoms is not None and len(graph.atoms) > cfg.max_atoms:
             report.skip("too_large", record, f"{len(graph.atoms)} atoms > {cfg.max_atoms}")
@@ -252,7 +253,7 @@ def _build(
             report.skip("out_of_vocabulary", record, problem)
     report.kept = len(graphs)
     if not graphs:
-        raise ValueError(f"no molecules left to train on:\n{report}")
+        raise InputError(f"no molecules left to train on:\n{report}")
     x, adj = (torch.from_numpy(a) for a in vocab.graphs_to_arrays(graphs))
     smiles = [graph.smiles for graph in graphs]
     return {
@@ -269,7 +270,7 @@ def _build(
 def _vocabulary(cfg: DataConfig, graphs: Sequence[MolGraph]) -> Vocabulary:
     if cfg.atom_types is None:
         if not graphs:
-            raise ValueError("no parseable molecule within data.max_atoms to infer a vocabulary")
+            raise InputError("no parseable molecule within data.max_atoms to infer a vocabulary")
         return Vocabulary.from_graphs(graphs, cfg.max_atoms, cfg.aromatic)
     max_atoms = cfg.max_atoms
     if max_atoms is None:
@@ -277,7 +278,7 @@ def _vocabulary(cfg: DataConfig, graphs: Sequence[MolGraph]) -> Vocabulary:
     try:
         return Vocabulary(tuple(cfg.atom_types), bond_types_for(cfg.aromatic), max_atoms)
     except ValueError as exc:
-        raise ValueError(f"data.atom_types: {exc}") from None
+        raise InputError(f"data.atom_types: {exc}") from None
 
 
 def _split(
@@ -289,7 +290,7 @@ def _split(
     n_test = round(cfg.test_fraction * total)
     n_val = round(cfg.val_fraction * total)
     if total - n_test - n_val < 1:
-        raise ValueError(
+        raise InputError(
             f"{total} molecules leave no training set with data.val_fraction="
             f"{cfg.val_fraction} and data.test_fraction={cfg.test_fraction}"
         )

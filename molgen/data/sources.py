@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import molgen
+from molgen.errors import InputError, MissingExtraError, MissingFileError
 
 __all__ = ["BUNDLED", "Record", "bundled_path", "qm9pack_files", "read_qm9pack", "read_smiles"]
 
@@ -36,10 +37,10 @@ class Record(NamedTuple):
 def bundled_path(name: str) -> Path:
     """The file of a bundled dataset, next to the ``molgen`` package in the repository."""
     if name not in BUNDLED:
-        raise ValueError(f"data.name: unknown bundled dataset {name!r}; known: {sorted(BUNDLED)}")
+        raise InputError(f"data.name: unknown bundled dataset {name!r}; known: {sorted(BUNDLED)}")
     path = Path(molgen.__file__).resolve().parents[1] / "data" / BUNDLED[name]
     if not path.is_file():
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"data.name: {name} is the bundled file {path}, which is missing; it ships with the "
             "molgen repository (regenerate it with scripts/prepare_qm9.py)"
         )
@@ -54,7 +55,7 @@ def qm9pack_files() -> list[Path]:
     """
     spec = importlib.util.find_spec("qm9pack")
     if spec is None or not spec.submodule_search_locations:
-        raise ModuleNotFoundError(
+        raise MissingExtraError(
             "data.name: qm9 needs the qm9pack package (full QM9); install it with "
             "pip install 'molgen[qm9]', or use data.name: qm9_5k"
         )
@@ -62,7 +63,7 @@ def qm9pack_files() -> list[Path]:
     files = [folder / part for part in _QM9PACK_PARTS]
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
-        raise FileNotFoundError(f"qm9pack is installed but lacks its data files: {missing}")
+        raise MissingFileError(f"qm9pack is installed but lacks its data files: {missing}")
     return files
 
 
@@ -72,11 +73,11 @@ def read_smiles(path: Path, smiles_column: str | None = None) -> list[Record]:
     and a first-line ``smiles`` header are skipped)."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"data.path: {path} is not a file")
+        raise MissingFileError(f"data.path: {path} is not a file")
     if path.suffix.lower() == ".csv":
         return list(_read_csv(path, smiles_column))
     if smiles_column is not None:
-        raise ValueError(
+        raise InputError(
             f"data.smiles_column is for .csv files; {path} is read as one SMILES a line"
         )
     return list(_read_smi(path))
@@ -113,11 +114,11 @@ def _find_column(path: Path, header: list[str], smiles_column: str | None) -> in
     names = [name.strip() for name in header]
     if smiles_column is not None:
         if smiles_column not in names:
-            raise ValueError(f"data.smiles_column: {path} has no column {smiles_column!r}; {names}")
+            raise InputError(f"data.smiles_column: {path} has no column {smiles_column!r}; {names}")
         return names.index(smiles_column)
     lowered = [name.lower() for name in names]
     if "smiles" not in lowered:
-        raise ValueError(f"{path}: no 'smiles' column; set data.smiles_column to one of {names}")
+        raise InputError(f"{path}: no 'smiles' column; set data.smiles_column to one of {names}")
     return lowered.index("smiles")
 
 

@@ -2,7 +2,8 @@
 
 ``compute_metrics(samples, reference, metrics=...)`` returns ``{key: float}``; ``evaluate`` adds
 counts and the per-molecule table; ``Reference`` caches everything about the reference set.
-Each metric is also a function of its own (``molgen.metrics.validity(samples)``,
+Each metric is one :class:`Metric` record of the :data:`MOLGEN` benchmark (``suite.py``), and
+also a function of its own (``molgen.metrics.validity(samples)``,
 ``molgen.metrics.snn(samples, reference)``, ...) whose docstring is its definition
 (:data:`DEFINITIONS`). Samples are SMILES strings or RDKit molecules; None and "" are invalid.
 """
@@ -11,29 +12,32 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from molgen.metrics.core import (
+from molgen.metrics.evaluator import TABLE_COLUMNS, Evaluation, compute_metrics, evaluate
+from molgen.metrics.frechet import FrechetStats, fcd_available, frechet_distance
+from molgen.metrics.reference import Reference
+from molgen.metrics.report import MoleculeTableWriter, read_smiles_file, write_report
+from molgen.metrics.suite import (
     DEFINITIONS,
     METRICS,
+    MOLGEN,
     REFERENCE_METRICS,
-    TABLE_COLUMNS,
-    Evaluation,
-    ParallelMap,
-    Reference,
-    compute_metrics,
+    Benchmark,
+    Metric,
     cosine_similarity_counts,
-    evaluate,
     kl_score_of_tables,
 )
-from molgen.metrics.frechet import FrechetStats, fcd_available, frechet_distance
-from molgen.metrics.report import MoleculeTableWriter, read_smiles_file, write_report
+from molgen.parallel import ProcessPool as ParallelMap  # this package's name for the pool
 
 __all__ = [
     "DEFINITIONS",
     "METRICS",
+    "MOLGEN",
     "REFERENCE_METRICS",
     "TABLE_COLUMNS",
+    "Benchmark",
     "Evaluation",
     "FrechetStats",
+    "Metric",
     "MoleculeTableWriter",
     "ParallelMap",
     "Reference",
@@ -45,24 +49,55 @@ __all__ = [
     "kl_score_of_tables",
     "read_smiles_file",
     "write_report",
-    *METRICS,
+    # one function per metric of MOLGEN
+    "validity",
+    "validity_relaxed",
+    "uniqueness",
+    "novelty",
+    "qed",
+    "logp",
+    "sa",
+    "logp_normalized",
+    "sa_normalized",
+    "intdiv1",
+    "intdiv2",
+    "snn",
+    "fcd",
+    "frag",
+    "scaf",
+    "kl_score",
 ]
 
 
 def _metric_function(name: str) -> Callable[..., float]:
-    needs_reference = name in REFERENCE_METRICS
+    """``name(samples[, reference])``: :func:`compute_metrics` of that one metric, documented
+    by its definition."""
+    record = MOLGEN[name]
 
     def metric(samples: Sequence, reference: Reference | Sequence[str] | None = None) -> float:
-        if needs_reference and reference is None:
+        if record.needs_reference and reference is None:
             raise ValueError(f"{name} needs a reference")
         return compute_metrics(samples, reference, metrics={name})[name]
 
     metric.__name__ = metric.__qualname__ = name
-    signature = f"{name}(samples{', reference' if needs_reference else ''})"
-    metric.__doc__ = f"{signature}: {DEFINITIONS[name]}."
+    signature = f"{name}(samples{', reference' if record.needs_reference else ''})"
+    metric.__doc__ = f"{signature}: {record.definition}."
     return metric
 
 
-for _name in METRICS:
-    globals()[_name] = _metric_function(_name)
-del _name
+validity = _metric_function("validity")
+validity_relaxed = _metric_function("validity_relaxed")
+uniqueness = _metric_function("uniqueness")
+novelty = _metric_function("novelty")
+qed = _metric_function("qed")
+logp = _metric_function("logp")
+sa = _metric_function("sa")
+logp_normalized = _metric_function("logp_normalized")
+sa_normalized = _metric_function("sa_normalized")
+intdiv1 = _metric_function("intdiv1")
+intdiv2 = _metric_function("intdiv2")
+snn = _metric_function("snn")
+fcd = _metric_function("fcd")
+frag = _metric_function("frag")
+scaf = _metric_function("scaf")
+kl_score = _metric_function("kl_score")

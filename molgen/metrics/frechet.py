@@ -9,13 +9,14 @@ exactly as ``fcd.utils.SmilesDataset`` does (padded to 350 tokens).
 from __future__ import annotations
 
 import functools
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
+
+from molgen.io import atomic_write
 
 __all__ = [
     "FCD_MISSING_MESSAGE",
@@ -40,7 +41,7 @@ def fcd_available() -> bool:
     return importlib.util.find_spec("fcd") is not None
 
 
-@functools.lru_cache(maxsize=1)
+@functools.cache
 def _chemnet():
     import fcd  # lazy: torch + the ChemNet weights, only when an FCD is asked for
 
@@ -78,22 +79,18 @@ class FrechetStats:
     cov: np.ndarray
     n: int
 
+    def write(self, f: BinaryIO) -> None:
+        """Write as an ``.npz`` (``mean``, ``cov``, ``n``) to a binary file."""
+        np.savez(f, mean=self.mean, cov=self.cov, n=np.array(self.n))
+
     def save(self, path: Path) -> None:
-        """Write an ``.npz`` atomically (temp file in the same folder, then rename)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
-        os.close(fd)
-        try:
-            np.savez(tmp, mean=self.mean, cov=self.cov, n=np.array(self.n))
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        """Write an ``.npz`` atomically (:func:`molgen.io.atomic_write`)."""
+        atomic_write(path, self.write)
 
     @classmethod
-    def load(cls, path: Path) -> FrechetStats:
-        with np.load(path) as data:
+    def load(cls, source: Path | BinaryIO) -> FrechetStats:
+        """Read what :meth:`save` or :meth:`write` wrote (a path or a binary file)."""
+        with np.load(source) as data:
             return cls(data["mean"], data["cov"], int(data["n"]))
 
 

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from molgen.metrics.core import TABLE_PROPERTIES, Evaluation, ParallelMap, Reference
+from molgen.metrics.evaluator import TABLE_PROPERTIES, Evaluation
+from molgen.metrics.reference import Reference
+from molgen.parallel import ProcessPool
 from molgen.plotting import pyplot, save_figure
 
 __all__ = ["plot_molecule_grid", "plot_property_distributions"]
@@ -18,7 +20,7 @@ def plot_property_distributions(
     evaluation: Evaluation,
     path: str | Path,
     reference: Reference | None = None,
-    n_jobs: int = 1,
+    n_jobs: int | None = 1,
 ) -> Path:
     """One density histogram per property (QED, logP, SA) of the strict-valid samples
     (duplicates weighted), overlaid with the reference's when given; saved as a PNG."""
@@ -28,10 +30,10 @@ def plot_property_distributions(
     if not names:
         raise ValueError("evaluation has no properties to plot (evaluate with keep_table=True)")
     fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.2), squeeze=False)
-    with ParallelMap(n_jobs) as mapper:
+    with ProcessPool(n_jobs) as pool:
         for ax, name in zip(axes[0], names, strict=True):
             sampled = evaluation.properties[name]
-            ref = None if reference is None else reference.feature(name, mapper)
+            ref = None if reference is None else reference.feature(name, pool)
             pooled = np.concatenate([sampled, ref]) if ref is not None else sampled
             bins = np.histogram_bin_edges(pooled, bins=40) if len(pooled) else 10
             if len(sampled):

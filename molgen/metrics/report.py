@@ -8,7 +8,8 @@ import math
 from collections.abc import Iterator
 from pathlib import Path
 
-from molgen.metrics.core import DEFINITIONS, TABLE_COLUMNS, Evaluation
+from molgen.errors import InputError
+from molgen.metrics.evaluator import TABLE_COLUMNS, Evaluation
 
 __all__ = ["MoleculeTableWriter", "read_smiles_file", "write_report"]
 
@@ -21,15 +22,15 @@ def read_smiles_file(path: str | Path) -> Iterator[str]:
     (a name may follow). Blank lines are yielded as "" (invalid samples), undecodable bytes are
     replaced, so a bad line is an invalid sample and never stops the run.
 
-    Raises ValueError naming the file when it is missing, not a file, or empty.
+    Raises InputError naming the file when it is missing, not a file, or empty.
     """
     path = Path(path)
     if not path.exists():
-        raise ValueError(f"{path}: no such file")
+        raise InputError(f"{path}: no such file")
     if not path.is_file():
-        raise ValueError(f"{path}: not a file")
+        raise InputError(f"{path}: not a file")
     if path.stat().st_size == 0:
-        raise ValueError(f"{path}: empty file, no SMILES to read")
+        raise InputError(f"{path}: empty file, no SMILES to read")
     return _lines(path)
 
 
@@ -98,7 +99,7 @@ def _markdown(evaluation: Evaluation, rows: list[tuple]) -> str:
     ]
     for key, value in evaluation.metrics.items():
         shown = f"{value:.4f}" if math.isfinite(value) else "n/a"
-        lines.append(f"| {key} | {shown} | {DEFINITIONS[key]} |")
+        lines.append(f"| {key} | {shown} | {evaluation.definitions[key]} |")
     for note in evaluation.notes:
         lines += ["", f"Note: {note}"]
     if evaluation.reasons:

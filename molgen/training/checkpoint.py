@@ -7,12 +7,13 @@ types, never pickled objects), so ``torch.load(..., weights_only=True)`` reads i
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from molgen.errors import MolgenError
+from molgen.io import atomic_write
 
 __all__ = [
     "CHECKPOINT_NAME",
@@ -26,25 +27,13 @@ CHECKPOINT_NAME = "checkpoint.pt"
 FORMAT = "molgen.checkpoint/1"
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(MolgenError, RuntimeError):
     """A checkpoint that is missing, unreadable, or not a molgen checkpoint."""
 
 
 def save_checkpoint(state: dict[str, Any], path: Path) -> Path:
     """Write ``state`` to ``path`` atomically: a crash mid-write leaves the old file intact."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save({"format": FORMAT, **state}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, lambda f: torch.save({"format": FORMAT, **state}, f))
 
 
 def find_checkpoint(path: str | Path) -> Path:

@@ -2,28 +2,36 @@
 
 from __future__ import annotations
 
-import itertools
+import functools
 import math
-import multiprocessing
-from collections import deque
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from molgen.chem import Vocabulary, decode
 from molgen.config import Config
 from molgen.models import Generator
-from molgen.training.checkpoint import load_checkpoint
+from molgen.parallel import ProcessPool, resolve_jobs
+from molgen.training.checkpoint import find_checkpoint, load_checkpoint
 
 __all__ = [
+    "TRAIN_SMILES_NAME",
+    "Run",
     "generate_smiles",
     "iter_samples",
     "load_generator",
     "load_reference_smiles",
+    "load_run",
     "resolve_device",
     "sample_smiles",
 ]
+
+
+#: The training molecules of a run, one SMILES a line, beside its checkpoint.
+TRAIN_SMILES_NAME = "train.smi"
 
 
 def resolve_device(name: str) -> torch.device:
@@ -75,12 +83,23 @@ def generate_smiles(
         generator.train(was_training)
 
 
-def load_generator(
-    checkpoint: str | Path, device: str = "cpu"
+@dataclass(frozen=True)
+class Run:
+    """A finished or interrupted training run, read once by :func:`load_run`: its checkpoint's
+    path, the generator (in eval use, on the device it was loaded to) with its vocabulary, the
+    temperature reached in training and the run's config, and its training molecules."""
+
+    checkpoint: Path
+    generator: Generator
+    vocab: Vocabulary
+    tau: float
+    config: Config
+    train_smiles: list[str]
+
+
+def _generator_of(
+    state: dict[str, Any], device: str
 ) -> tuple[Generator, Vocabulary, float, Config]:
-    """Rebuild the generator of a checkpoint; returns it with its vocabulary, the temperature
-    reached in training, and the run's config."""
-    state = load_checkpoint(checkpoint, map_location=device)
     cfg = Config.model_validate(state["config"])
     vocab = Vocabulary.from_dict(state["vocab"])
     generator = Generator(
@@ -90,58 +109,78 @@ def load_generator(
     return generator, vocab, float(state["tau"]), cfg
 
 
+def load_run(path: str | Path, device: str = "cpu") -> Run:
+    """Read a run directory (or its checkpoint file) once: the checkpoint for the generator,
+    vocabulary, temperature and config; ``train.smi`` beside it for the training molecules (the
+    checkpoint's own copy when that file is absent, e.g. a checkpoint moved on its own).
+
+    Raises :class:`~molgen.training.checkpoint.CheckpointError` naming the path when there is
+    no readable checkpoint."""
+    checkpoint = find_checkpoint(path)
+    state = load_checkpoint(checkpoint, map_location=device)
+    generator, vocab, tau, cfg = _generator_of(state, device)
+    train_file = checkpoint.parent / TRAIN_SMILES_NAME
+    if train_file.is_file():
+        train_smiles = train_file.read_text().splitlines()
+    else:
+        train_smiles = list(state["train_smiles"])
+    return Run(checkpoint, generator, vocab, tau, cfg, train_smiles)
+
+
+def load_generator(
+    checkpoint: str | Path, device: str = "cpu"
+) -> tuple[Generator, Vocabulary, float, Config]:
+    """Rebuild the generator of a checkpoint; returns it with its vocabulary, the temperature
+    reached in training, and the run's config."""
+    return _generator_of(load_checkpoint(checkpoint, map_location=device), device)
+
+
 def sample_smiles(
-    checkpoint: str | Path, n: int, seed: int = 0, batch_size: int = 1024, jobs: int = 1
+    run: Run | str | Path, n: int, seed: int = 0, batch_size: int = 1024, jobs: int = 1
 ) -> list[str | None]:
-    """``n`` samples from a checkpoint as canonical SMILES (``None`` for invalid graphs)."""
-    return [s for batch in iter_samples(checkpoint, n, seed, batch_size, jobs) for s in batch]
+    """``n`` samples from a run (or its checkpoint) as canonical SMILES (``None`` for invalid
+    graphs)."""
+    return [s for batch in iter_samples(run, n, seed, batch_size, jobs) for s in batch]
 
 
 def iter_samples(
-    checkpoint: str | Path, n: int, seed: int = 0, batch_size: int = 1024, jobs: int = 1
+    run: Run | str | Path, n: int, seed: int = 0, batch_size: int = 1024, jobs: int = 1
 ) -> Iterator[list[str | None]]:
-    """Stream batches of samples from a checkpoint, in order, with ``jobs`` processes.
+    """Stream batches of samples from a run (or its checkpoint), in order, on ``jobs``
+    processes (:func:`molgen.parallel.resolve_jobs`: 1 here, -1 every core).
 
     The result is identical for any ``jobs`` (per-batch seeds). At most ``2 * jobs`` batches
-    are in flight, so memory stays bounded however large ``n`` is.
+    are in flight, so memory stays bounded however large ``n`` is. Each worker loads the
+    generator from the checkpoint once.
     """
-    if jobs < 1:
-        raise ValueError(f"jobs must be >= 1, got {jobs}")
-    if jobs == 1:
-        generator, vocab, tau, _ = load_generator(checkpoint)
-        yield from generate_smiles(generator, vocab, n, tau=tau, seed=seed, batch_size=batch_size)
-        return
-    indices = iter(range(math.ceil(n / batch_size)))
-    context = multiprocessing.get_context("spawn")  # no fork of a process holding torch threads
-    with context.Pool(jobs, initializer=_init_worker, initargs=(str(checkpoint),)) as pool:
-        pending: deque = deque()
-        for index in itertools.islice(indices, 2 * jobs):
-            pending.append(pool.apply_async(_sample_batch, (index, n, seed, batch_size)))
-        while pending:
-            batch = pending.popleft().get()
-            for index in itertools.islice(indices, 1):
-                pending.append(pool.apply_async(_sample_batch, (index, n, seed, batch_size)))
-            yield batch
-
-
-_worker: dict = {}
-
-
-def _init_worker(checkpoint: str) -> None:
-    torch.set_num_threads(1)  # one process per core
-    _worker["model"] = load_generator(checkpoint)
-
-
-def _sample_batch(index: int, n: int, seed: int, batch_size: int) -> list[str | None]:
-    generator, vocab, tau, _ = _worker["model"]
-    return next(
-        generate_smiles(
-            generator, vocab, n, tau=tau, seed=seed, batch_size=batch_size, batches=[index]
+    if not isinstance(run, Run):
+        run = load_run(run)
+    if resolve_jobs(jobs) == 1:
+        yield from generate_smiles(
+            run.generator, run.vocab, n, tau=run.tau, seed=seed, batch_size=batch_size
         )
+        return
+    checkpoint = str(run.checkpoint)
+    sample = functools.partial(_sample_batch, checkpoint, n=n, seed=seed, batch_size=batch_size)
+    with ProcessPool(jobs, initializer=_worker_generator, initargs=(checkpoint,)) as pool:
+        yield from pool.imap(sample, range(math.ceil(n / batch_size)))
+
+
+@functools.cache
+def _worker_generator(checkpoint: str) -> tuple[Generator, Vocabulary, float, Config]:
+    return load_generator(checkpoint)  # once per worker: the pool's initializer warms it
+
+
+def _sample_batch(
+    checkpoint: str, index: int, *, n: int, seed: int, batch_size: int
+) -> list[str | None]:
+    generator, vocab, tau, _ = _worker_generator(checkpoint)
+    batches = generate_smiles(
+        generator, vocab, n, tau=tau, seed=seed, batch_size=batch_size, batches=[index]
     )
+    return next(batches)
 
 
 def load_reference_smiles(checkpoint: str | Path) -> list[str]:
     """The training molecules of a checkpoint's run (its ``train.smi``)."""
-    state = load_checkpoint(checkpoint)
-    return list(state["train_smiles"])
+    return load_run(checkpoint).train_smiles

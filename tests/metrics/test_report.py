@@ -3,6 +3,7 @@ import json
 
 import pytest
 
+from molgen.commands.evaluate import output_paths
 from molgen.metrics import (
     METRICS,
     TABLE_COLUMNS,
@@ -11,7 +12,6 @@ from molgen.metrics import (
     read_smiles_file,
     write_report,
 )
-from molgen.metrics.run import is_checkpoint, output_paths
 
 
 def test_read_smiles_file_streams_first_tokens(tmp_path):
@@ -61,12 +61,3 @@ def test_report_json_markdown_and_csv(tmp_path):
     assert tuple(rows[0]) == TABLE_COLUMNS
     assert rows[2][:5] == ["1", "OCC", "CCO", "True", ""]
     assert rows[4][4] == "disconnected"
-
-
-def test_is_checkpoint(tmp_path):
-    (tmp_path / "run").mkdir()
-    assert not is_checkpoint(tmp_path / "run")
-    (tmp_path / "run" / "checkpoint.pt").write_bytes(b"")
-    assert is_checkpoint(tmp_path / "run")
-    assert is_checkpoint(tmp_path / "model.pt")
-    assert not is_checkpoint(tmp_path / "samples.smi")

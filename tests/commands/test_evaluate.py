@@ -4,6 +4,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from molgen.cli import app
+from molgen.commands.evaluate import is_checkpoint
 
 GENERATED = ["CCO", "OCC", "", "C(C)(C)(C)(C)C", "c1ccccc1O", "CC(=O)Nc1ccc(O)cc1", "CCN"]
 REFERENCE = ["CCO", "CCCO", "c1ccccc1", "CC(=O)O", "CCN", "OCCO", "c1ccccc1O", "CC(C)C"]
@@ -50,25 +51,49 @@ def test_evaluate_reports_missing_and_empty_files(tmp_path):
     assert result.exit_code == 2 and "ref.smi: empty file" in result.output
 
 
-def test_checkpoint_is_sampled_and_its_training_set_is_the_reference(tmp_path, monkeypatch):
-    import molgen.training
+def test_checkpoint_is_read_once_sampled_on_jobs_and_its_training_set_is_the_reference(
+    tmp_path, monkeypatch
+):
+    import molgen.commands.evaluate as command
+    from molgen.training.sampling import Run
 
     calls = {}
 
-    def sample_smiles(checkpoint, n, seed):
-        calls["sample"] = (checkpoint, n, seed)
-        return (["CCO", None, "CCN"] * n)[:n]
+    def load_run(path):
+        calls["load"] = calls.get("load", 0) + 1
+        return Run(path / "checkpoint.pt", None, None, 1.0, None, ["CCO", "CCC"])
 
-    monkeypatch.setattr(molgen.training, "sample_smiles", sample_smiles)
-    monkeypatch.setattr(molgen.training, "load_reference_smiles", lambda ckpt: ["CCO", "CCC"])
+    def iter_samples(run, n, seed, jobs):
+        calls["sample"] = (run.checkpoint.parent, n, seed, jobs)
+        yield (["CCO", None, "CCN"] * n)[:n]
+
+    monkeypatch.setattr(command, "load_run", load_run)
+    monkeypatch.setattr(command, "iter_samples", iter_samples)
     run = tmp_path / "run"
     run.mkdir()
     (run / "checkpoint.pt").write_bytes(b"")
     out = tmp_path / "report.json"
     args = ["evaluate", str(run), "-n", "6", "--seed", "3", "--out", str(out), "--no-progress"]
-    args += ["-m", "validity", "-m", "novelty", "--cache-dir", str(tmp_path / "cache")]
+    args += ["-m", "validity", "-m", "novelty", "--cache-dir", str(tmp_path / "cache"), "-j", "2"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert calls["sample"] == (run, 6, 3)
+    assert calls == {"load": 1, "sample": (run, 6, 3, 2)}
     report = json.loads(out.read_text())
     assert report["validity"] == 4 / 6 and report["novelty"] == 0.5
+
+
+def test_unreadable_checkpoint_is_a_one_line_error(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    result = CliRunner().invoke(app, ["evaluate", str(run), "--no-progress"])
+    assert result.exit_code == 2 and "not a readable checkpoint" in result.output
+
+
+def test_is_checkpoint(tmp_path):
+    (tmp_path / "run").mkdir()
+    assert not is_checkpoint(tmp_path / "run")
+    (tmp_path / "run" / "checkpoint.pt").write_bytes(b"")
+    assert is_checkpoint(tmp_path / "run")
+    assert is_checkpoint(tmp_path / "model.pt")
+    assert not is_checkpoint(tmp_path / "samples.smi")

@@ -1,4 +1,4 @@
-"""``molgen evaluate``: files (or a checkpoint) in, report files (and a W&B run) out."""
+"""``molgen evaluate``: files (or a run) in, report files (and a W&B run) out."""
 
 from __future__ import annotations
 
@@ -6,16 +6,25 @@ import math
 from collections.abc import Collection
 from pathlib import Path
 
-from molgen.metrics.core import TABLE_COLUMNS, Evaluation, Reference, evaluate
-from molgen.metrics.report import MoleculeTableWriter, read_smiles_file, write_report
+from molgen.metrics import (
+    TABLE_COLUMNS,
+    Evaluation,
+    MoleculeTableWriter,
+    Reference,
+    evaluate,
+    read_smiles_file,
+    write_report,
+)
+from molgen.training.checkpoint import CHECKPOINT_NAME
+from molgen.training.sampling import iter_samples, load_run
 
 __all__ = ["is_checkpoint", "output_paths", "run_evaluation"]
 
 
 def is_checkpoint(path: Path) -> bool:
-    """A run directory holding ``checkpoint.pt``, or a ``.pt`` file."""
+    """A run directory holding a checkpoint, or a ``.pt`` file."""
     path = Path(path)
-    return (path.is_dir() and (path / "checkpoint.pt").is_file()) or path.suffix == ".pt"
+    return (path.is_dir() and (path / CHECKPOINT_NAME).is_file()) or path.suffix == ".pt"
 
 
 def output_paths(out: Path) -> dict[str, Path]:
@@ -39,24 +48,25 @@ def run_evaluation(
     n: int = 10_000,
     seed: int = 0,
     metrics: Collection[str] | None = None,
-    n_jobs: int = 1,
+    n_jobs: int | None = 1,
     cache_dir: Path | None = None,
     plots: bool = False,
     wandb: bool = False,
     progress: bool = True,
 ) -> Evaluation:
-    """Evaluate a SMILES file, or ``n`` samples of a checkpoint (whose training molecules are
-    the default reference), and write the report files (:func:`output_paths`).
+    """Evaluate a SMILES file, or ``n`` samples of a run (its checkpoint, read once, sampled
+    on ``n_jobs`` processes; its training molecules are the default reference), and write the
+    report files (:func:`output_paths`).
 
-    Raises ValueError with the offending file for missing/empty inputs.
+    Raises :class:`~molgen.errors.MolgenError` naming the offending file for missing, empty or
+    unreadable inputs.
     """
     reference_smiles = None if reference is None else read_smiles_file(reference)
     if is_checkpoint(generated):
-        from molgen.training import load_reference_smiles, sample_smiles
-
-        samples = sample_smiles(generated, n, seed)
+        run = load_run(generated)
+        samples = (s for batch in iter_samples(run, n, seed, jobs=n_jobs) for s in batch)
         if reference_smiles is None:
-            reference_smiles = load_reference_smiles(generated)
+            reference_smiles = run.train_smiles
     else:
         samples = read_smiles_file(generated)
     ref = None

@@ -10,7 +10,7 @@ import molgen.metrics as metrics
 from molgen.chem.properties import brics_fragments, murcko_scaffold, qed, sa_score
 from molgen.metrics import Reference, compute_metrics, evaluate
 from molgen.metrics import frechet as frechet
-from molgen.metrics.core import continuous_kl, discrete_kl
+from molgen.metrics.suite import continuous_kl, discrete_kl
 
 # 12 samples: ethanol three times in different spellings, a salt (disconnected), a valence
 # error, unparsable text, None, "", and 4 other valid molecules (one duplicated via spelling).
@@ -124,7 +124,7 @@ def test_cheap_path_loads_no_chemnet_and_starts_no_pool(monkeypatch):
         raise AssertionError("must not be called on the cheap path")
 
     monkeypatch.setattr(frechet, "chemnet_activations", forbidden)
-    monkeypatch.setattr("multiprocessing.pool.Pool.__init__", forbidden)
+    monkeypatch.setattr("concurrent.futures.ProcessPoolExecutor.__init__", forbidden)
     cheap = {"validity", "validity_relaxed", "uniqueness", "novelty", "qed", "logp", "sa"}
     got = compute_metrics(SAMPLES, REFERENCE, metrics=cheap)
     assert set(got) == cheap
@@ -244,7 +244,7 @@ def test_reference_statistics_are_cached_on_disk(tmp_path, monkeypatch):
         raise AssertionError("reference statistics must come from the cache")
 
     monkeypatch.setattr(frechet, "chemnet_activations", forbidden)
-    monkeypatch.setattr("molgen.metrics.core.classify_smiles", forbidden)
+    monkeypatch.setattr("molgen.metrics.reference.classify_smiles", forbidden)
     second = Reference.from_smiles(REFERENCE, cache_dir=tmp_path)
     assert second.canonical == first.canonical
     # generated samples still need classify: only check the reference-side statistics

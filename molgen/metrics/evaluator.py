@@ -1,0 +1,282 @@
+"""The streaming evaluator: one pass over the samples, then each requested metric's record.
+
+The samples are read in chunks: each chunk is classified (strict-valid or why not) on the
+process pool, its new distinct molecules get the features the requested metrics name, and
+per-molecule rows go to the caller. Memory grows with the number of distinct valid molecules,
+not of samples.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections import Counter
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from itertools import islice
+
+import numpy as np
+
+from molgen.chem.properties import classify_smiles
+from molgen.errors import InputError
+from molgen.metrics import frechet
+from molgen.metrics.features import CHEMNET, concat, features
+from molgen.metrics.reference import Reference
+from molgen.metrics.suite import GENERAL_DEFINITIONS, MOLGEN, REFERENCE, Benchmark, Samples
+from molgen.parallel import ProcessPool
+
+__all__ = ["TABLE_COLUMNS", "TABLE_PROPERTIES", "Evaluation", "compute_metrics", "evaluate"]
+
+TABLE_PROPERTIES = ("qed", "logp", "sa")
+TABLE_COLUMNS = ("index", "input", "canonical", "valid", "reason", *TABLE_PROPERTIES)
+
+
+@dataclass
+class _Scan:
+    """What one pass over the samples leaves: counts, and features per distinct valid molecule."""
+
+    n_samples: int = 0
+    n_relaxed: int = 0
+    reasons: Counter = field(default_factory=Counter)
+    index: dict[str, int] = field(default_factory=dict)
+    counts: list[int] = field(default_factory=list)
+    feature_parts: list[dict] = field(default_factory=list)
+
+    @property
+    def distinct(self) -> list[str]:
+        return list(self.index)
+
+    def weights(self) -> np.ndarray:
+        return np.asarray(self.counts, np.int64)
+
+    def feature(self, name: str):
+        parts = [part[name] for part in self.feature_parts if len(part.get(name, ()))]
+        if not parts:
+            return np.zeros(0) if name not in ("fragments", "scaffold") else []
+        return concat(parts)
+
+
+@dataclass
+class Evaluation:
+    """Result of :func:`evaluate`: ``metrics`` (key -> float, NaN when undefined), sample counts,
+    and the per-molecule table (``TABLE_COLUMNS`` rows) when it was kept."""
+
+    metrics: dict[str, float]
+    n_samples: int
+    n_valid: int
+    n_relaxed_valid: int
+    n_distinct: int
+    reasons: dict[str, int]
+    reference_size: int | None
+    table: list[tuple] | None = None
+    notes: list[str] = field(default_factory=list)
+    #: distinct strict-valid canonical SMILES, their occurrence counts, and their properties
+    #: (``TABLE_PROPERTIES`` that were computed), e.g. for plots.
+    distinct: list[str] = field(default_factory=list)
+    weights: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    properties: dict[str, np.ndarray] = field(default_factory=dict)
+    #: the definition of each key of ``metrics``
+    definitions: dict[str, str] = field(default_factory=dict)
+
+    def to_report(self) -> dict:
+        """JSON-ready report: metric floats at top level (NaN -> None), ``n_samples``, counts,
+        ``definitions``."""
+        report: dict = {k: (v if math.isfinite(v) else None) for k, v in self.metrics.items()}
+        report.update(
+            n_samples=self.n_samples,
+            n_valid=self.n_valid,
+            n_relaxed_valid=self.n_relaxed_valid,
+            n_distinct=self.n_distinct,
+            invalid_reasons=dict(self.reasons),
+            reference_size=self.reference_size,
+            notes=list(self.notes),
+            definitions={**GENERAL_DEFINITIONS, **self.definitions},
+        )
+        return report
+
+
+def _chunks(items: Iterable, size: int) -> Iterator[list]:
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+def _references(
+    reference: Reference | Sequence[str] | Mapping[str, Reference | Sequence[str]] | None,
+    n_jobs: int | None,
+) -> dict[str, Reference]:
+    """``{name: Reference}``: a mapping as given, a single reference under :data:`REFERENCE`."""
+    if reference is None:
+        return {}
+    given = dict(reference) if isinstance(reference, Mapping) else {REFERENCE: reference}
+    out = {}
+    for name, value in given.items():
+        if isinstance(value, str):
+            raise InputError("reference must be a Reference or a sequence of SMILES, not a str")
+        out[name] = (
+            value if isinstance(value, Reference) else Reference.from_smiles(value, n_jobs=n_jobs)
+        )
+    return out
+
+
+def evaluate(
+    generated: Iterable[str | None],
+    reference: Reference | Sequence[str] | Mapping[str, Reference | Sequence[str]] | None = None,
+    *,
+    metrics: Collection[str] | None = None,
+    n_jobs: int | None = 1,
+    keep_table: bool = True,
+    on_rows: Callable[[list[tuple]], None] | None = None,
+    chunk_size: int = 50_000,
+    progress: bool = False,
+    benchmark: Benchmark = MOLGEN,
+) -> Evaluation:
+    """Evaluate samples (SMILES; None or "" = invalid) against an optional reference.
+
+    Streams ``generated`` in chunks of ``chunk_size``: memory grows with the number of distinct
+    valid molecules, not of samples. Per-molecule rows (``TABLE_COLUMNS``; properties of valid
+    samples) go to ``on_rows`` chunk by chunk and are kept in ``Evaluation.table`` when
+    ``keep_table``. ``metrics=None`` computes every metric of ``benchmark`` the inputs allow
+    (reference metrics need their reference; ``fcd`` needs the ``fcd`` extra, else it is absent
+    with a warning). ``reference`` is the one reference of molgen's benchmark, or a mapping from
+    a benchmark's reference names (:attr:`Metric.reference`) to sets. ``n_jobs`` processes
+    (:func:`molgen.parallel.resolve_jobs`) run the per-molecule work (RDKit and ChemNet); the
+    results do not depend on ``n_jobs``.
+    """
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    references = _references(reference, n_jobs)
+    wanted = benchmark.select(metrics, references)
+    notes = []
+    if any(CHEMNET in m.features for m in wanted) and not frechet.fcd_available():
+        warnings.warn(frechet.FCD_MISSING_MESSAGE, stacklevel=2)
+        notes.append(frechet.FCD_MISSING_MESSAGE)
+        wanted = [m for m in wanted if CHEMNET not in m.features]
+    names = {name for metric in wanted for name in metric.features}
+    table_wanted = keep_table or on_rows is not None
+    if table_wanted:
+        names.update(TABLE_PROPERTIES)
+
+    scan = _Scan()
+    table: list[tuple] | None = [] if keep_table else None
+    fcd_acc = frechet.FrechetAccumulator() if CHEMNET in names else None
+    late_counts: Counter = Counter()  # repeats of molecules first seen in an earlier chunk
+    bar = _progress_bar(progress)
+    with ProcessPool(n_jobs) as pool:
+        for chunk in _chunks(generated, chunk_size):
+            first_new = len(scan.index)
+            classified = concat(pool.map(classify_smiles, chunk, min_part=2))
+            distinct_ids = _count_chunk(scan, classified, first_new, late_counts)
+            new = scan.distinct[first_new:]
+            chunk_features = features(pool, new, names)
+            if CHEMNET in chunk_features:  # weighted into the running moments, not kept
+                fcd_acc.add(chunk_features.pop(CHEMNET), scan.weights()[first_new:])
+            scan.feature_parts.append(chunk_features)
+            if table_wanted:
+                rows = _rows(scan, chunk, classified, distinct_ids)
+                if on_rows is not None:
+                    on_rows(rows)
+                if table is not None:
+                    table.extend(rows)
+            if bar is not None:
+                bar.update(len(chunk))
+        if fcd_acc is not None and late_counts:
+            late = list(late_counts)
+            weights = np.array([late_counts[s] for s in late])
+            fcd_acc.add(features(pool, late, [CHEMNET])[CHEMNET], weights)
+        if bar is not None:
+            bar.close()
+        if scan.n_samples == 0:
+            raise InputError("generated: no samples")
+        samples = Samples(
+            n_samples=scan.n_samples,
+            n_relaxed=scan.n_relaxed,
+            distinct=scan.distinct,
+            weights=scan.weights(),
+            features={name: scan.feature(name) for name in names - {CHEMNET}},
+            chemnet=fcd_acc,
+            pool=pool,
+        )
+        values = {m.name: m.compute(samples, references.get(m.reference)) for m in wanted}
+    main_reference = references.get(REFERENCE)
+    return Evaluation(
+        metrics=values,
+        n_samples=scan.n_samples,
+        n_valid=samples.n_valid,
+        n_relaxed_valid=scan.n_relaxed,
+        n_distinct=samples.n_distinct,
+        reasons=dict(scan.reasons),
+        reference_size=None if main_reference is None else len(main_reference),
+        table=table,
+        notes=notes,
+        distinct=samples.distinct,
+        weights=samples.weights,
+        properties={p: samples.features[p] for p in TABLE_PROPERTIES if p in names},
+        definitions={m.name: m.definition for m in wanted},
+    )
+
+
+def compute_metrics(
+    generated: Sequence[str | None],
+    reference: Reference | Sequence[str] | Mapping[str, Reference | Sequence[str]] | None = None,
+    *,
+    metrics: Collection[str] | None = None,
+    n_jobs: int | None = 1,
+    benchmark: Benchmark = MOLGEN,
+) -> dict[str, float]:
+    """``{metric: value}`` for the requested ``metrics`` (all available when None); see
+    :data:`~molgen.metrics.suite.DEFINITIONS`. Reference metrics are absent without a reference,
+    ``fcd`` without the ``fcd`` extra. Values are NaN when undefined (e.g. uniqueness with no
+    valid sample)."""
+    return evaluate(
+        generated,
+        reference,
+        metrics=metrics,
+        n_jobs=n_jobs,
+        keep_table=False,
+        benchmark=benchmark,
+    ).metrics
+
+
+def _progress_bar(enabled: bool):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(unit=" mol", desc="evaluating", mininterval=1.0)
+
+
+def _count_chunk(
+    scan: _Scan, classified: list[tuple], first_new: int, late_counts: Counter
+) -> list[int]:
+    """Update the scan with one chunk; return each sample's distinct index (-1 if invalid)."""
+    ids = []
+    for canonical, reason in classified:
+        scan.n_samples += 1
+        if canonical is not None:
+            scan.n_relaxed += 1
+        if reason is not None:
+            scan.reasons[reason] += 1
+            ids.append(-1)
+            continue
+        idx = scan.index.setdefault(canonical, len(scan.index))
+        if idx == len(scan.counts):
+            scan.counts.append(0)
+        scan.counts[idx] += 1
+        if idx < first_new:
+            late_counts[canonical] += 1
+        ids.append(idx)
+    return ids
+
+
+def _rows(scan: _Scan, chunk: list, classified: list[tuple], ids: list[int]) -> list[tuple]:
+    offset = scan.n_samples - len(chunk)
+    props = [scan.feature(name) for name in TABLE_PROPERTIES]
+    rows = []
+    for k, (sample, (canonical, reason), idx) in enumerate(
+        zip(chunk, classified, ids, strict=True)
+    ):
+        values = [float(p[idx]) for p in props] if idx >= 0 else [None] * len(props)
+        shown = sample if isinstance(sample, str) else None  # RDKit molecules have no input text
+        rows.append((offset + k, shown, canonical, reason is None, reason, *values))
+    return rows

@@ -1,0 +1,62 @@
+import warnings
+
+import numpy as np
+import pytest
+
+from molgen.metrics import Reference
+
+REFERENCE = ["OCC", "c1ccccc1", "CC(=O)O", "CCN", "c1ccc2ccccc2c1", "C1CCCCC1", "CCCCO"]
+
+
+def _statistics(reference: Reference) -> dict:
+    return {
+        "morgan": reference.feature("morgan"),
+        "fragments": reference.counts("fragments"),
+        "kl": reference.kl_statistics(),
+    }
+
+
+def _assert_same(a: dict, b: dict) -> None:
+    np.testing.assert_array_equal(a["morgan"], b["morgan"])
+    assert a["fragments"] == b["fragments"]
+    np.testing.assert_array_equal(a["kl"], b["kl"])
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda data: data[: len(data) // 2],  # truncated
+        lambda data: data[:-1] + bytes([data[-1] ^ 1]),  # one bit flipped
+        lambda data: b"",  # empty
+    ],
+    ids=["truncated", "altered", "empty"],
+)
+def test_damaged_cache_entries_are_detected_named_and_rebuilt(tmp_path, damage):
+    expected = _statistics(Reference.from_smiles(REFERENCE, cache_dir=tmp_path))
+    entries = sorted(p for p in tmp_path.rglob("*") if p.is_file())
+    assert {p.suffix for p in entries} == {".txt", ".npy", ".json"}
+    for path in entries:
+        path.write_bytes(damage(path.read_bytes()))
+    with pytest.warns(UserWarning) as caught:
+        again = Reference.from_smiles(REFERENCE, cache_dir=tmp_path)
+        _assert_same(_statistics(again), expected)
+    warned = "\n".join(str(w.message) for w in caught)
+    for path in entries:
+        assert f"rebuilding the reference cache entry {path}" in warned
+    # the rebuilt entries are trusted again: a third run warns about nothing
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _assert_same(_statistics(Reference.from_smiles(REFERENCE, cache_dir=tmp_path)), expected)
+
+
+def test_an_entry_of_another_reference_is_not_trusted(tmp_path):
+    first = Reference.from_smiles(REFERENCE, cache_dir=tmp_path)
+    first.feature("qed")
+    other = Reference.from_smiles(["CCO", "CCCC"], cache_dir=tmp_path)
+    other.feature("qed")
+    other_path = tmp_path / f"reference-{other.digest[:32]}" / "qed.npy"
+    own = tmp_path / f"reference-{first.digest[:32]}" / "qed.npy"
+    other_path.write_bytes(own.read_bytes())  # a valid entry, but of the first reference
+    with pytest.warns(UserWarning, match="checksum differs"):
+        values = Reference.from_smiles(["CCO", "CCCC"], cache_dir=tmp_path).feature("qed")
+    assert len(values) == 2
