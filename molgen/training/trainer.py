@@ -1,7 +1,11 @@
 """The MolGAN training loop: n_critic WGAN-GP critic steps, then one generator step.
 
-Plain and top to bottom on purpose. Everything random draws from RNGs whose states are saved in
-the checkpoint, so N steps and N/2 steps + resume + N/2 steps give identical parameters on CPU.
+:class:`TrainState` is everything a checkpoint holds (its ``state_dict`` is the checkpoint's
+schema); :class:`Runtime` is how this process runs the steps (devices, precision, DDP views,
+the critic objective). One step of each kind is a free function of the two (:func:`critic_step`,
+:func:`reward_step`, :func:`generator_step`, :func:`log_step`), and the loop in :func:`train`
+calls them top to bottom. Everything random draws from RNGs whose states are saved in the
+checkpoint, so N steps and N/2 steps + resume + N/2 steps give identical parameters on CPU.
 """
 
 from __future__ import annotations
@@ -137,8 +141,8 @@ def _update(
     module: torch.nn.Module,
     max_norm: float | None,
     name: str,
-    step: int,
-    checkpoint: Path,
+    state: TrainState,
+    rt: Runtime,
 ) -> float:
     """Backpropagate ``loss``, clip (if configured), refuse non-finite updates, step; returns
     the gradient norm for logging."""
@@ -149,7 +153,7 @@ def _update(
             module.parameters(), max_norm if max_norm is not None else float("inf")
         )
     )
-    _check_finite(loss, grad_norm, name, step, checkpoint)
+    _check_finite(loss, grad_norm, name, state.step, rt.checkpoint)
     optimizer.step()
     return grad_norm
 
@@ -417,15 +421,8 @@ def critic_step(state: TrainState, rt: Runtime, real: Graph, tau: float) -> Upda
         loss, stats = critic_loss(
             rt.critic, real, fake, state.cfg.gan.gp_weight, objective=rt.critic_objective
         )
-    grad_norm = _update(
-        loss,
-        state.opt_critic,
-        state.critic,
-        state.cfg.train.grad_clip,
-        "critic",
-        state.step,
-        rt.checkpoint,
-    )
+    clip = state.cfg.train.grad_clip
+    grad_norm = _update(loss, state.opt_critic, state.critic, clip, "critic", state, rt)
     return Update(loss, stats, grad_norm)
 
 
@@ -450,7 +447,7 @@ def reward_step(state: TrainState, rt: Runtime, real: Graph, fake: Fake) -> dict
         rt.device
     )  # [2B]
     loss = reward_loss(rt.reward_net, graphs, target)
-    _update(loss, state.opt_reward, state.reward_net, None, "reward", state.step, rt.checkpoint)
+    _update(loss, state.opt_reward, state.reward_net, None, "reward", state, rt)
     return {
         "reward_loss": loss.item(),
         "reward_rdkit_fake": target[len(real[0]) :].mean().item(),
@@ -473,15 +470,8 @@ def generator_step(state: TrainState, rt: Runtime, fake: Fake) -> Update:
             if gan.diversity_weight > 0
             else None,
         )
-    grad_norm = _update(
-        loss,
-        state.opt_generator,
-        state.generator,
-        state.cfg.train.grad_clip,
-        "generator",
-        state.step,
-        rt.checkpoint,
-    )
+    clip = state.cfg.train.grad_clip
+    grad_norm = _update(loss, state.opt_generator, state.generator, clip, "generator", state, rt)
     return Update(loss, stats, grad_norm)
 
 
