@@ -530,9 +530,7 @@ def train(
         torch.set_num_threads(cfg.train.threads)
     ctx, device = distributed.setup(distributed.resolve_device(cfg.train.device))
     try:
-        state = _start(cfg, run_dir, saved, ctx, device)
-        rt = Runtime.create(state, ctx, device, checkpoint)
-        return _loop(state, rt, ctx, run_dir, progress)
+        return _loop(_start(cfg, run_dir, saved, ctx, device), ctx, device, run_dir, progress)
     finally:
         distributed.teardown(ctx)
 
@@ -577,10 +575,17 @@ def _start(
 
 
 def _loop(
-    state: TrainState, rt: Runtime, ctx: distributed.Distributed, run_dir: Path, progress: bool
+    state: TrainState,
+    ctx: distributed.Distributed,
+    device: torch.device,
+    run_dir: Path,
+    progress: bool,
 ) -> dict[str, float]:
     """Train from ``state.step`` to ``train.steps``; rank 0 evaluates, logs and saves."""
     cfg = state.cfg
+    # The DDP views live in this call only: they must be gone before the process group is
+    # destroyed, or gloo's teardown can deadlock waiting on their pending callbacks.
+    rt = Runtime.create(state, ctx, device, run_dir / CHECKPOINT_NAME)
     timer = {"critic": 0.0, "generator": 0.0, "eval": 0.0}  # cumulative seconds, logged
     if rt.compile_s is not None:
         timer["compile"] = rt.compile_s
