@@ -68,12 +68,15 @@ def time_port_replica(batch: int, rounds: int) -> float:
     import torch
     from baselines.molgan_port import make_iteration
 
+    from molgen.training.trainer import real_batch
+
     torch.set_num_threads(1)
-    vocab, draw = real_batches(batch)
+    state, rt = trainer_state(batch)
+    vocab = state.vocab
     iteration = make_iteration(vocab.max_atoms, vocab.num_atom_types, vocab.num_bond_types)
     times = []
     for i in range(rounds + 5):  # 5 warm-up iterations
-        x, adj = draw()
+        x, adj = real_batch(state, rt)
         start = time.perf_counter()
         iteration(x, adj)
         if i >= 5:
@@ -81,38 +84,34 @@ def time_port_replica(batch: int, rounds: int) -> float:
     return 1e3 * statistics.median(times)
 
 
-def real_batches(batch: int, seed: int = 0):
-    """The bundled QM9 sample's vocabulary and a function drawing one-hot real batches."""
+def trainer_state(batch: int):
+    """The trainer's state (configs/qm9_5k.yaml: MolGAN's default architecture on the bundled
+    QM9 sample, batch ``batch``) and its single-process CPU runtime."""
     import torch
-    import torch.nn.functional as F
 
-    from molgen.config import DataConfig
+    from molgen.config import load_config
     from molgen.data import load_dataset
+    from molgen.training.distributed import Distributed
+    from molgen.training.trainer import Runtime, init_state
 
-    data = load_dataset(DataConfig())
-    vocab, rng = data.vocab, torch.Generator().manual_seed(seed)
-
-    def draw():
-        idx = torch.randint(len(data.train), (batch,), generator=rng)
-        x = F.one_hot(data.train.x[idx].long(), vocab.num_atom_types).float()
-        adj = F.one_hot(data.train.adj[idx].long(), vocab.num_bond_types).float()
-        return x, adj
-
-    return vocab, draw
+    cfg = load_config(ROOT / "configs/qm9_5k.yaml", [f"train.batch_size={batch}"])
+    state = init_state(cfg, load_dataset(cfg.data), torch.device("cpu"))
+    # Nothing is saved: the path would only be named if a loss diverged.
+    checkpoint = Path(tempfile.gettempdir()) / "bench_train_checkpoint.pt"
+    return state, Runtime.create(state, Distributed(), torch.device("cpu"), checkpoint)
 
 
 def matmul_floor(batch: int) -> dict[str, tuple[float, int, int, float]]:
-    """Per iteration of molgen and of the port replica: GFLOP, ops, matrix products, and the
-    ms those matrix products take replayed alone back to back (same shapes, one thread): a
-    floor for any implementation that keeps the same products."""
+    """Per iteration of molgen (the trainer's own step functions) and of the port replica
+    (both with Adam): GFLOP, ops, matrix products, and the ms those matrix products take
+    replayed alone back to back (same shapes, one thread): a floor for any implementation
+    that keeps the same products."""
     import torch
     from baselines.molgan_port import make_iteration
     from torch.utils._python_dispatch import TorchDispatchMode
     from torch.utils.flop_counter import flop_registry
 
-    from molgen.config import load_config
-    from molgen.gan import critic_loss, generator_loss
-    from molgen.models import Discriminator, Generator
+    from molgen.training.trainer import critic_step, generate, generator_step, real_batch
 
     class Recorder(TorchDispatchMode):
         def __init__(self):
@@ -139,25 +138,19 @@ def matmul_floor(batch: int) -> dict[str, tuple[float, int, int, float]]:
         return 1e3 * (time.perf_counter() - start) / rounds
 
     torch.set_num_threads(1)
-    torch.manual_seed(0)
-    cfg = load_config(ROOT / "configs/qm9_5k.yaml", [])
-    vocab, draw = real_batches(batch)
-    n, a, r = vocab.max_atoms, vocab.num_atom_types, vocab.num_bond_types
-    generator, critic = Generator(cfg.generator, n, a, r), Discriminator(cfg.discriminator, a, r)
+    state, rt = trainer_state(batch)
+    n, a, r = state.vocab.max_atoms, state.vocab.num_atom_types, state.vocab.num_bond_types
 
-    def molgen_iteration(x, adj):  # the trainer's critic step + generator step, without Adam
-        with torch.no_grad():
-            fake = generator(generator.sample_noise(batch), 0.5)
-        critic_loss(critic, (x, adj), fake, cfg.gan.gp_weight)[0].backward()
-        fake = generator(generator.sample_noise(batch), 0.5)
-        generator_loss(critic, fake)[0].backward()
+    def molgen_iteration(x, adj):  # one critic step + one generator step of the trainer
+        critic_step(state, rt, (x, adj), 0.5)
+        generator_step(state, rt, generate(state, rt, 0.5))
 
     results = {}
     for name, iteration in (("molgen", molgen_iteration), ("port", make_iteration(n, a, r))):
-        iteration(*draw())  # warm-up outside the recording
+        iteration(*real_batch(state, rt))  # warm-up outside the recording
         recorder = Recorder()
         with recorder:
-            iteration(*draw())
+            iteration(*real_batch(state, rt))
         floor = replay_ms(recorder.products)
         results[name] = (recorder.flops / 1e9, recorder.ops, len(recorder.products), floor)
     return results

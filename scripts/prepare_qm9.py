@@ -1,6 +1,6 @@
-"""Write data/qm9_5k.smi: molecules drawn deterministically (seeded) from full QM9 in qm9pack.
+"""Write molgen/data/bundled/qm9_5k.smi: molecules drawn deterministically (seeded) from full QM9 in qm9pack.
 
-    python scripts/prepare_qm9.py                 # 5000 molecules, seed 0 -> data/qm9_5k.smi
+    python scripts/prepare_qm9.py                 # 5000 molecules, seed 0 -> molgen/data/bundled/qm9_5k.smi
     python scripts/prepare_qm9.py -n 1000 --seed 1 --out /tmp/qm9_1k.smi
 
 Each line is molgen's canonical SMILES (RDKit, stereo dropped) and the molecule's 1-based
@@ -18,7 +18,7 @@ import numpy as np
 from molgen.chem import check_smiles
 from molgen.data import read_qm9pack
 
-DEFAULT_OUT = Path(__file__).resolve().parents[1] / "data" / "qm9_5k.smi"
+DEFAULT_OUT = Path(__file__).resolve().parents[1] / "molgen" / "data" / "bundled" / "qm9_5k.smi"
 
 
 def select(total: int, count: int, seed: int) -> np.ndarray:

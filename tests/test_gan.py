@@ -320,6 +320,7 @@ def test_critic_objective_checks_epsilon():
         )
 
 
+@pytest.mark.slow  # torch.compile builds C++ kernels (tens of seconds on CPU)
 def test_compiled_critic_objective_matches_eager(cpp_compiler):
     critic = small_discriminator().float()
     real, fake = (tuple(t.float() for t in graphs(4, seed)) for seed in (1, 2))

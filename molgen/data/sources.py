@@ -14,13 +14,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
-import molgen
 from molgen.errors import InputError, MissingExtraError, MissingFileError
 
 __all__ = ["BUNDLED", "Record", "bundled_path", "qm9pack_files", "read_qm9pack", "read_smiles"]
 
-#: Bundled datasets (``data.name``) and their files under the repository's ``data/`` folder.
+#: Bundled datasets (``data.name``) and their files, shipped inside the package (see the
+#: folder's README.md for provenance).
 BUNDLED = {"qm9_5k": "qm9_5k.smi"}
+BUNDLED_DIR = Path(__file__).resolve().parent / "bundled"
 
 _QM9PACK_PARTS = ("qm9_part1.csv", "qm9_part2.csv", "qm9_part3.csv")
 _QM9PACK_COLUMN = "SMILES"
@@ -35,14 +36,14 @@ class Record(NamedTuple):
 
 
 def bundled_path(name: str) -> Path:
-    """The file of a bundled dataset, next to the ``molgen`` package in the repository."""
+    """The file of a bundled dataset, ``molgen/data/bundled/`` in the installed package."""
     if name not in BUNDLED:
         raise InputError(f"data.name: unknown bundled dataset {name!r}; known: {sorted(BUNDLED)}")
-    path = Path(molgen.__file__).resolve().parents[1] / "data" / BUNDLED[name]
+    path = BUNDLED_DIR / BUNDLED[name]
     if not path.is_file():
         raise MissingFileError(
             f"data.name: {name} is the bundled file {path}, which is missing; it ships with the "
-            "molgen repository (regenerate it with scripts/prepare_qm9.py)"
+            "molgen package (regenerate it with scripts/prepare_qm9.py)"
         )
     return path
 

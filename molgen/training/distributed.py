@@ -15,7 +15,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-__all__ = ["Distributed", "setup"]
+__all__ = ["Distributed", "resolve_device", "setup"]
 
 
 @dataclass(frozen=True)
@@ -84,6 +84,16 @@ def _collective_device() -> torch.device:
     if dist.get_backend() == "nccl":
         return torch.device("cuda", torch.cuda.current_device())
     return torch.device("cpu")
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` is CUDA when present, else CPU; never touches CUDA on a CPU-only machine."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"train.device={name!r} but CUDA is not available on this machine")
+    return device
 
 
 def setup(device: torch.device) -> tuple[Distributed, torch.device]:

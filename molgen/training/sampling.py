@@ -25,23 +25,12 @@ __all__ = [
     "load_generator",
     "load_reference_smiles",
     "load_run",
-    "resolve_device",
     "sample_smiles",
 ]
 
 
 #: The training molecules of a run, one SMILES a line, beside its checkpoint.
 TRAIN_SMILES_NAME = "train.smi"
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` is CUDA when present, else CPU; never touches CUDA on a CPU-only machine."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"train.device={name!r} but CUDA is not available on this machine")
-    return device
 
 
 def _batch_seed(seed: int, index: int) -> int:

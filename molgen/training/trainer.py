@@ -1,7 +1,11 @@
 """The MolGAN training loop: n_critic WGAN-GP critic steps, then one generator step.
 
-Plain and top to bottom on purpose. Everything random draws from RNGs whose states are saved in
-the checkpoint, so N steps and N/2 steps + resume + N/2 steps give identical parameters on CPU.
+:class:`TrainState` is everything a checkpoint holds (its ``state_dict`` is the checkpoint's
+schema); :class:`Runtime` is how this process runs the steps (devices, precision, DDP views,
+the critic objective). One step of each kind is a free function of the two (:func:`critic_step`,
+:func:`reward_step`, :func:`generator_step`, :func:`log_step`), and the loop in :func:`train`
+calls them top to bottom. Everything random draws from RNGs whose states are saved in the
+checkpoint, so N steps and N/2 steps + resume + N/2 steps give identical parameters on CPU.
 """
 
 from __future__ import annotations
@@ -13,8 +17,9 @@ import math
 import signal
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -22,7 +27,7 @@ from tqdm.auto import tqdm
 
 from molgen.chem import Vocabulary
 from molgen.config import Config, to_yaml
-from molgen.data import load_dataset
+from molgen.data import MolDataset, load_dataset
 from molgen.gan import (
     compile_critic_objective,
     critic_loss,
@@ -32,16 +37,34 @@ from molgen.gan import (
 )
 from molgen.metrics import TABLE_COLUMNS, Reference, evaluate
 from molgen.models import Discriminator, Generator, RewardNetwork
-from molgen.nn.schedules import make_schedule
-from molgen.tracking import open_tracker
+from molgen.nn.schedules import TemperatureSchedule, make_schedule
+from molgen.tracking import Tracker, open_tracker
 from molgen.training import distributed
 from molgen.training.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from molgen.training.rewards import molecule_rewards
-from molgen.training.sampling import generate_smiles, resolve_device
+from molgen.training.sampling import generate_smiles
 
-__all__ = ["TRAIN_METRICS", "TrainingDiverged", "train"]
+__all__ = [
+    "TRAIN_METRICS",
+    "Fake",
+    "Runtime",
+    "TrainState",
+    "TrainingDiverged",
+    "Update",
+    "critic_step",
+    "generate",
+    "generator_step",
+    "init_state",
+    "log_step",
+    "real_batch",
+    "reward_step",
+    "save",
+    "train",
+]
 
 log = logging.getLogger(__name__)
+
+Graph = tuple[torch.Tensor, torch.Tensor]  # one-hot atoms [B, N, A], bonds [B, N, N, R]
 
 #: Metrics computed at every evaluation during training (the cheap part of molgen.metrics).
 TRAIN_METRICS = ("validity", "validity_relaxed", "uniqueness", "novelty", "qed", "logp", "sa")
@@ -73,15 +96,6 @@ class _StopOnInterrupt:
     def __exit__(self, *exc: object) -> None:
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)
-
-
-def _one_hot_batch(
-    x: torch.Tensor, adj: torch.Tensor, vocab: Vocabulary, device: torch.device
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Integer graphs (uint8 [B, N], [B, N, N]) -> one-hot float [B, N, A], [B, N, N, R]."""
-    x = F.one_hot(x.to(device).long(), vocab.num_atom_types).float()
-    adj = F.one_hot(adj.to(device).long(), vocab.num_bond_types).float()
-    return x, adj
 
 
 def _check_finite(
@@ -127,8 +141,8 @@ def _update(
     module: torch.nn.Module,
     max_norm: float | None,
     name: str,
-    step: int,
-    checkpoint: Path,
+    state: TrainState,
+    rt: Runtime,
 ) -> float:
     """Backpropagate ``loss``, clip (if configured), refuse non-finite updates, step; returns
     the gradient norm for logging."""
@@ -139,7 +153,7 @@ def _update(
             module.parameters(), max_norm if max_norm is not None else float("inf")
         )
     )
-    _check_finite(loss, grad_norm, name, step, checkpoint)
+    _check_finite(loss, grad_norm, name, state.step, rt.checkpoint)
     optimizer.step()
     return grad_norm
 
@@ -191,6 +205,305 @@ def _compiled_critic_objective(
     return objective
 
 
+@dataclass
+class TrainState:
+    """Everything training changes, and what the run is: one checkpoint's worth of state.
+
+    :meth:`state_dict` and :meth:`load_state_dict` are the checkpoint's schema, written once.
+    A part of the state that is off in this run (the reward network and its optimiser without
+    RL) is saved as ``None``. A new stateful part (e.g. averaged generator weights) is a field
+    here and a line in :attr:`STATEFUL`.
+    """
+
+    cfg: Config
+    dataset: MolDataset  # the run's data: vocabulary, info, and the training graphs and SMILES
+    generator: Generator
+    critic: Discriminator
+    reward_net: RewardNetwork | None
+    opt_generator: torch.optim.Optimizer
+    opt_critic: torch.optim.Optimizer
+    opt_reward: torch.optim.Optimizer | None
+    schedule: TemperatureSchedule
+    noise_rng: torch.Generator  # latent noise and Gumbel draws
+    data_rng: torch.Generator  # which real graphs each batch holds
+    step: int = 0  # generator steps done
+
+    #: Checkpoint key -> the attribute whose ``state_dict()`` it holds.
+    STATEFUL: ClassVar[dict[str, str]] = {
+        "generator": "generator",
+        "discriminator": "critic",
+        "reward": "reward_net",
+        "opt_generator": "opt_generator",
+        "opt_discriminator": "opt_critic",
+        "opt_reward": "opt_reward",
+        "schedule": "schedule",
+    }
+
+    @property
+    def vocab(self) -> Vocabulary:
+        return self.dataset.vocab
+
+    def state_dict(self, ctx: distributed.Distributed | None = None) -> dict[str, Any]:
+        """The checkpoint. Under ``torchrun`` every rank must call it: it gathers each rank's
+        RNG states (torch's global one, noise, data), saved as one entry per rank."""
+        rng = (ctx or distributed.Distributed()).gather(
+            {
+                "torch": torch.get_rng_state(),
+                "noise": self.noise_rng.get_state(),
+                "data": self.data_rng.get_state(),
+            }
+        )
+        parts = {
+            key: None if (part := getattr(self, attr)) is None else part.state_dict()
+            for key, attr in self.STATEFUL.items()
+        }
+        return {
+            "step": self.step,
+            "tau": self.schedule(self.step),
+            "config": self.cfg.model_dump(mode="json"),
+            "vocab": self.vocab.to_dict(),
+            "data_info": self.dataset.info,
+            "train_smiles": self.dataset.train.smiles,
+            **parts,
+            "rng": rng,
+        }
+
+    def load_state_dict(self, state: dict[str, Any], rank: int = 0) -> None:
+        """Continue from a checkpoint of :meth:`state_dict`, with rank ``rank``'s RNG states
+        (the config, vocabulary and data are this run's, checked by :func:`train`)."""
+        for key, attr in self.STATEFUL.items():
+            if (part := getattr(self, attr)) is not None:
+                part.load_state_dict(state[key])
+        rng = state["rng"][rank]
+        torch.set_rng_state(rng["torch"])
+        self.noise_rng.set_state(rng["noise"])
+        self.data_rng.set_state(rng["data"])
+        self.step = int(state["step"])
+
+
+def init_state(cfg: Config, dataset: MolDataset, device: torch.device, rank: int = 0) -> TrainState:
+    """A fresh run's state: weights from ``cfg.seed`` (the same on every rank), then this
+    rank's RNGs (rank 0 draws what a single-process run draws)."""
+    vocab = dataset.vocab
+    n_nodes, n_atom_types, n_bond_types = (
+        vocab.max_atoms,
+        vocab.num_atom_types,
+        vocab.num_bond_types,
+    )
+    torch.manual_seed(cfg.seed)  # identical initial weights on every rank
+    generator = Generator(cfg.generator, n_nodes, n_atom_types, n_bond_types).to(device)
+    critic = Discriminator(
+        cfg.discriminator,
+        n_atom_types,
+        n_bond_types,
+        pack=cfg.gan.pack,
+        minibatch_std=cfg.gan.minibatch_std,
+    ).to(device)
+    reward_net = None
+    if cfg.gan.rl_weight > 0:
+        reward_net = RewardNetwork(cfg.discriminator, n_atom_types, n_bond_types).to(device)
+    # Fused Adam: one kernel per step, not one per tensor and operation (much faster on CPU).
+    opt_generator = torch.optim.Adam(
+        generator.parameters(), lr=cfg.train.lr_generator, betas=cfg.train.betas, fused=True
+    )
+    opt_critic = torch.optim.Adam(
+        critic.parameters(), lr=cfg.train.lr_discriminator, betas=cfg.train.betas, fused=True
+    )
+    opt_reward = (
+        torch.optim.Adam(reward_net.parameters(), lr=cfg.reward.lr, fused=True)
+        if reward_net
+        else None
+    )
+    schedule = make_schedule(
+        **{
+            **cfg.temperature.model_dump(),
+            "total_steps": cfg.temperature.total_steps or cfg.train.steps,
+        }
+    )
+    # Every rank draws different noise and data.
+    rank_seed = cfg.seed + 1_000_003 * rank
+    torch.manual_seed(rank_seed)  # dropout, gradient-penalty interpolation
+    return TrainState(
+        cfg=cfg,
+        dataset=dataset,
+        generator=generator,
+        critic=critic,
+        reward_net=reward_net,
+        opt_generator=opt_generator,
+        opt_critic=opt_critic,
+        opt_reward=opt_reward,
+        schedule=schedule,
+        noise_rng=torch.Generator(device).manual_seed(rank_seed),
+        data_rng=torch.Generator().manual_seed(rank_seed + 1),
+    )
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """How this process runs the steps; nothing here is saved. ``generator``, ``critic`` and
+    ``reward_net`` are the DistributedDataParallel views of the state's modules (the modules
+    themselves in one process): they average gradients across ranks."""
+
+    device: torch.device
+    autocast: torch.autocast
+    generator: torch.nn.Module
+    critic: torch.nn.Module  # for the critic's own step; the generator step uses the module
+    reward_net: torch.nn.Module | None
+    critic_objective: Callable[..., tuple[torch.Tensor, torch.Tensor]]
+    checkpoint: Path  # named when a loss diverges
+    compile_s: float | None = None  # seconds spent compiling the critic objective
+
+    @classmethod
+    def create(
+        cls,
+        state: TrainState,
+        ctx: distributed.Distributed,
+        device: torch.device,
+        checkpoint: Path,
+    ) -> Runtime:
+        """Wrap the modules for data parallelism; compile the critic objective if configured."""
+        amp = state.cfg.train.amp and device.type == "cuda"
+        autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp)
+        objective, compile_s = critic_objective, None
+        if state.cfg.train.compile:
+            log.info("compiling the critic step (train.compile)")
+            started = time.perf_counter()
+            objective = _compiled_critic_objective(
+                state.cfg, ctx, state.critic, state.vocab, device, autocast
+            )
+            compile_s = time.perf_counter() - started
+        return cls(
+            device=device,
+            autocast=autocast,
+            generator=ctx.wrap(state.generator),
+            critic=ctx.wrap(state.critic),
+            reward_net=ctx.wrap(state.reward_net) if state.reward_net is not None else None,
+            critic_objective=objective,
+            checkpoint=checkpoint,
+            compile_s=compile_s,
+        )
+
+
+class Update(NamedTuple):
+    """One optimiser step's loss, statistics for logging, and gradient norm (before clipping)."""
+
+    loss: torch.Tensor
+    stats: dict[str, float]
+    grad_norm: float
+
+
+class Fake(NamedTuple):
+    """A batch from the generator, with what its losses need besides the graphs."""
+
+    z: torch.Tensor  # [B, Z]
+    graph: Graph  # [B, N, A], [B, N, N, R]: straight-through one-hot samples
+    logits: Graph  # [B, N, A], [B, N, N, R]
+
+
+def real_batch(state: TrainState, rt: Runtime) -> Graph:
+    """``train.batch_size`` training graphs drawn with ``state.data_rng``, one-hot."""
+    train_x, train_adj = state.dataset.train.x, state.dataset.train.adj  # uint8 [M, N], [M, N, N]
+    idx = torch.randint(len(train_x), (state.cfg.train.batch_size,), generator=state.data_rng)
+    x = F.one_hot(train_x[idx].to(rt.device).long(), state.vocab.num_atom_types).float()
+    adj = F.one_hot(train_adj[idx].to(rt.device).long(), state.vocab.num_bond_types).float()
+    return x, adj  # [B, N, A], [B, N, N, R]
+
+
+def critic_step(state: TrainState, rt: Runtime, real: Graph, tau: float) -> Update:
+    """One WGAN-GP critic update against a fresh fake batch (the generator is not trained)."""
+    batch_size = real[0].shape[0]
+    with torch.no_grad(), rt.autocast:
+        z = state.generator.sample_noise(
+            batch_size, generator=state.noise_rng, device=rt.device
+        )  # [B, Z]
+        fake = state.generator(z, tau, generator=state.noise_rng)  # [B, N, A], [B, N, N, R]
+    with rt.autocast:
+        loss, stats = critic_loss(
+            rt.critic, real, fake, state.cfg.gan.gp_weight, objective=rt.critic_objective
+        )
+    clip = state.cfg.train.grad_clip
+    grad_norm = _update(loss, state.opt_critic, state.critic, clip, "critic", state, rt)
+    return Update(loss, stats, grad_norm)
+
+
+def generate(state: TrainState, rt: Runtime, tau: float) -> Fake:
+    """A fake batch for the generator's own step (with gradients, through the DDP view)."""
+    z = state.generator.sample_noise(
+        state.cfg.train.batch_size, generator=state.noise_rng, device=rt.device
+    )  # [B, Z]
+    with rt.autocast:
+        graph, atom_logits, bond_logits = rt.generator(
+            z, tau, generator=state.noise_rng, return_logits=True
+        )
+    return Fake(z, graph, (atom_logits, bond_logits))
+
+
+def reward_step(state: TrainState, rt: Runtime, real: Graph, fake: Fake) -> dict[str, float]:
+    """One update of the reward network towards RDKit's rewards of real and generated graphs."""
+    graphs = tuple(
+        torch.cat([r, f.detach()]) for r, f in zip(real, fake.graph, strict=True)
+    )  # [2B, N, A], [2B, N, N, R]
+    target = molecule_rewards(graphs, state.vocab, state.cfg.reward.objectives).to(
+        rt.device
+    )  # [2B]
+    loss = reward_loss(rt.reward_net, graphs, target)
+    _update(loss, state.opt_reward, state.reward_net, None, "reward", state, rt)
+    return {
+        "reward_loss": loss.item(),
+        "reward_rdkit_fake": target[len(real[0]) :].mean().item(),
+    }
+
+
+def generator_step(state: TrainState, rt: Runtime, fake: Fake) -> Update:
+    """One generator update: adversarial, + RL once ``gan.rl_start`` is reached, + diversity."""
+    gan = state.cfg.gan
+    with rt.autocast:
+        loss, stats = generator_loss(
+            state.critic,
+            fake.graph,
+            reward_net=state.reward_net,
+            rl_weight=gan.rl_weight if state.step >= gan.rl_start else 0.0,
+            diversity_weight=gan.diversity_weight,
+            z=fake.z,
+            # Probabilities, not samples: identical one-hots give no gradient.
+            diversity_inputs=tuple(logits.softmax(-1) for logits in fake.logits)
+            if gan.diversity_weight > 0
+            else None,
+        )
+    clip = state.cfg.train.grad_clip
+    grad_norm = _update(loss, state.opt_generator, state.generator, clip, "generator", state, rt)
+    return Update(loss, stats, grad_norm)
+
+
+def log_step(
+    tracker: Tracker,
+    state: TrainState,
+    tau: float,
+    critic: Update,
+    generator: Update,
+    reward: dict[str, float],
+    timer: dict[str, float],
+) -> None:
+    """Log the step's losses, statistics, gradient norms, learning rates and timings."""
+    scalars = {f"train/{k}": v for k, v in {**critic.stats, **generator.stats, **reward}.items()}
+    scalars |= {
+        "tau": tau,
+        "grad_norm/critic": critic.grad_norm,
+        "grad_norm/generator": generator.grad_norm,
+        "lr/generator": state.opt_generator.param_groups[0]["lr"],
+        "lr/critic": state.opt_critic.param_groups[0]["lr"],
+    }
+    scalars |= {f"time/{k}_s": v for k, v in timer.items()}
+    tracker.log(scalars, state.step)
+
+
+def save(state: TrainState, ctx: distributed.Distributed, checkpoint: Path) -> None:
+    """Write the checkpoint (collective: every rank calls it; rank 0 writes)."""
+    state_dict = state.state_dict(ctx)
+    if ctx.is_main:
+        save_checkpoint(state_dict, checkpoint)
+
+
 def train(
     cfg: Config, run_dir: str | Path, *, resume: bool = False, progress: bool = True
 ) -> dict[str, float]:
@@ -205,180 +518,86 @@ def train(
     gradients are averaged, and rank 0 alone evaluates, logs and writes checkpoints.
     """
     run_dir = Path(run_dir)
-    checkpoint_path = run_dir / CHECKPOINT_NAME
-    state = load_checkpoint(checkpoint_path) if resume else None
-    if state is None and checkpoint_path.exists():
+    checkpoint = run_dir / CHECKPOINT_NAME
+    saved = load_checkpoint(checkpoint) if resume else None
+    if saved is None and checkpoint.exists():
         raise FileExistsError(
             f"{run_dir} already holds a run: resume it with --resume or pick another --out"
         )
-    if state is not None:
-        _check_resumable(cfg, Config.model_validate(state["config"]), checkpoint_path)
+    if saved is not None:
+        _check_resumable(cfg, Config.model_validate(saved["config"]), checkpoint)
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
-    ctx, device = distributed.setup(resolve_device(cfg.train.device))
+    ctx, device = distributed.setup(distributed.resolve_device(cfg.train.device))
     try:
-        return _train(cfg, run_dir, state, ctx, device, progress)
+        return _loop(_start(cfg, run_dir, saved, ctx, device), ctx, device, run_dir, progress)
     finally:
         distributed.teardown(ctx)
 
 
-def _train(
+def _start(
     cfg: Config,
     run_dir: Path,
-    state: dict[str, Any] | None,
+    saved: dict[str, Any] | None,
     ctx: distributed.Distributed,
     device: torch.device,
-    progress: bool,
-) -> dict[str, float]:
-    checkpoint_path = run_dir / CHECKPOINT_NAME
-    amp = cfg.train.amp and device.type == "cuda"
-    if cfg.train.amp and not amp:
+) -> TrainState:
+    """Load the data, then build a fresh state (and write the run's files) or resume ``saved``."""
+    checkpoint = run_dir / CHECKPOINT_NAME
+    if cfg.train.amp and device.type != "cuda":
         log.warning("train.amp is only used on CUDA; training in float32 on %s", device)
-    if state is not None and len(state["rng"]) != ctx.world_size:
+    if saved is not None and len(saved["rng"]) != ctx.world_size:
         raise ValueError(
-            f"{checkpoint_path} was written by a run of {len(state['rng'])} processes; "
+            f"{checkpoint} was written by a run of {len(saved['rng'])} processes; "
             f"resume it with the same number (this run has {ctx.world_size})"
         )
-
     # Rank 0 builds the processed-data cache; the others then read it.
     if not ctx.is_main:
         ctx.barrier()
     dataset = load_dataset(cfg.data)
     if ctx.is_main:
         ctx.barrier()
-    vocab = dataset.vocab
-    if state is not None and state["vocab"] != vocab.to_dict():
+    if saved is not None and saved["vocab"] != dataset.vocab.to_dict():
         raise ValueError(
-            f"{checkpoint_path}: the data's vocabulary differs from the checkpoint's "
+            f"{checkpoint}: the data's vocabulary differs from the checkpoint's "
             "(was the data changed?)"
         )
-    n_nodes, n_atom_types, n_bond_types = (
-        vocab.max_atoms,
-        vocab.num_atom_types,
-        vocab.num_bond_types,
-    )
-
-    torch.manual_seed(cfg.seed)  # identical initial weights on every rank
-    generator = Generator(cfg.generator, n_nodes, n_atom_types, n_bond_types).to(device)
-    critic = Discriminator(
-        cfg.discriminator,
-        n_atom_types,
-        n_bond_types,
-        pack=cfg.gan.pack,
-        minibatch_std=cfg.gan.minibatch_std,
-    ).to(device)
-    reward_net = None
-    if cfg.gan.rl_weight > 0:
-        reward_net = RewardNetwork(cfg.discriminator, n_atom_types, n_bond_types).to(device)
-    # Fused Adam: one kernel per step, not one per tensor and operation (much faster on CPU).
-    opt_g = torch.optim.Adam(
-        generator.parameters(), lr=cfg.train.lr_generator, betas=cfg.train.betas, fused=True
-    )
-    opt_d = torch.optim.Adam(
-        critic.parameters(), lr=cfg.train.lr_discriminator, betas=cfg.train.betas, fused=True
-    )
-    opt_r = (
-        torch.optim.Adam(reward_net.parameters(), lr=cfg.reward.lr, fused=True)
-        if reward_net
-        else None
-    )
-    schedule = make_schedule(
-        **{
-            **cfg.temperature.model_dump(),
-            "total_steps": cfg.temperature.total_steps or cfg.train.steps,
-        }
-    )
-    # Every rank draws different noise and data; rank 0 of a distributed run draws what a
-    # single-process run draws.
-    rank_seed = cfg.seed + 1_000_003 * ctx.rank
-    torch.manual_seed(rank_seed)  # dropout, gradient-penalty interpolation
-    noise_rng = torch.Generator(device).manual_seed(rank_seed)
-    data_rng = torch.Generator().manual_seed(rank_seed + 1)
-
-    step = 0
-    if state is not None:
-        generator.load_state_dict(state["generator"])
-        critic.load_state_dict(state["discriminator"])
-        opt_g.load_state_dict(state["opt_generator"])
-        opt_d.load_state_dict(state["opt_discriminator"])
-        if reward_net is not None:
-            reward_net.load_state_dict(state["reward"])
-            opt_r.load_state_dict(state["opt_reward"])
-        schedule.load_state_dict(state["schedule"])
-        rng = state["rng"][ctx.rank]
-        torch.set_rng_state(rng["torch"])
-        noise_rng.set_state(rng["noise"])
-        data_rng.set_state(rng["data"])
-        step = int(state["step"])
-        log.info("resumed %s at step %d", run_dir, step)
+    state = init_state(cfg, dataset, device, ctx.rank)
+    if saved is not None:
+        state.load_state_dict(saved, ctx.rank)
+        log.info("resumed %s at step %d", run_dir, state.step)
     elif ctx.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.yaml").write_text(to_yaml(cfg))
         (run_dir / "train.smi").write_text("\n".join(dataset.train.smiles) + "\n")
         (run_dir / "data.json").write_text(json.dumps(dataset.info, indent=2))
+    return state
 
-    # DDP wrappers average gradients across ranks; with one process they are the modules.
-    # The critic is wrapped for its own step only: in the generator step its gradients are unused.
-    generator_dp, critic_dp = ctx.wrap(generator), ctx.wrap(critic)
-    reward_dp = ctx.wrap(reward_net) if reward_net is not None else None
 
-    def save(tau: float) -> None:
-        rng_states = ctx.gather(
-            {
-                "torch": torch.get_rng_state(),
-                "noise": noise_rng.get_state(),
-                "data": data_rng.get_state(),
-            }
-        )
-        if not ctx.is_main:
-            return
-        save_checkpoint(
-            {
-                "step": step,
-                "tau": tau,
-                "config": cfg.model_dump(mode="json"),
-                "vocab": vocab.to_dict(),
-                "data_info": dataset.info,
-                "train_smiles": dataset.train.smiles,
-                "generator": generator.state_dict(),
-                "discriminator": critic.state_dict(),
-                "reward": reward_net.state_dict() if reward_net is not None else None,
-                "opt_generator": opt_g.state_dict(),
-                "opt_discriminator": opt_d.state_dict(),
-                "opt_reward": opt_r.state_dict() if opt_r is not None else None,
-                "schedule": schedule.state_dict(),
-                "rng": rng_states,  # one entry per rank
-            },
-            checkpoint_path,
-        )
-
-    train_x, train_adj = dataset.train.x, dataset.train.adj  # uint8 [M, N], [M, N, N], on CPU
-    batch_size, n_critic = cfg.train.batch_size, cfg.gan.n_critic
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp)
-
-    def real_batch() -> tuple[torch.Tensor, torch.Tensor]:
-        idx = torch.randint(len(train_x), (batch_size,), generator=data_rng)
-        return _one_hot_batch(
-            train_x[idx], train_adj[idx], vocab, device
-        )  # [B, N, A], [B, N, N, R]
-
-    tracker, reference = None, None
+def _loop(
+    state: TrainState,
+    ctx: distributed.Distributed,
+    device: torch.device,
+    run_dir: Path,
+    progress: bool,
+) -> dict[str, float]:
+    """Train from ``state.step`` to ``train.steps``; rank 0 evaluates, logs and saves."""
+    cfg = state.cfg
+    # The DDP views live in this call only: they must be gone before the process group is
+    # destroyed, or gloo's teardown can deadlock waiting on their pending callbacks.
+    rt = Runtime.create(state, ctx, device, run_dir / CHECKPOINT_NAME)
+    timer = {"critic": 0.0, "generator": 0.0, "eval": 0.0}  # cumulative seconds, logged
+    if rt.compile_s is not None:
+        timer["compile"] = rt.compile_s
+    tracker, reference, metrics = None, None, {}
     if ctx.is_main:
-        reference = Reference.from_smiles(dataset.train.smiles, cache_dir=cfg.data.cache_dir)
+        reference = Reference.from_smiles(state.dataset.train.smiles, cache_dir=cfg.data.cache_dir)
         tracker = open_tracker(
             run_dir, cfg.model_dump(mode="json"), wandb=cfg.logging.wandb, name=cfg.name
         )
-    metrics: dict[str, float] = {}
-    timer = {"critic": 0.0, "generator": 0.0, "eval": 0.0}
-    objective_d = critic_objective
-    if cfg.train.compile:
-        log.info("compiling the critic step (train.compile)")
-        t0 = time.perf_counter()
-        objective_d = _compiled_critic_objective(cfg, ctx, critic, vocab, device, autocast)
-        timer["compile"] = time.perf_counter() - t0
     bar = tqdm(
         total=cfg.train.steps,
-        initial=step,
+        initial=state.step,
         disable=not (progress and ctx.is_main),
         desc=cfg.name,
         dynamic_ncols=True,
@@ -386,142 +605,50 @@ def _train(
     started = time.perf_counter()
     try:
         with _StopOnInterrupt() as interrupt:
-            while step < cfg.train.steps:
-                tau = schedule(step)
-
-                # ---- critic: n_critic WGAN-GP updates on fresh real and fake batches
+            while state.step < cfg.train.steps:
+                tau = state.schedule(state.step)
                 t0 = time.perf_counter()
-                for _ in range(n_critic):
-                    real = real_batch()
-                    with torch.no_grad(), autocast:
-                        z = generator.sample_noise(
-                            batch_size, generator=noise_rng, device=device
-                        )  # [B, Z]
-                        fake = generator(z, tau, generator=noise_rng)  # [B, N, A], [B, N, N, R]
-                    with autocast:
-                        loss_d, stats_d = critic_loss(
-                            critic_dp, real, fake, cfg.gan.gp_weight, objective=objective_d
-                        )
-                    grad_norm_d = _update(
-                        loss_d, opt_d, critic, cfg.train.grad_clip, "critic", step, checkpoint_path
-                    )
+                for _ in range(cfg.gan.n_critic):
+                    real = real_batch(state, rt)  # [B, N, A], [B, N, N, R]
+                    critic = critic_step(state, rt, real, tau)
                 t1 = time.perf_counter()
-
-                # ---- reward network (RL only): fit RDKit's reward of real and generated graphs
-                z = generator.sample_noise(batch_size, generator=noise_rng, device=device)
-                with autocast:
-                    fake, atom_logits, bond_logits = generator_dp(
-                        z, tau, generator=noise_rng, return_logits=True
-                    )
-                stats_r: dict[str, float] = {}
-                if reward_net is not None:
-                    real = real_batch()
-                    graphs = tuple(
-                        torch.cat([r, f.detach()]) for r, f in zip(real, fake, strict=True)
-                    )
-                    target = molecule_rewards(graphs, vocab, cfg.reward.objectives).to(
-                        device
-                    )  # [2B]
-                    loss_r = reward_loss(reward_dp, graphs, target)
-                    _update(loss_r, opt_r, reward_net, None, "reward", step, checkpoint_path)
-                    stats_r = {
-                        "reward_loss": loss_r.item(),
-                        "reward_rdkit_fake": target[batch_size:].mean().item(),
-                    }
-
-                # ---- generator: adversarial (+ RL, + diversity) update
-                with autocast:
-                    loss_g, stats_g = generator_loss(
-                        critic,
-                        fake,
-                        reward_net=reward_net,
-                        rl_weight=cfg.gan.rl_weight if step >= cfg.gan.rl_start else 0.0,
-                        diversity_weight=cfg.gan.diversity_weight,
-                        z=z,
-                        # Probabilities, not samples: identical one-hots give no gradient.
-                        diversity_inputs=(atom_logits.softmax(-1), bond_logits.softmax(-1))
-                        if cfg.gan.diversity_weight > 0
-                        else None,
-                    )
-                grad_norm_g = _update(
-                    loss_g,
-                    opt_g,
-                    generator,
-                    cfg.train.grad_clip,
-                    "generator",
-                    step,
-                    checkpoint_path,
-                )
-                t2 = time.perf_counter()
+                fake = generate(state, rt, tau)  # z [B, Z], graphs and logits as real's
+                reward = {}
+                if state.reward_net is not None:  # RL: fit RDKit's rewards of real and fake
+                    reward = reward_step(state, rt, real_batch(state, rt), fake)
+                generator = generator_step(state, rt, fake)
                 timer["critic"] += t1 - t0
-                timer["generator"] += t2 - t1
+                timer["generator"] += time.perf_counter() - t1
 
-                step += 1
+                state.step += 1
                 bar.update(1)
+                last = state.step == cfg.train.steps
                 out_of_time = (
                     cfg.train.max_minutes is not None
                     and time.perf_counter() - started > 60 * cfg.train.max_minutes
                 )
-                stop = ctx.any(
-                    interrupt.requested or out_of_time
-                )  # every rank stops at the same step
-                if tracker is not None and (
-                    step % cfg.train.eval_every == 0 or step == cfg.train.steps
-                ):
-                    t3 = time.perf_counter()
-                    metrics = evaluate_during_training(
-                        generator, vocab, reference, tracker, cfg, step, tau, run_dir
-                    )
-                    timer["eval"] += time.perf_counter() - t3
+                stop = ctx.any(interrupt.requested or out_of_time)  # every rank, same step
+                if tracker is not None and (state.step % cfg.train.eval_every == 0 or last):
+                    t0 = time.perf_counter()
+                    metrics = evaluate_during_training(state, reference, tracker, tau, run_dir)
+                    timer["eval"] += time.perf_counter() - t0
                     bar.write(
-                        f"step {step}: " + ", ".join(f"{k}={v:.3f}" for k, v in metrics.items())
+                        f"step {state.step}: "
+                        + ", ".join(f"{k}={v:.3f}" for k, v in metrics.items())
                     )
-
-                if tracker is not None and (
-                    step % cfg.logging.log_every == 0 or step == cfg.train.steps
-                ):
-                    scalars = {
-                        f"train/{k}": v for k, v in {**stats_d, **stats_g, **stats_r}.items()
-                    }
-                    scalars |= {
-                        "tau": tau,
-                        "grad_norm/critic": grad_norm_d,
-                        "grad_norm/generator": grad_norm_g,
-                    }
-                    scalars |= {
-                        "lr/generator": opt_g.param_groups[0]["lr"],
-                        "lr/critic": opt_d.param_groups[0]["lr"],
-                    }
-                    scalars |= {f"time/{k}_s": v for k, v in timer.items()}
-                    tracker.log(scalars, step)
+                if tracker is not None and (state.step % cfg.logging.log_every == 0 or last):
+                    log_step(tracker, state, tau, critic, generator, reward, timer)
                     bar.set_postfix(
-                        loss_d=f"{loss_d.item():.3f}",
-                        loss_g=f"{loss_g.item():.3f}",
+                        loss_d=f"{critic.loss.item():.3f}",
+                        loss_g=f"{generator.loss.item():.3f}",
                         tau=f"{tau:.3f}",
                     )
-
-                if step % cfg.train.checkpoint_every == 0 or step == cfg.train.steps or stop:
-                    save(schedule(step))
+                if state.step % cfg.train.checkpoint_every == 0 or last or stop:
+                    save(state, ctx, rt.checkpoint)
                 if stop:
-                    log.warning("stopped at step %d; resume with --resume %s", step, run_dir)
+                    log.warning("stopped at step %d; resume with --resume %s", state.step, run_dir)
                     break
-
-        if ctx.enabled:  # replicas must be identical; a difference means broken synchronisation
-            divergence = max(ctx.max_divergence(generator), ctx.max_divergence(critic))
-            if tracker is not None:
-                tracker.log(
-                    {
-                        "distributed/max_param_divergence": divergence,
-                        "distributed/world_size": ctx.world_size,
-                    },
-                    step,
-                )
-        if tracker is not None:
-            from molgen.training.curves import plot_training_curves
-
-            plot_training_curves(run_dir / "metrics.jsonl", run_dir / "curves.png")
-            if step >= cfg.train.steps:
-                tracker.log_artifact(checkpoint_path, name=f"{cfg.name}-generator", type="model")
+        _finish(state, ctx, tracker, run_dir)
     finally:
         bar.close()
         if tracker is not None:
@@ -529,23 +656,41 @@ def _train(
     return metrics
 
 
+def _finish(
+    state: TrainState, ctx: distributed.Distributed, tracker: Tracker | None, run_dir: Path
+) -> None:
+    """Check the replicas agree (distributed), draw the curves, log the final checkpoint."""
+    if ctx.enabled:  # replicas must be identical; a difference means broken synchronisation
+        divergence = max(ctx.max_divergence(state.generator), ctx.max_divergence(state.critic))
+        if tracker is not None:
+            tracker.log(
+                {
+                    "distributed/max_param_divergence": divergence,
+                    "distributed/world_size": ctx.world_size,
+                },
+                state.step,
+            )
+    if tracker is not None:
+        from molgen.training.curves import plot_training_curves
+
+        plot_training_curves(run_dir / "metrics.jsonl", run_dir / "curves.png")
+        if state.step >= state.cfg.train.steps:
+            tracker.log_artifact(
+                run_dir / CHECKPOINT_NAME, name=f"{state.cfg.name}-generator", type="model"
+            )
+
+
 def evaluate_during_training(
-    generator: Generator,
-    vocab: Vocabulary,
-    reference: Reference,
-    tracker: Any,
-    cfg: Config,
-    step: int,
-    tau: float,
-    run_dir: Path,
+    state: TrainState, reference: Reference, tracker: Tracker, tau: float, run_dir: Path
 ) -> dict[str, float]:
     """Sample ``train.n_eval`` graphs, score them with molgen.metrics, log scalars, a table and a grid."""
     from molgen.chem.draw import draw_grid
 
+    cfg, step = state.cfg, state.step
     smiles = [
         s
         for batch in generate_smiles(
-            generator, vocab, cfg.train.n_eval, tau=tau, seed=cfg.seed + step
+            state.generator, state.vocab, cfg.train.n_eval, tau=tau, seed=cfg.seed + step
         )
         for s in batch
     ]

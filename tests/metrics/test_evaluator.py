@@ -171,6 +171,7 @@ def test_no_valid_sample_gives_nan_not_crash():
     assert all(math.isnan(v) for v in got.values())
     assert compute_metrics(["xx"], metrics={"validity"}) == {"validity": 0.0}
     # a covariance needs two molecules on each side
+    pytest.importorskip("fcd")
     assert math.isnan(compute_metrics(["CCO", "CCN"], ["CCO"], metrics={"fcd"})["fcd"])
 
 
@@ -236,6 +237,7 @@ def test_reference_canonicalises_and_hashes_content():
 
 
 def test_reference_statistics_are_cached_on_disk(tmp_path, monkeypatch):
+    pytest.importorskip("fcd")
     first = Reference.from_smiles(REFERENCE, cache_dir=tmp_path)
     wanted = {"snn", "frag", "scaf", "kl_score", "fcd"}
     before = compute_metrics(SAMPLES, first, metrics=wanted)

@@ -32,6 +32,7 @@ def cache_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("cache")
 
 
+@pytest.mark.slow  # starts two torchrun processes
 def test_two_ranks_stay_in_sync_with_one_run_and_one_checkpoint(tmp_path, cache_dir):
     run_dir = tmp_path / "run"
     torchrun(run_dir, cache_dir, "train.steps=8", "train.eval_every=4")

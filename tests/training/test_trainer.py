@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 import torch
-import wandb
 from typer.testing import CliRunner
 
 from molgen.cli import app
@@ -19,8 +18,6 @@ from molgen.training import (
     train,
 )
 from molgen.training import trainer as trainer_module
-
-from .wandb_history import read_history
 
 runner = CliRunner()
 
@@ -61,11 +58,9 @@ def test_cli_train_then_sample_end_to_end(tmp_path, cache_dir, monkeypatch):
     assert result.exit_code == 0, result.output
     for name in ("checkpoint.pt", "metrics.jsonl", "config.yaml", "train.smi", "curves.png"):
         assert (run_dir / name).is_file(), name
-    # run.finish() returns before W&B's service process has closed the run file (its last block
-    # may still be buffered); teardown waits for that, as the exit of a `molgen train` process does.
-    wandb.teardown()
-    (run_file,) = (run_dir / "wandb").glob("offline-run-*/run-*.wandb")
-    history = read_history(run_file)
+    # W&B (offline) wrote its run beside the history; the history is read from metrics.jsonl.
+    assert len(list((run_dir / "wandb").glob("offline-run-*/run-*.wandb"))) == 1
+    history = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     validity = [row["eval/validity"] for row in history if "eval/validity" in row]
     validity_relaxed = [row["eval/validity_relaxed"] for row in history if "eval/validity" in row]
     logged = [sorted(row) for row in history]  # shown on failure, with the CLI output
@@ -280,6 +275,7 @@ def test_each_gan_option_trains_and_logs(tmp_path, cache_dir, overrides):
         assert all(r["train/diversity"] > 0 for r in records if "train/generator_loss" in r)
 
 
+@pytest.mark.slow  # compiles the critic step twice (about a minute on CPU)
 def test_compiled_critic_step_trains_logs_and_resumes_exactly(tmp_path, cache_dir, cpp_compiler):
     straight, split = tmp_path / "straight", tmp_path / "split"
     overrides = (
