@@ -10,7 +10,7 @@ from molgen.chem.graph import (
     mol_graphs,
     parse_atom_type,
 )
-from molgen.chem.mol import Checked, canonical_smiles, check_mol, check_smiles
+from molgen.chem.mol import Checked, canonical_smiles, check_mol, check_smiles, parse_smiles
 
 __all__ = [
     "BOND_TYPES",
@@ -25,4 +25,5 @@ __all__ = [
     "encode",
     "mol_graphs",
     "parse_atom_type",
+    "parse_smiles",
 ]

@@ -4,9 +4,10 @@ Definitions shared by every metric (the ``definitions`` block of a report repeat
 
 * **strict-valid**: RDKit parses and sanitizes the sample AND it is one connected fragment;
   **relaxed-valid**: it sanitizes (fragments allowed). ``None`` and ``""`` samples are invalid.
-* **canonical**: ``Chem.MolToSmiles(mol, isomericSmiles=False)``; duplicates are equal canonical
-  SMILES. The reference is canonicalised the same way and reduced to its distinct strict-valid
-  molecules.
+* **canonical**: ``Chem.MolToSmiles(mol, isomericSmiles=False)`` of the molecule
+  ``Chem.MolFromSmiles`` gives (explicit hydrogens removed), atom maps cleared; duplicates are
+  equal canonical SMILES. The reference is canonicalised the same way and reduced to its
+  distinct strict-valid molecules.
 * Properties and fingerprints of a sample are those of the molecule parsed from its canonical
   SMILES, so they are computed once per distinct molecule and weighted by its occurrences
   wherever a metric includes duplicates.
@@ -113,7 +114,11 @@ METRICS = tuple(DEFINITIONS)
 REFERENCE_METRICS = frozenset({"novelty", "snn", "fcd", "frag", "scaf", "kl_score"})
 GENERAL_DEFINITIONS = {
     "strict_valid": "RDKit parses and sanitizes the molecule AND it is one connected fragment",
-    "canonical": "Chem.MolToSmiles(mol, isomericSmiles=False); the reference likewise",
+    "canonical": (
+        "Chem.MolToSmiles(mol, isomericSmiles=False) of the molecule Chem.MolFromSmiles gives "
+        "(explicit hydrogens removed as it removes them), atom-map numbers cleared; the "
+        "reference likewise"
+    ),
     "reference": "distinct strict-valid canonical SMILES of the reference file",
     "missing_value": "null in JSON (NaN in Python) when a metric has no molecules to average",
 }
@@ -137,7 +142,7 @@ TABLE_PROPERTIES = ("qed", "logp", "sa")
 TABLE_COLUMNS = ("index", "input", "canonical", "valid", "reason", *TABLE_PROPERTIES)
 KL_MAX_MOLECULES = 10_000
 KL_SEED = 42
-_CACHE_VERSION = "molgen-metrics-1"
+_CACHE_VERSION = "molgen-metrics-2"  # 2: explicit hydrogens and atom maps canonicalised away
 _PARTS_PER_JOB = 4
 
 
