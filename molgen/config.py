@@ -46,11 +46,14 @@ class _Strict(BaseModel):
 class DataConfig(_Strict):
     """Where molecules come from and how they become dense graphs."""
 
-    name: Literal["qm9_5k", "qm9"] | None = Field(
+    name: Literal["qm9_5k", "qm9", "moses"] | None = Field(
         "qm9_5k", description="bundled dataset; set to null and give `path` for your own file"
     )
     path: Path | None = Field(None, description="a .smi/.txt (one SMILES per line) or .csv file")
     smiles_column: str | None = Field(None, description="CSV column holding SMILES")
+    limit: int | None = Field(
+        None, ge=1, description="read only the first `limit` SMILES of the source; null: all"
+    )
     max_atoms: int | None = Field(
         9, ge=1, le=256, description="drop molecules with more heavy atoms"
     )
