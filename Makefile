@@ -19,6 +19,8 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# The constraints file pins the tested versions (torch==2.13.0: a local CPU build, not the CUDA one).
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,qm9,fcd]"
+	# MOSES' data files (data.name: moses); its declared dependencies do not install and are not needed.
+	$(BIN)/python -m pip install --quiet --no-deps -c constraints.txt molsets==0.3.1
 	touch $(STAMP)
 
 # Re-running continues an interrupted run, or skips straight to sampling when it is complete.

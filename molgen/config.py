@@ -57,8 +57,9 @@ __all__ = [
 ]
 
 
-#: ``data.name``: the bundled sample (``molgen.data.sources.BUNDLED``) and full QM9 (qm9pack).
-DATASETS = ("qm9_5k", "qm9")
+#: ``data.name``: the bundled sample and the packaged sets (``molgen.data.sources.DATASETS``,
+#: which needs RDKit to import, so the config names them and a test keeps the two equal).
+DATASETS = ("qm9_5k", "qm9", "moses")
 #: ``reward.objectives``: the scores of ``molgen.training.rewards.OBJECTIVES`` (which needs
 #: RDKit, so the config names them and a test keeps the two equal).
 OBJECTIVES = ("validity", "qed", "logp", "sa")
@@ -109,6 +110,9 @@ class DataConfig(_Strict):
     )
     path: Path | None = Field(None, description="a .smi/.txt (one SMILES per line) or .csv file")
     smiles_column: str | None = Field(None, description="CSV column holding SMILES")
+    limit: StrictInt | None = Field(
+        None, ge=1, description="read only the first `limit` SMILES of the source; null: all"
+    )
     max_atoms: StrictInt | None = Field(
         9, ge=1, le=256, description="drop molecules with more heavy atoms"
     )

@@ -1,6 +1,9 @@
+import importlib.util
+import json
 import subprocess
 import sys
 
+import pytest
 from typer.testing import CliRunner
 
 from molgen.cli import app
@@ -32,3 +35,30 @@ def test_python_dash_m_entry_point():
         [sys.executable, "-m", "molgen", "--help"], capture_output=True, text=True, check=True
     )
     assert "train" in out.stdout
+
+
+@pytest.mark.slow  # ~25 CPU-seconds: three commands, each importing torch and RDKit
+@pytest.mark.skipif(importlib.util.find_spec("moses") is None, reason="needs molsets")
+def test_moses_trains_samples_and_evaluates_end_to_end(tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    run = tmp_path / "run"
+    overrides = [
+        f"data.cache_dir={tmp_path / 'cache'}", "data.limit=300", "train.steps=4",
+        "train.batch_size=8", "train.eval_every=2", "train.n_eval=16", "train.checkpoint_every=2",
+    ]  # fmt: skip
+    result = runner.invoke(app, ["train", "configs/moses.yaml", *overrides, "--out", str(run)])
+    assert result.exit_code == 0, result.output
+    train_smiles = (run / "train.smi").read_text().split()
+    assert len(train_smiles) == 270  # 300 molecules, 5% validation and 5% test held out
+    samples = tmp_path / "samples.smi"
+    result = runner.invoke(app, ["sample", str(run), "-n", "64", "-o", str(samples)])
+    assert result.exit_code == 0, result.output
+    assert len(samples.read_text().split("\n")[:-1]) == 64
+    report_path = tmp_path / "report.json"
+    args = ["evaluate", str(samples), "--reference", str(run / "train.smi")]
+    args += ["--out", str(report_path), "--cache-dir", str(tmp_path / "cache"), "--no-progress"]
+    args += ["-m", "validity", "-m", "validity_relaxed", "-m", "novelty"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads(report_path.read_text())
+    assert report["n_samples"] == 64 and 0.0 <= report["validity"] <= report["validity_relaxed"]

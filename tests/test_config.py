@@ -165,10 +165,10 @@ def test_reward_objectives_are_the_rewards():
 
 
 def test_dataset_names_are_the_data_packages():
-    from molgen.data.sources import BUNDLED
+    from molgen.data import sources
 
-    # Every bundled file is a name, and the only other name is full QM9 (from qm9pack).
-    assert set(DATASETS) - set(BUNDLED) == {"qm9"}
+    # The data package's registry (bundled files and packaged sets) is the source.
+    assert DATASETS == sources.DATASETS
     for name in DATASETS:
         assert load_config(None, [f"data.name={name}"]).data.name == name
     with pytest.raises(ConfigError, match="data.name"):

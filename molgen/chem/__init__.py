@@ -10,7 +10,7 @@ from molgen.chem.graph import (
     mol_graphs,
     parse_atom_type,
 )
-from molgen.chem.mol import Checked, canonical_smiles, check_mol, check_smiles
+from molgen.chem.mol import Checked, canonical_smiles, check_mol, check_smiles, parse_smiles
 from molgen.chem.rdlog import rdkit_quiet
 
 __all__ = [
@@ -26,5 +26,6 @@ __all__ = [
     "encode",
     "mol_graphs",
     "parse_atom_type",
+    "parse_smiles",
     "rdkit_quiet",
 ]

@@ -8,6 +8,8 @@ from pathlib import Path
 from rdkit import Chem
 from rdkit.Chem import Draw
 
+from molgen.chem.mol import parse_smiles
+
 __all__ = ["draw_grid"]
 
 
@@ -20,8 +22,9 @@ def draw_grid(
 ) -> Path:
     """Draw molecules as a PNG grid of ``ceil(n / mols_per_row)`` rows of ``size`` cells.
 
-    Entries that are None or SMILES that do not parse become empty cells, so legends stay
-    aligned with their molecules. Returns the path written.
+    SMILES are read as everywhere in molgen (:func:`~molgen.chem.mol.parse_smiles`: explicit
+    hydrogens removed, atom maps cleared). Entries that are None or SMILES that do not parse
+    become empty cells, so legends stay aligned with their molecules. Returns the path written.
     """
     if mols_per_row < 1:
         raise ValueError(f"mols_per_row must be >= 1, got {mols_per_row}")
@@ -50,4 +53,4 @@ def _to_mol(item: str | Chem.Mol | None) -> Chem.Mol | None:
         return item
     if not isinstance(item, str):
         raise ValueError(f"smiles_or_mols: expected SMILES, RDKit Mol or None, got {type(item)}")
-    return Chem.MolFromSmiles(item)
+    return parse_smiles(item)

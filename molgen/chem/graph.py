@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from rdkit import Chem
 
-from molgen.chem.mol import Checked, canonical_smiles, check_mol
+from molgen.chem.mol import Checked, canonical_smiles, check_mol, parse_smiles
 from molgen.chem.rdlog import rdkit_quiet
 from molgen.parallel import ProcessPool
 
@@ -121,8 +121,8 @@ class MolGraph(NamedTuple):
 
 def _mol_graph(smiles: str, aromatic: bool, canonical: bool) -> MolGraph:
     """Parse one SMILES into a :class:`MolGraph`; a ValueError says what is wrong with it."""
-    mol = Chem.MolFromSmiles(smiles) if isinstance(smiles, str) else None
-    if mol is None or mol.GetNumAtoms() == 0:
+    mol = parse_smiles(smiles)
+    if mol is None:
         raise ValueError(f"malformed SMILES {smiles!r}")
     canonical_form = canonical_smiles(mol) if canonical else None
     if not aromatic:

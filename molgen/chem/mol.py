@@ -5,7 +5,11 @@ The one definition of validity used everywhere in molgen (decoding, metrics, tra
 * ``strict``: RDKit sanitizes the molecule AND it is one connected fragment;
 * ``relaxed``: RDKit sanitizes it (disconnected fragments allowed).
 
-Canonical form: ``Chem.MolToSmiles(mol, isomericSmiles=False)``.
+The one reading of a molecule: the one ``Chem.MolFromSmiles`` gives (hydrogen atoms removed as
+it removes them, so ``[H]OC([H])([H])[H]`` is ``CO``; isotopic, bridging and lone hydrogens
+kept as it keeps them), with atom-map numbers cleared (``[CH3:1][OH:2]`` is ``CO`` too).
+Canonical form: ``Chem.MolToSmiles(mol, isomericSmiles=False)`` of that molecule. Every SMILES
+molgen reads goes through :func:`check_smiles` or :func:`parse_smiles`.
 """
 
 from __future__ import annotations
@@ -13,11 +17,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rdkit import Chem
+from rdkit.Chem import rdqueries
 
-__all__ = ["Checked", "canonical_smiles", "check_mol", "check_smiles", "sanitize_reason"]
+__all__ = [
+    "Checked",
+    "canonical_smiles",
+    "check_mol",
+    "check_smiles",
+    "parse_smiles",
+    "sanitize_reason",
+]
 
 #: Reasons a molecule is not valid, as reported by :func:`check_mol` / :func:`check_smiles`.
 REASONS = ("parse", "empty", "valence", "kekulization", "sanitization", "disconnected")
+
+_MAPPED = rdqueries.HasPropQueryAtom("molAtomMapNumber")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,13 +65,33 @@ def canonical_smiles(mol: Chem.Mol) -> str:
     return Chem.MolToSmiles(mol, isomericSmiles=False)
 
 
+def _standardized(mol: Chem.Mol) -> tuple[Chem.Mol | None, str | None]:
+    """Sanitize ``mol`` (in place), then remove its hydrogens as ``Chem.MolFromSmiles`` does and
+    clear its atom maps: ``(molecule, None)``, or ``(None, reason)`` when it does not sanitize."""
+    reason = sanitize_reason(mol)
+    if reason is not None:
+        return None, reason
+    for atom in mol.GetAtomsMatchingQuery(_MAPPED):
+        atom.SetAtomMapNum(0)
+    if mol.GetNumHeavyAtoms() != mol.GetNumAtoms():  # hydrogen atoms in the graph
+        # MolFromSmiles' own call (RDKit SmilesToMol: implicitOnly=False, updateExplicitCount=True,
+        # default RemoveHsParameters); it sanitizes afterwards, and so do we, to name a failure.
+        mol = Chem.RemoveHs(mol, implicitOnly=False, updateExplicitCount=True, sanitize=False)
+        reason = sanitize_reason(mol)
+        if reason is not None:
+            return None, reason
+    return mol, None
+
+
 def check_mol(mol: Chem.Mol | None, strict: bool = True) -> Checked:
-    """Sanitize an unsanitized molecule (in place) and classify it; never raises."""
+    """Sanitize an unsanitized molecule (in place) and classify it; never raises. The molecule
+    returned has hydrogens removed and atom maps cleared (see the module docstring), so it may
+    be a new object."""
     if mol is None:
         return Checked(None, None, "parse")
     if mol.GetNumAtoms() == 0:
         return Checked(None, None, "empty")
-    reason = sanitize_reason(mol)
+    mol, reason = _standardized(mol)
     if reason is not None:
         return Checked(None, None, reason)
     smiles = canonical_smiles(mol)
@@ -66,10 +100,23 @@ def check_mol(mol: Chem.Mol | None, strict: bool = True) -> Checked:
     return Checked(mol, smiles, None)
 
 
+def _parse_unsanitized(smiles: str) -> Chem.Mol | None:
+    try:
+        return Chem.MolFromSmiles(smiles.strip(), sanitize=False)
+    except Exception:  # RDKit raises on some inputs (e.g. non-str) instead of returning None
+        return None
+
+
 def check_smiles(smiles: str, strict: bool = True) -> Checked:
     """Parse, sanitize and classify a SMILES string; never raises."""
-    try:
-        mol = Chem.MolFromSmiles(smiles.strip(), sanitize=False)
-    except Exception:  # RDKit raises on some inputs (e.g. non-str) instead of returning None
-        mol = None
-    return check_mol(mol, strict)
+    return check_mol(_parse_unsanitized(smiles), strict)
+
+
+def parse_smiles(smiles: str) -> Chem.Mol | None:
+    """molgen's molecule of a SMILES: the sanitized molecule ``Chem.MolFromSmiles`` gives, with
+    atom maps cleared; None when it does not parse or sanitize (or has no atoms). Never raises.
+    (:func:`check_smiles` without the canonical SMILES and reason.)"""
+    mol = _parse_unsanitized(smiles)
+    if mol is None or mol.GetNumAtoms() == 0:
+        return None
+    return _standardized(mol)[0]

@@ -36,7 +36,7 @@ from rdkit.Chem import (
 from rdkit.Chem import rdMolDescriptors as rdmd
 from rdkit.Chem.Scaffolds import MurckoScaffold
 
-from molgen.chem.mol import check_mol, check_smiles
+from molgen.chem.mol import check_mol, check_smiles, parse_smiles
 from molgen.chem.rdlog import rdkit_quiet
 
 try:  # RDKit ships the SA scorer as a Contrib module, importable in current wheels
@@ -246,7 +246,7 @@ def compute_features(
         raise ValueError(f"names: unknown features {sorted(unknown)}; known: {FEATURES}")
     columns: dict[str, list] = {name: [] for name in names}
     for smiles in canonical:
-        mol = Chem.MolFromSmiles(smiles)
+        mol = parse_smiles(smiles)
         if mol is None:
             raise ValueError(f"canonical: {smiles!r} does not parse (pass strict-valid SMILES)")
         for name in names:

@@ -1,16 +1,28 @@
 """The data pipeline: SMILES sources -> filtered, reported, cached, split dense-graph datasets."""
 
 from molgen.data.dataset import GraphSplit, LoadReport, MolDataset, load_dataset
-from molgen.data.sources import Record, bundled_path, qm9pack_files, read_qm9pack, read_smiles
+from molgen.data.sources import (
+    DATASETS,
+    Record,
+    bundled_path,
+    moses_train_file,
+    qm9pack_files,
+    read_moses,
+    read_qm9pack,
+    read_smiles,
+)
 
 __all__ = [
+    "DATASETS",
     "GraphSplit",
     "LoadReport",
     "MolDataset",
     "Record",
     "bundled_path",
     "load_dataset",
+    "moses_train_file",
     "qm9pack_files",
+    "read_moses",
     "read_qm9pack",
     "read_smiles",
 ]

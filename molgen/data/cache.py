@@ -23,7 +23,7 @@ from molgen.io import atomic_write
 __all__ = ["cache_key", "content_checksum", "load_entry", "save_entry"]
 
 #: Bump when the layout of an entry or the meaning of its tensors changes.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: canonical SMILES without explicit hydrogens and atom maps
 
 
 def cache_key(files: Sequence[Path], settings: dict[str, Any]) -> str:

@@ -15,6 +15,7 @@ instead of 2.9 GB as int64); convert with ``.long()`` when batching.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from torch.utils.data import Dataset
 
 from molgen.chem.graph import MolGraph, Vocabulary, bond_types_for, mol_graphs
 from molgen.data import cache
-from molgen.data.sources import Record, bundled_path, qm9pack_files, read_qm9pack, read_smiles
+from molgen.data.sources import PACKAGED, Record, bundled_path, read_smiles
 from molgen.errors import InputError, MissingFileError
 
 if TYPE_CHECKING:
@@ -161,15 +162,17 @@ def load_dataset(cfg: DataConfig, n_jobs: int | None = None) -> MolDataset:
     """Load the dataset described by ``cfg`` (see :class:`~molgen.config.DataConfig`).
 
     Args:
-        cfg: source (``name`` or ``path`` + ``smiles_column``), ``max_atoms``, fixed
-            ``atom_types`` or None to infer them, ``aromatic``, split, ``strict``, ``cache_dir``.
+        cfg: source (``name`` or ``path`` + ``smiles_column``; its first ``limit`` SMILES),
+            ``max_atoms``, fixed ``atom_types`` or None to infer them, ``aromatic``, split,
+            ``strict``, ``cache_dir``.
         n_jobs: processes for parsing; default all cores for files of at least
             :data:`PARALLEL_FROM` SMILES, else one.
 
     Raises:
         ValueError: ``cfg.strict`` and an unparseable line (quoted with file:line), or no
             molecule left after filtering (with the counts of what was skipped).
-        FileNotFoundError / ModuleNotFoundError: a missing file or, for ``qm9``, qm9pack.
+        FileNotFoundError / ModuleNotFoundError: a missing file or, for ``qm9`` / ``moses``,
+            a missing qm9pack / molsets package.
     """
     files, source = _source_files(cfg)
     settings = {
@@ -179,6 +182,7 @@ def load_dataset(cfg: DataConfig, n_jobs: int | None = None) -> MolDataset:
         "atom_types": cfg.atom_types,
         "aromatic": cfg.aromatic,
         "strict": cfg.strict,
+        "limit": cfg.limit,
     }
     key = cache.cache_key(files, settings)
     path = Path(cfg.cache_dir) / f"{Path(source).stem}-{key[:20]}.pt"
@@ -207,8 +211,8 @@ def load_dataset(cfg: DataConfig, n_jobs: int | None = None) -> MolDataset:
 
 
 def _source_files(cfg: DataConfig) -> tuple[list[Path], str]:
-    if cfg.name == "qm9":
-        return qm9pack_files(), "qm9"
+    if cfg.name in PACKAGED:
+        return PACKAGED[cfg.name].files(), cfg.name
     if cfg.name is not None:
         return [bundled_path(cfg.name)], cfg.name
     path = Path(cfg.path)
@@ -218,9 +222,11 @@ def _source_files(cfg: DataConfig) -> tuple[list[Path], str]:
 
 
 def _read(cfg: DataConfig, files: list[Path]) -> list[Record]:
-    if cfg.name == "qm9":
-        return read_qm9pack()
-    return read_smiles(files[0], cfg.smiles_column)
+    if cfg.name in PACKAGED:
+        records = PACKAGED[cfg.name].read()
+    else:
+        records = read_smiles(files[0], cfg.smiles_column)
+    return list(itertools.islice(records, cfg.limit))
 
 
 def _build(

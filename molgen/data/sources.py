@@ -1,4 +1,5 @@
-"""Where SMILES come from: SMILES/CSV files, the bundled QM9 sample, full QM9 from ``qm9pack``.
+"""Where SMILES come from: SMILES/CSV files, the bundled QM9 sample, full QM9 from ``qm9pack``,
+MOSES' training set from ``molsets``.
 
 Every SMILES is read with its file and line number, so a bad line can be reported as
 ``file:line``. Files are only read here; parsing is :func:`molgen.chem.graph.mol_graphs`' job.
@@ -8,15 +9,27 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import gzip
 import importlib.util
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
 from molgen.errors import InputError, MissingExtraError, MissingFileError
 
-__all__ = ["BUNDLED", "Record", "bundled_path", "qm9pack_files", "read_qm9pack", "read_smiles"]
+__all__ = [
+    "BUNDLED",
+    "DATASETS",
+    "PACKAGED",
+    "Record",
+    "bundled_path",
+    "moses_train_file",
+    "qm9pack_files",
+    "read_moses",
+    "read_qm9pack",
+    "read_smiles",
+]
 
 #: Bundled datasets (``data.name``) and their files, shipped inside the package (see the
 #: folder's README.md for provenance).
@@ -25,6 +38,9 @@ BUNDLED_DIR = Path(__file__).resolve().parent / "bundled"
 
 _QM9PACK_PARTS = ("qm9_part1.csv", "qm9_part2.csv", "qm9_part3.csv")
 _QM9PACK_COLUMN = "SMILES"
+_MOSES_TRAIN = "dataset/data/train.csv.gz"
+_MOSES_COLUMN = "SMILES"
+MOSES_INSTALL = "pip install --no-deps molsets==0.3.1"
 
 
 class Record(NamedTuple):
@@ -68,6 +84,27 @@ def qm9pack_files() -> list[Path]:
     return files
 
 
+def moses_train_file() -> Path:
+    """MOSES' training set (1,584,663 molecules; ``SMILES`` column, gzipped CSV) inside the
+    ``molsets`` wheel.
+
+    The file is located without importing ``moses`` (its imports fail on current packages).
+    """
+    spec = importlib.util.find_spec("moses")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError(
+            f"data.name: moses needs the molsets package (MOSES' data); install it with "
+            f"{MOSES_INSTALL} (its declared dependencies do not install; none are needed)"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / _MOSES_TRAIN
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"data.name: moses: the installed moses package lacks {path}; reinstall it with "
+            f"{MOSES_INSTALL}"
+        )
+    return path
+
+
 def read_smiles(path: Path, smiles_column: str | None = None) -> list[Record]:
     """SMILES from a ``.csv`` file (column ``smiles_column``, else the one named ``smiles`` in
     any case) or from a SMILES file (first whitespace-separated token of each line; blank lines
@@ -94,7 +131,11 @@ def _read_smi(path: Path) -> Iterator[Record]:
 
 
 def _read_csv(path: Path, smiles_column: str | None) -> Iterator[Record]:
-    with _large_csv_fields(), path.open(newline="", encoding="utf-8", errors="replace") as f:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with (
+        _large_csv_fields(),
+        opener(path, "rt", newline="", encoding="utf-8", errors="replace") as f,
+    ):
         reader = csv.reader(f)
         header = next(reader, None)
         if header is None:
@@ -136,3 +177,26 @@ def _large_csv_fields() -> Iterator[None]:
 def read_qm9pack(smiles_column: str = _QM9PACK_COLUMN) -> list[Record]:
     """All 130,831 QM9 SMILES from qm9pack, in its order (file by file)."""
     return [record for path in qm9pack_files() for record in _read_csv(path, smiles_column)]
+
+
+def read_moses() -> Iterator[Record]:
+    """The 1,584,663 SMILES of MOSES' training set, in file order, read as they are iterated
+    (the whole file takes seconds, its first thousand lines do not)."""
+    return _read_csv(moses_train_file(), _MOSES_COLUMN)
+
+
+class Packaged(NamedTuple):
+    """A dataset read from an installed package: its files (for the cache key) and records."""
+
+    files: Callable[[], list[Path]]
+    read: Callable[[], Iterable[Record]]
+
+
+#: Datasets (``data.name``) read from installed packages.
+PACKAGED = {
+    "qm9": Packaged(qm9pack_files, read_qm9pack),
+    "moses": Packaged(lambda: [moses_train_file()], read_moses),
+}
+
+#: Every ``data.name``: the one list (``molgen.config.DataConfig.name`` allows exactly these).
+DATASETS = (*BUNDLED, *PACKAGED)

@@ -41,7 +41,7 @@ from molgen.parallel import ProcessPool
 __all__ = ["Reference"]
 
 #: Bump when a statistic's definition or the cache layout changes: old entries are then unused.
-CACHE_VERSION = "molgen-metrics-2"
+CACHE_VERSION = "molgen-metrics-3"  # 3: explicit hydrogens and atom maps canonicalised away
 
 
 def _encode_npy(array: np.ndarray) -> bytes:

@@ -12,9 +12,10 @@ Definitions shared by every metric (the ``definitions`` block of a report repeat
 
 * **strict-valid**: RDKit parses and sanitizes the sample AND it is one connected fragment;
   **relaxed-valid**: it sanitizes (fragments allowed). ``None`` and ``""`` samples are invalid.
-* **canonical**: ``Chem.MolToSmiles(mol, isomericSmiles=False)``; duplicates are equal canonical
-  SMILES. The reference is canonicalised the same way and reduced to its distinct strict-valid
-  molecules.
+* **canonical**: ``Chem.MolToSmiles(mol, isomericSmiles=False)`` of the molecule
+  ``Chem.MolFromSmiles`` gives (explicit hydrogens removed), atom maps cleared; duplicates are
+  equal canonical SMILES. The reference is canonicalised the same way and reduced to its
+  distinct strict-valid molecules.
 * Properties and fingerprints of a sample are those of the molecule parsed from its canonical
   SMILES, so they are computed once per distinct molecule and weighted by its occurrences
   wherever a metric includes duplicates.
@@ -63,7 +64,11 @@ REFERENCE = "reference"
 
 GENERAL_DEFINITIONS = {
     "strict_valid": "RDKit parses and sanitizes the molecule AND it is one connected fragment",
-    "canonical": "Chem.MolToSmiles(mol, isomericSmiles=False); the reference likewise",
+    "canonical": (
+        "Chem.MolToSmiles(mol, isomericSmiles=False) of the molecule Chem.MolFromSmiles gives "
+        "(explicit hydrogens removed as it removes them), atom-map numbers cleared; the "
+        "reference likewise"
+    ),
     "reference": "distinct strict-valid canonical SMILES of the reference file",
     "missing_value": "null in JSON (NaN in Python) when a metric has no molecules to average",
 }

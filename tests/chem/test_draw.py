@@ -32,3 +32,10 @@ def test_bad_arguments_raise(tmp_path, kwargs, message):
     args = {"smiles_or_mols": ["CCO", "CCN"], "path": tmp_path / "x.png", **kwargs}
     with pytest.raises(ValueError, match=message):
         draw_grid(**args)
+
+
+def test_explicit_hydrogens_and_atom_maps_are_drawn_as_the_plain_molecule(tmp_path):
+    spelled = draw_grid(["[H]OC([H])([H])[H]", "[CH3:1][OH:2]"], tmp_path / "spelled.png")
+    plain = draw_grid(["OC", "CO"], tmp_path / "plain.png")
+    with Image.open(spelled) as a, Image.open(plain) as b:
+        assert list(a.convert("RGB").getdata()) == list(b.convert("RGB").getdata())

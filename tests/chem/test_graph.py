@@ -18,6 +18,7 @@ from molgen.chem import (
     decode,
     decode_mols,
     encode,
+    mol_graphs,
     parse_atom_type,
 )
 from molgen.data import bundled_path, read_qm9pack, read_smiles
@@ -231,6 +232,16 @@ def test_round_trip_bundled_sample(qm9_5k):
     assert_round_trip(qm9_5k, QM9_VOCAB)
 
 
+def test_spellings_of_a_molecule_encode_to_it(qm9_5k, spellings):
+    # explicit hydrogens, kekulé, random atom order, atom maps: one canonical form, one graph
+    for smiles in qm9_5k[:100]:
+        others = spellings(smiles)
+        graphs = mol_graphs([smiles, *others], canonical=True)
+        assert {g.smiles for g in graphs} == {reference(smiles)}, others
+        assert {len(g.atoms) for g in graphs} == {len(graphs[0].atoms)}
+        assert decode(*encode(others, QM9_VOCAB), QM9_VOCAB) == [reference(smiles)] * len(others)
+
+
 @needs_qm9pack
 def test_round_trip_qm9_sample_and_every_charged_molecule(qm9pack_smiles):
     rng = random.Random(0)
@@ -271,6 +282,14 @@ def test_decode_strict_rejects_fragments_and_relaxed_keeps_them():
     assert decode(x, adj, QM9_VOCAB, strict=False) == ["CC.O"]
     (checked,) = decode_mols(x, adj, QM9_VOCAB)
     assert checked.reason == "disconnected" and checked.smiles == "CC.O"
+
+
+def test_decode_removes_hydrogen_nodes_as_parsing_does():
+    vocab = Vocabulary(("C", "O", "H"), max_atoms=6)
+    c, o, h = (vocab.atom_class(s) for s in "COH")
+    methanol = graph([c, o, h, h, h, h], {(0, 1): 1, (0, 2): 1, (0, 3): 1, (0, 4): 1, (1, 5): 1}, 6)
+    checked = decode_mols(*methanol, vocab)[0]
+    assert checked.smiles == "CO" and checked.mol.GetNumAtoms() == 2
 
 
 def test_decode_drops_padding_nodes_and_their_bonds():

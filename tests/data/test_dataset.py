@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from rdkit import Chem
 from torch_geometric.data import Batch
 from torch_geometric.utils import to_dense_adj, to_dense_batch
 
@@ -217,3 +218,36 @@ def test_named_qm9_without_qm9pack(tmp_path, monkeypatch):
     with pytest.raises(ModuleNotFoundError, match="qm9pack"):
         load_dataset(DataConfig(name="qm9", cache_dir=tmp_path))
     assert "qm9pack" not in sys.modules  # never imported: its __init__ is broken
+
+
+def test_limit_reads_only_the_first_smiles_and_has_its_own_cache(tmp_path):
+    path = write(tmp_path, "CCO\nc1ccccc1\nCC(=O)O\nCCN\nC#N\n")
+    limited = load_dataset(config(tmp_path, path=path, limit=3, val_fraction=0, test_fraction=0))
+    assert limited.report.read == 3 and limited.info["cache"] == "built"
+    assert sorted(limited.train.smiles) == sorted(["CCO", "c1ccccc1", "CC(=O)O"])
+    full = load_dataset(config(tmp_path, path=path, val_fraction=0, test_fraction=0))
+    assert full.report.read == 5 and full.info["cache"] == "built"
+    assert full.info["cache_file"] != limited.info["cache_file"]
+
+
+@pytest.mark.skipif(importlib.util.find_spec("moses") is None, reason="needs molsets")
+def test_moses_first_molecules_load_as_configured(tmp_path):
+    import gzip
+
+    from molgen.config import load_config
+    from molgen.data import moses_train_file
+
+    overrides = [f"data.cache_dir={tmp_path}", "data.limit=400"]
+    cfg = load_config(REPO / "configs" / "moses.yaml", overrides).data
+    ds = load_dataset(cfg)
+    assert ds.report.read == 400 and ds.report.skipped == 0  # MOSES is within its filters
+    assert ds.vocab.atom_types == ("C", "N", "S", "O", "F", "Cl", "Br")
+    assert ds.vocab.bond_types == ("SINGLE", "DOUBLE", "TRIPLE") and ds.vocab.max_atoms == 27
+    with gzip.open(moses_train_file(), "rt") as f:
+        lines = [line.strip() for _, line in zip(range(401), f, strict=False)][1:]
+    expected = sorted(canonical_smiles(Chem.MolFromSmiles(s)) for s in lines)
+    splits = (ds.train, ds.val, ds.test)
+    assert sorted(s for split in splits for s in split.smiles) == expected
+    assert [len(split) for split in splits] == [360, 20, 20]
+    assert decode(ds.train.x.long(), ds.train.adj.long(), ds.vocab) == ds.train.smiles
+    assert load_dataset(cfg).info["cache"] == "hit"

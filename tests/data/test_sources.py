@@ -71,3 +71,41 @@ def test_qm9pack_files_are_found_without_importing_the_package():
     files = qm9pack_files()
     assert [f.name for f in files] == ["qm9_part1.csv", "qm9_part2.csv", "qm9_part3.csv"]
     assert all(f.stat().st_size > 10_000_000 for f in files)
+
+
+needs_molsets = pytest.mark.skipif(
+    importlib.util.find_spec("moses") is None,
+    reason="needs MOSES' data: pip install --no-deps molsets==0.3.1",
+)
+
+
+def test_dataset_names_are_the_ones_the_config_allows():
+    from typing import get_args
+
+    from molgen.config import DataConfig
+
+    literal, none = get_args(DataConfig.model_fields["name"].annotation)
+    assert none is type(None)
+    assert sorted(get_args(literal)) == sorted(sources.DATASETS)
+    assert set(sources.DATASETS) == set(sources.BUNDLED) | set(sources.PACKAGED)
+
+
+@needs_molsets
+def test_moses_train_file_is_read_without_importing_moses():
+    import gzip
+    import sys
+
+    path = sources.moses_train_file()
+    assert path.name == "train.csv.gz" and path.parent.name == "data"
+    assert "moses" not in sys.modules  # its imports fail on current packages
+    with gzip.open(path, "rt") as f:
+        lines = [next(f).strip() for _ in range(4)]
+    assert lines[0] == "SMILES"
+    first = [record for record, _ in zip(sources.read_moses(), range(3), strict=False)]
+    assert first == [Record("train.csv.gz", k + 2, s) for k, s in enumerate(lines[1:])]
+
+
+def test_moses_without_molsets_names_the_install_command(monkeypatch):
+    monkeypatch.setattr(sources.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ModuleNotFoundError, match=r"pip install --no-deps molsets==0\.3\.1"):
+        sources.moses_train_file()

@@ -259,3 +259,39 @@ def test_reference_statistics_are_cached_on_disk(tmp_path, monkeypatch):
     monkeypatch.undo()
     after = compute_metrics(SAMPLES, second, metrics=wanted)
     assert after == pytest.approx(before)
+
+
+@pytest.fixture(scope="module")
+def qm9_lines() -> list[str]:
+    from molgen.data import bundled_path, read_smiles
+
+    return [r.smiles for r in read_smiles(bundled_path("qm9_5k"))]
+
+
+def _respelled(lines: list[str], spellings) -> list[str]:
+    """Three lines in four written another way (explicit H, kekulé, random order, maps)."""
+    out = []
+    for k, smiles in enumerate(lines):
+        others = spellings(smiles, seed=k)
+        out.append(smiles if k % 4 == 0 else others[k % len(others)])
+    return out
+
+
+def test_a_respelled_file_has_the_report_of_the_plain_file(qm9_lines, spellings):
+    samples = qm9_lines[:80] + qm9_lines[:25]  # duplicates, some spelled differently
+    reference = qm9_lines[50:250]
+    wanted = set(metrics.METRICS) - {"fcd"}
+    plain = evaluate(samples, reference, metrics=wanted).metrics
+    respelled = evaluate(
+        _respelled(samples, spellings), _respelled(reference, spellings), metrics=wanted
+    ).metrics
+    assert plain == respelled
+    assert plain["uniqueness"] == 80 / 105 and plain["novelty"] == 50 / 80
+
+
+def test_a_respelled_file_has_the_fcd_of_the_plain_file(qm9_lines, spellings):
+    pytest.importorskip("fcd")
+    samples, reference = qm9_lines[:30], qm9_lines[100:160]
+    plain = evaluate(samples, reference, metrics={"fcd"}).metrics["fcd"]
+    respelled = evaluate(_respelled(samples, spellings), reference, metrics={"fcd"}).metrics["fcd"]
+    assert respelled == pytest.approx(plain, rel=1e-9, abs=1e-12)

@@ -5,6 +5,7 @@ from rdkit import Chem
 from rdkit.Chem import QED
 
 from molgen.chem import Vocabulary, encode
+from molgen.chem.properties import normalized_sa, sa_score
 from molgen.training.rewards import molecule_rewards
 
 
@@ -28,6 +29,19 @@ def test_rewards_are_products_of_rdkit_scores_and_zero_for_invalid():
     expected = [QED.qed(Chem.MolFromSmiles(s)) for s in smiles] + [0.0]
     assert rewards.tolist() == pytest.approx(expected, abs=1e-6)
     assert molecule_rewards((x, adj), vocab, ["validity"]).tolist() == [1.0, 1.0, 1.0, 0.0]
+
+
+def test_rewards_score_hydrogen_nodes_as_the_parsed_molecule():
+    # methanol with its hydrogens as graph nodes is scored as methanol (hydrogens removed)
+    vocab = Vocabulary(("C", "O", "H"), max_atoms=6)
+    x = F.one_hot(torch.tensor([[1, 2, 3, 3, 3, 3]]), vocab.num_atom_types).float()
+    bonds = torch.zeros(1, 6, 6, dtype=torch.long)
+    for i, j in [(0, 1), (0, 2), (0, 3), (0, 4), (1, 5)]:
+        bonds[0, i, j] = bonds[0, j, i] = vocab.bond_class("SINGLE")
+    adj = F.one_hot(bonds, vocab.num_bond_types).float()
+    rewards = molecule_rewards((x, adj), vocab, ["sa"])  # SA counts atoms: hydrogens matter
+    expected = normalized_sa(sa_score(Chem.MolFromSmiles("CO")))
+    assert rewards.tolist() == pytest.approx([expected], abs=1e-6)
 
 
 def test_unknown_objective_is_rejected():
