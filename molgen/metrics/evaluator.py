@@ -78,6 +78,8 @@ class Evaluation:
     properties: dict[str, np.ndarray] = field(default_factory=dict)
     #: the definition of each key of ``metrics``
     definitions: dict[str, str] = field(default_factory=dict)
+    #: the name of the benchmark whose metrics these are
+    benchmark: str = MOLGEN.name
     #: the definitions every metric shares (validity, canonical form, ...)
     general_definitions: dict[str, str] = field(default_factory=lambda: dict(GENERAL_DEFINITIONS))
 
@@ -221,6 +223,7 @@ def evaluate(
         weights=samples.weights,
         properties={p: samples.features[p] for p in TABLE_PROPERTIES if p in names},
         definitions={m.name: m.definition for m in wanted},
+        benchmark=benchmark.name,
         general_definitions=dict(benchmark.general_definitions),
     )
 

@@ -41,7 +41,7 @@ ENCODINGS = ("fcd", "fcd_torch")
 _VOCAB = {
     token: i
     for i, token in enumerate(
-        "C N O H F Cl P B Br S I Si # ( ) + - 1 2 3 4 5 6 7 8 = [ ] @ c n o s X .".split()
+        "C N O H F Cl P B Br S I Si # ( ) + - 1 2 3 4 5 6 7 8 = [ ] @ c n o s X .".split()  # noqa: SIM905
     )
 }
 _PAD_LEN = 350
