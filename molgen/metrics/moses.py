@@ -158,8 +158,8 @@ MOSES_BASELINES: dict[str, tuple[tuple[float, float], ...]] = {
 }
 
 MOSES_DEFINITIONS = {
-    "valid": "MOSES valid (moses.utils.get_mol): Chem.MolFromSmiles parses and sanitizes the "
-    "sample; disconnected fragments allowed, '' invalid (molgen's benchmark: one fragment)",
+    "validity": "MOSES valid (moses.utils.get_mol): Chem.MolFromSmiles parses and sanitizes "
+    "the sample; disconnected fragments allowed, '' invalid (molgen's benchmark: one fragment)",
     "canonical": "MOSES canonic_smiles: Chem.MolToSmiles(mol), stereo kept (molgen's benchmark "
     "drops it); every metric but valid is over the valid samples' canonical SMILES, duplicates "
     "included unless a definition says otherwise",
@@ -271,7 +271,12 @@ def _property_distance(key: str, feature: str, what: str) -> Metric:
 MOSES = Benchmark(
     "moses",
     (
-        Metric("valid", "MOSES-valid samples / all samples", _validity),
+        Metric(
+            "valid",
+            "samples that Chem.MolFromSmiles parses and sanitizes (fragments allowed) / all "
+            "samples",
+            _validity,
+        ),
         Metric(
             "unique@1000",
             "distinct canonical SMILES among the first 1000 valid samples / their number (all "
