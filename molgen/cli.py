@@ -142,8 +142,20 @@ def evaluate(
     plots: bool = typer.Option(False, "--plots", help="write property and molecule PNGs"),
     wandb: bool = typer.Option(False, "--wandb", help="log the report to a W&B run"),
     progress: bool = typer.Option(True, help="show a progress bar"),
+    benchmark: str = typer.Option(
+        "molgen", "--benchmark", help="molgen's metrics, or MOSES' (get_all_metrics keys)"
+    ),
+    test: Path = typer.Option(None, "--test", help="MOSES test set (default: MOSES' own)"),
+    test_scaffolds: Path = typer.Option(
+        None, "--test-scaffolds", help="MOSES scaffold test set (default: MOSES' own)"
+    ),
+    train: Path = typer.Option(None, "--train", help="MOSES training set (default: MOSES' own)"),
 ) -> None:
-    """Evaluate molecules: report.json (metrics, definitions), report.md, per-molecule CSV."""
+    """Evaluate molecules: report.json (metrics, definitions), report.md, per-molecule CSV.
+
+    `--benchmark moses` reports MOSES' metrics with MOSES' definitions against its test,
+    scaffold-test and training sets (from `pip install --no-deps molsets==0.3.1`, or the files
+    given)."""
     from molgen.commands.evaluate import output_paths, run_evaluation
 
     try:
@@ -159,6 +171,10 @@ def evaluate(
             plots=plots,
             wandb=wandb,
             progress=progress,
+            benchmark=benchmark,
+            test=test,
+            test_scaffolds=test_scaffolds,
+            train=train,
         )
     except MolgenError as exc:
         raise _fail(str(exc)) from None

@@ -13,6 +13,14 @@ of both implementations, and the whole suite cold (empty cache), with the cached
 with the cached reference in one process (whose report must equal the parallel one).
 ``--skip-baseline-fcd`` leaves out the baseline FCD (fcd.get_fcd re-encodes the reference:
 minutes at 20,000 molecules).
+
+    python scripts/bench_eval.py --benchmark moses -n 2000 -m 5000 \
+        --moses-python /tmp/mosesvenv/bin/python
+
+times `--benchmark moses` instead: N generated molecules (MOSES test and train molecules and 5%
+invalid lines) against M molecules of each of MOSES' test, scaffold-test and training sets, cold
+and with the cached reference statistics, and MOSES' own ``get_all_metrics`` on the same files
+when ``--moses-python`` (an interpreter with MOSES, see scripts/compare_moses.py) is given.
 """
 
 from __future__ import annotations
@@ -202,6 +210,60 @@ class Baseline:
 
 
 # ----------------------------------------------------------------------------- molgen
+def write_moses_files(folder: Path, n_generated: int, n_reference: int, seed: int) -> dict:
+    """Generated and reference files drawn from MOSES' sets (disjoint from the references)."""
+    from molgen.metrics.moses import read_moses_split
+
+    rng = np.random.default_rng(seed)
+    splits = {name: read_moses_split(name) for name in ("test", "test_scaffolds", "train")}
+    picks = {name: rng.permutation(len(smiles)) for name, smiles in splits.items()}
+    files = {}
+    for name, smiles in splits.items():
+        files[name] = folder / f"{name}.smi"
+        files[name].write_text("\n".join(smiles[i] for i in picks[name][:n_reference]) + "\n")
+    n_invalid = n_generated // 20
+    n_test = (n_generated - n_invalid) // 2
+    generated = [splits["test"][i] for i in picks["test"][n_reference : n_reference + n_test]]
+    generated += [splits["train"][i] for i in picks["train"][: n_generated - n_invalid - n_test]]
+    generated += ["C1CC", "C(C)(C)(C)(C)C", "xyz", ""] * (n_invalid // 4)
+    files["generated"] = folder / "generated.smi"
+    files["generated"].write_text("\n".join(rng.permutation(generated)) + "\n")
+    return files
+
+
+def bench_moses(args: argparse.Namespace) -> None:
+    import compare_moses  # beside this script
+
+    folder = Path(tempfile.mkdtemp(prefix="molgen-bench-moses-"))
+    files = write_moses_files(folder, args.n_generated, args.n_reference, args.seed)
+    print(
+        f"{args.n_generated} generated vs {args.n_reference} molecules of each MOSES set, "
+        f"n_jobs={args.jobs}, files in {folder}"
+    )
+    run = argparse.Namespace(
+        generated=str(files["generated"]),
+        test=str(files["test"]),
+        test_scaffolds=str(files["test_scaffolds"]),
+        train=str(files["train"]),
+        jobs=args.jobs,
+    )
+    cache = str(folder / "cache")
+    cold = compare_moses.run_molgen(run, cache)
+    cached = compare_moses.run_molgen(run, cache)
+    print(f"molgen, cold cache:       {cold['seconds']:8.1f} s")
+    print(f"molgen, cached reference: {cached['seconds']:8.1f} s")
+    if args.moses_python is None:
+        print("MOSES: not run (give --moses-python, see scripts/compare_moses.py)")
+        return
+    moses = compare_moses.moses_in_subprocess(args.moses_python, run)
+    print(f"MOSES get_all_metrics:    {moses['seconds']:8.1f} s")
+    print(
+        f"speed-up: {moses['seconds'] / cold['seconds']:.1f}x cold, "
+        f"{moses['seconds'] / cached['seconds']:.1f}x cached\n"
+    )
+    compare_moses.compare(moses, cached)
+
+
 def timed(fn):
     start = time.perf_counter()
     value = fn()
@@ -216,7 +278,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-baseline", action="store_true")
     parser.add_argument("--skip-baseline-fcd", action="store_true")
+    parser.add_argument("--benchmark", choices=("molgen", "moses"), default="molgen")
+    parser.add_argument("--moses-python", help="interpreter with MOSES (--benchmark moses)")
     args = parser.parse_args()
+    if args.benchmark == "moses":
+        bench_moses(args)
+        return
 
     from molgen.metrics import Reference, evaluate
 

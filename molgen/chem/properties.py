@@ -14,7 +14,9 @@ Sources of the definitions:
 * Morgan fingerprints: RDKit's Morgan generator, radius 2 (ECFP4-like), as bit vectors;
 * BRICS fragments and Bemis-Murcko scaffolds: MOSES ``moses/metrics/utils.py`` (``fragmenter``,
   ``compute_scaffold`` with ``min_rings=2``);
-* KL descriptors: GuacaMol ``KLDivBenchmark.pc_descriptor_subset``.
+* KL descriptors: GuacaMol ``KLDivBenchmark.pc_descriptor_subset``;
+* molecular weight: ``Descriptors.MolWt`` (MOSES ``weight``); MOSES' filters:
+  :func:`molgen.chem.moses.passes_moses_filters`.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from rdkit.Chem import rdMolDescriptors as rdmd
 from rdkit.Chem.Scaffolds import MurckoScaffold
 
 from molgen.chem.mol import check_mol, check_smiles, parse_smiles
+from molgen.chem.moses import passes_moses_filters
 from molgen.chem.rdlog import rdkit_quiet
 
 try:  # RDKit ships the SA scorer as a Contrib module, importable in current wheels
@@ -91,7 +94,17 @@ N_CONTINUOUS_KL_DESCRIPTORS = 4
 FINGERPRINTS = {"morgan": (2, 1024), "morgan4096": (2, 4096)}
 
 #: Names accepted by :func:`compute_features`.
-FEATURES = ("qed", "logp", "sa", "kl_descriptors", "fragments", "scaffold", *FINGERPRINTS)
+FEATURES = (
+    "qed",
+    "logp",
+    "sa",
+    "weight",
+    "kl_descriptors",
+    "fragments",
+    "scaffold",
+    "moses_filters",
+    *FINGERPRINTS,
+)
 
 
 @functools.cache
@@ -234,9 +247,11 @@ def classify_smiles(
 def compute_features(
     canonical: Sequence[str], names: Iterable[str]
 ) -> dict[str, np.ndarray | list]:
-    """Features of canonical SMILES (all strict-valid); one entry per name in ``names``.
+    """Features of canonical SMILES (each must parse; molgen's are strict-valid, MOSES' may be
+    disconnected); one entry per name in ``names``.
 
-    ``qed``/``logp``/``sa``: ``float64[n]``; ``kl_descriptors``: ``float64[n, 9]``;
+    ``qed``/``logp``/``sa``/``weight``: ``float64[n]``; ``moses_filters``: ``float64[n]`` of 0/1;
+    ``kl_descriptors``: ``float64[n, 9]``;
     fingerprint names (:data:`FINGERPRINTS`): bit-packed ``uint8[n, bits / 8]``;
     ``fragments``: list of lists of SMILES; ``scaffold``: list of SMILES or None.
     """
@@ -248,7 +263,7 @@ def compute_features(
     for smiles in canonical:
         mol = parse_smiles(smiles)
         if mol is None:
-            raise ValueError(f"canonical: {smiles!r} does not parse (pass strict-valid SMILES)")
+            raise ValueError(f"canonical: {smiles!r} does not parse (pass canonical SMILES)")
         for name in names:
             columns[name].append(_feature(mol, name))
     out: dict[str, np.ndarray | list] = {}
@@ -276,6 +291,8 @@ _PER_MOLECULE = {
     "qed": qed,
     "logp": logp,
     "sa": sa_score,
+    "weight": Descriptors.MolWt,
+    "moses_filters": passes_moses_filters,
     "kl_descriptors": kl_descriptors,
     "fragments": brics_fragments,
     "scaffold": murcko_scaffold,

@@ -6,7 +6,9 @@ import math
 from collections.abc import Collection
 from pathlib import Path
 
+from molgen.errors import InputError
 from molgen.metrics import (
+    MOLGEN,
     TABLE_COLUMNS,
     Evaluation,
     MoleculeTableWriter,
@@ -18,7 +20,10 @@ from molgen.metrics import (
 from molgen.training.checkpoint import CHECKPOINT_NAME
 from molgen.training.sampling import iter_samples, load_run
 
-__all__ = ["is_checkpoint", "output_paths", "run_evaluation"]
+__all__ = ["BENCHMARKS", "is_checkpoint", "output_paths", "run_evaluation"]
+
+#: The benchmarks ``molgen evaluate --benchmark`` knows.
+BENCHMARKS = ("molgen", "moses")
 
 
 def is_checkpoint(path: Path) -> bool:
@@ -53,23 +58,44 @@ def run_evaluation(
     plots: bool = False,
     wandb: bool = False,
     progress: bool = True,
+    benchmark: str = "molgen",
+    test: Path | None = None,
+    test_scaffolds: Path | None = None,
+    train: Path | None = None,
 ) -> Evaluation:
     """Evaluate a SMILES file, or ``n`` samples of a run (its checkpoint, read once, sampled
     on ``n_jobs`` processes; its training molecules are the default reference), and write the
     report files (:func:`output_paths`).
 
+    ``benchmark="moses"`` computes MOSES' metrics instead, against ``test``, ``test_scaffolds``
+    and ``train`` (SMILES files; each defaults to MOSES' own set from the molsets wheel).
+
     Raises :class:`~molgen.errors.MolgenError` naming the offending file for missing, empty or
     unreadable inputs.
     """
+    if benchmark not in BENCHMARKS:
+        raise InputError(f"benchmark: unknown {benchmark!r}; known: {list(BENCHMARKS)}")
+    moses_files = {"test": test, "test_scaffolds": test_scaffolds, "train": train}
+    if benchmark == "moses" and reference is not None:
+        raise InputError("--reference is molgen's; MOSES takes --test/--test-scaffolds/--train")
+    if benchmark == "molgen" and any(path is not None for path in moses_files.values()):
+        raise InputError("--test/--test-scaffolds/--train need --benchmark moses")
     reference_smiles = None if reference is None else read_smiles_file(reference)
     if is_checkpoint(generated):
         run = load_run(generated)
         samples = (s for batch in iter_samples(run, n, seed, jobs=n_jobs) for s in batch)
-        if reference_smiles is None:
+        if reference_smiles is None and benchmark == "molgen":
             reference_smiles = run.train_smiles
     else:
         samples = read_smiles_file(generated)
     ref = None
+    if benchmark == "moses":
+        from molgen.metrics.moses import MOSES, moses_references
+
+        suite = MOSES
+        ref = moses_references(moses_files, cache_dir=cache_dir, n_jobs=n_jobs)
+    else:
+        suite = MOLGEN
     if reference_smiles is not None:
         ref = Reference.from_smiles(reference_smiles, cache_dir=cache_dir, n_jobs=n_jobs)
     paths = output_paths(out)
@@ -82,14 +108,16 @@ def run_evaluation(
             keep_table=False,
             on_rows=table,
             progress=progress,
+            benchmark=suite,
         )
     write_report(evaluation, paths["json"], head_rows=table.head)
     images = {}
     if plots:
         from molgen.metrics.plots import plot_molecule_grid, plot_property_distributions
 
+        plot_reference = ref["test"] if benchmark == "moses" else ref
         images["properties"] = plot_property_distributions(
-            evaluation, paths["properties_png"], ref, n_jobs=n_jobs
+            evaluation, paths["properties_png"], plot_reference, n_jobs=n_jobs
         )
         grid = plot_molecule_grid(evaluation, paths["grid_png"])
         if grid is not None:

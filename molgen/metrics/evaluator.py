@@ -17,10 +17,9 @@ from itertools import islice
 
 import numpy as np
 
-from molgen.chem.properties import classify_smiles
 from molgen.errors import InputError
 from molgen.metrics import frechet
-from molgen.metrics.features import CHEMNET, concat, features
+from molgen.metrics.features import CHEMNETS, concat, features
 from molgen.metrics.reference import Reference
 from molgen.metrics.suite import GENERAL_DEFINITIONS, MOLGEN, REFERENCE, Benchmark, Samples
 from molgen.parallel import ProcessPool
@@ -40,6 +39,8 @@ class _Scan:
     reasons: Counter = field(default_factory=Counter)
     index: dict[str, int] = field(default_factory=dict)
     counts: list[int] = field(default_factory=list)
+    first_seen: list[int] = field(default_factory=list)  # valid-sample rank of first occurrence
+    n_valid: int = 0
     feature_parts: list[dict] = field(default_factory=list)
 
     @property
@@ -77,6 +78,10 @@ class Evaluation:
     properties: dict[str, np.ndarray] = field(default_factory=dict)
     #: the definition of each key of ``metrics``
     definitions: dict[str, str] = field(default_factory=dict)
+    #: the name of the benchmark whose metrics these are
+    benchmark: str = MOLGEN.name
+    #: the definitions every metric shares (validity, canonical form, ...)
+    general_definitions: dict[str, str] = field(default_factory=lambda: dict(GENERAL_DEFINITIONS))
 
     def to_report(self) -> dict:
         """JSON-ready report: metric floats at top level (NaN -> None), ``n_samples``, counts,
@@ -90,7 +95,7 @@ class Evaluation:
             invalid_reasons=dict(self.reasons),
             reference_size=self.reference_size,
             notes=list(self.notes),
-            definitions={**GENERAL_DEFINITIONS, **self.definitions},
+            definitions={**self.general_definitions, **self.definitions},
         )
         return report
 
@@ -138,7 +143,7 @@ def evaluate(
     samples) go to ``on_rows`` chunk by chunk and are kept in ``Evaluation.table`` when
     ``keep_table``. ``metrics=None`` computes every metric of ``benchmark`` the inputs allow
     (reference metrics need their reference; ``fcd`` needs the ``fcd`` extra, else it is absent
-    with a warning). ``reference`` is the one reference of molgen's benchmark, or a mapping from
+    with a warning); the benchmark's ``classify`` decides validity and the canonical form. ``reference`` is the one reference of molgen's benchmark, or a mapping from
     a benchmark's reference names (:attr:`Metric.reference`) to sets. ``n_jobs`` processes
     (:func:`molgen.parallel.resolve_jobs`) run the per-molecule work (RDKit and ChemNet); the
     results do not depend on ``n_jobs``.
@@ -148,29 +153,33 @@ def evaluate(
     references = _references(reference, n_jobs)
     wanted = benchmark.select(metrics, references)
     notes = []
-    if any(CHEMNET in m.features for m in wanted) and not frechet.fcd_available():
+    if any(CHEMNETS.keys() & set(m.features) for m in wanted) and not frechet.fcd_available():
         warnings.warn(frechet.FCD_MISSING_MESSAGE, stacklevel=2)
         notes.append(frechet.FCD_MISSING_MESSAGE)
-        wanted = [m for m in wanted if CHEMNET not in m.features]
+        wanted = [m for m in wanted if not CHEMNETS.keys() & set(m.features)]
     names = {name for metric in wanted for name in metric.features}
+    chemnets = sorted(names & CHEMNETS.keys())
+    if len(chemnets) > 1:
+        raise ValueError(f"benchmark {benchmark.name}: metrics read two ChemNet features")
+    chemnet = chemnets[0] if chemnets else None
     table_wanted = keep_table or on_rows is not None
     if table_wanted:
         names.update(TABLE_PROPERTIES)
 
     scan = _Scan()
     table: list[tuple] | None = [] if keep_table else None
-    fcd_acc = frechet.FrechetAccumulator() if CHEMNET in names else None
+    fcd_acc = frechet.FrechetAccumulator() if chemnet is not None else None
     late_counts: Counter = Counter()  # repeats of molecules first seen in an earlier chunk
     bar = _progress_bar(progress)
     with ProcessPool(n_jobs) as pool:
         for chunk in _chunks(generated, chunk_size):
             first_new = len(scan.index)
-            classified = concat(pool.map(classify_smiles, chunk, min_part=2))
+            classified = concat(pool.map(benchmark.classify, chunk, min_part=2))
             distinct_ids = _count_chunk(scan, classified, first_new, late_counts)
             new = scan.distinct[first_new:]
             chunk_features = features(pool, new, names)
-            if CHEMNET in chunk_features:  # weighted into the running moments, not kept
-                fcd_acc.add(chunk_features.pop(CHEMNET), scan.weights()[first_new:])
+            if chemnet is not None:  # weighted into the running moments, not kept
+                fcd_acc.add(chunk_features.pop(chemnet), scan.weights()[first_new:])
             scan.feature_parts.append(chunk_features)
             if table_wanted:
                 rows = _rows(scan, chunk, classified, distinct_ids)
@@ -183,7 +192,7 @@ def evaluate(
         if fcd_acc is not None and late_counts:
             late = list(late_counts)
             weights = np.array([late_counts[s] for s in late])
-            fcd_acc.add(features(pool, late, [CHEMNET])[CHEMNET], weights)
+            fcd_acc.add(features(pool, late, [chemnet])[chemnet], weights)
         if bar is not None:
             bar.close()
         if scan.n_samples == 0:
@@ -193,7 +202,8 @@ def evaluate(
             n_relaxed=scan.n_relaxed,
             distinct=scan.distinct,
             weights=scan.weights(),
-            features={name: scan.feature(name) for name in names - {CHEMNET}},
+            first_seen=np.asarray(scan.first_seen, np.int64),
+            features={name: scan.feature(name) for name in names - CHEMNETS.keys()},
             chemnet=fcd_acc,
             pool=pool,
         )
@@ -213,6 +223,8 @@ def evaluate(
         weights=samples.weights,
         properties={p: samples.features[p] for p in TABLE_PROPERTIES if p in names},
         definitions={m.name: m.definition for m in wanted},
+        benchmark=benchmark.name,
+        general_definitions=dict(benchmark.general_definitions),
     )
 
 
@@ -262,7 +274,9 @@ def _count_chunk(
         idx = scan.index.setdefault(canonical, len(scan.index))
         if idx == len(scan.counts):
             scan.counts.append(0)
+            scan.first_seen.append(scan.n_valid)
         scan.counts[idx] += 1
+        scan.n_valid += 1
         if idx < first_new:
             late_counts[canonical] += 1
         ids.append(idx)

@@ -1,8 +1,9 @@
 """Per-molecule features of canonical SMILES, computed on the process pool: what the metrics
 and the reference statistics are made of.
 
-A feature is one of :data:`molgen.chem.properties.FEATURES` (RDKit) or :data:`CHEMNET` (the
-ChemNet activations of the FCD). Every feature of a molecule depends on that molecule alone, so
+A feature is one of :data:`molgen.chem.properties.FEATURES` (RDKit) or one of
+:data:`CHEMNETS` (the ChemNet activations of the FCD: :data:`CHEMNET` as the ``fcd`` package
+encodes SMILES, :data:`CHEMNET_MOSES` as MOSES' ``fcd_torch`` does). Every feature of a molecule depends on that molecule alone, so
 splitting a list over processes changes no value.
 """
 
@@ -21,6 +22,8 @@ from molgen.parallel import ProcessPool
 
 __all__ = [
     "CHEMNET",
+    "CHEMNETS",
+    "CHEMNET_MOSES",
     "KL_MAX_MOLECULES",
     "concat",
     "count_items",
@@ -30,6 +33,9 @@ __all__ = [
 ]
 
 CHEMNET = "chemnet"  # the ChemNet activations: a per-molecule feature like the RDKit ones
+CHEMNET_MOSES = "chemnet_moses"
+#: Each ChemNet feature and its :data:`molgen.metrics.frechet.ENCODINGS` entry.
+CHEMNETS = {CHEMNET: "fcd", CHEMNET_MOSES: "fcd_torch"}
 KL_MAX_MOLECULES = 10_000
 KL_SEED = 42
 #: GuacaMol's KL score features: the 9 descriptors and the 4096-bit fingerprints.
@@ -37,11 +43,12 @@ KL_FEATURES = ("kl_descriptors", "morgan4096")
 
 
 def _molecule_features(canonical: Sequence[str], names: tuple[str, ...]) -> dict:
-    """``compute_features`` for the RDKit names, ChemNet activations for :data:`CHEMNET`."""
-    rdkit_names = [name for name in names if name != CHEMNET]
+    """``compute_features`` for the RDKit names, ChemNet activations for :data:`CHEMNETS`."""
+    rdkit_names = [name for name in names if name not in CHEMNETS]
     out = compute_features(canonical, rdkit_names) if rdkit_names else {}
-    if CHEMNET in names:
-        out[CHEMNET] = frechet.chemnet_activations(canonical)
+    for name in names:
+        if name in CHEMNETS:
+            out[name] = frechet.chemnet_activations(canonical, encoding=CHEMNETS[name])
     return out
 
 

@@ -3,7 +3,8 @@
 The ``fcd`` extra (``pip install molgen[fcd]``) ships the ChemNet weights inside its wheel
 (``fcd/ChemNet_v0.13_pretrained.pt``); nothing is downloaded. It is imported lazily, only when an
 FCD is requested. Activations are the 512-d penultimate ChemNet layer for SMILES one-hot encoded
-exactly as ``fcd.utils.SmilesDataset`` does (padded to 350 tokens).
+exactly as ``fcd.utils.SmilesDataset`` does (padded to 350 tokens), or, for MOSES, as its
+``fcd_torch`` package does (:func:`fcd_torch_one_hot`; same ChemNet weights).
 """
 
 from __future__ import annotations
@@ -19,11 +20,13 @@ import numpy as np
 from molgen.io import atomic_write
 
 __all__ = [
+    "ENCODINGS",
     "FCD_MISSING_MESSAGE",
     "FrechetAccumulator",
     "FrechetStats",
     "chemnet_activations",
     "fcd_available",
+    "fcd_torch_one_hot",
     "frechet_distance",
 ]
 
@@ -32,6 +35,16 @@ FCD_MISSING_MESSAGE = (
     "the other metrics are computed"
 )
 N_ACTIVATIONS = 512
+#: How a SMILES becomes ChemNet's input: the ``fcd`` package's encoder or ``fcd_torch``'s.
+ENCODINGS = ("fcd", "fcd_torch")
+#: ChemNet's alphabet (both packages); ``X`` stands for any other token, ``.`` ends the string.
+_VOCAB = {
+    token: i
+    for i, token in enumerate(
+        "C N O H F Cl P B Br S I Si # ( ) + - 1 2 3 4 5 6 7 8 = [ ] @ c n o s X .".split()  # noqa: SIM905
+    )
+}
+_PAD_LEN = 350
 
 
 def fcd_available() -> bool:
@@ -48,21 +61,61 @@ def _chemnet():
     return fcd.load_ref_model()
 
 
-def chemnet_activations(smiles: Sequence[str], batch_size: int = 256) -> np.ndarray:
+def fcd_torch_one_hot(smiles: str) -> np.ndarray:
+    """``float64[350, 35]``: the input ``fcd_torch`` (MOSES' FCD) gives ChemNet for a SMILES it
+    has canonicalised (``fcd_torch.utils.get_one_hot(smiles, 350) / 35``): a letter followed by
+    ``r``, ``i`` or ``l`` is one two-letter token, unknown tokens are ``X``, and the encoding ends
+    with ``.`` at the first ``.`` of the SMILES (so only the first fragment of a disconnected
+    molecule is read) or after 349 tokens."""
+    text = smiles + "."
+    one_hot = np.zeros((_PAD_LEN, len(_VOCAB)))
+    src = dst = 0
+    while True:
+        width = 2 if text[src + 1] in "ril" else 1
+        one_hot[dst, _VOCAB.get(text[src : src + width], _VOCAB["X"])] = 1
+        src += width
+        dst += 1
+        if text[src] == "." or dst == _PAD_LEN - 1:
+            one_hot[dst, _VOCAB["."]] = 1
+            break
+    return one_hot / len(_VOCAB)
+
+
+def _fcd_torch_rows(smiles: list[str]):
+    """``fcd_torch.utils.SmilesDataset(smiles, canonize=True)``: each SMILES is canonicalised
+    again (``Chem.MolToSmiles(Chem.MolFromSmiles(s))``) before :func:`fcd_torch_one_hot`."""
+    from molgen.chem.moses import classify_smiles_moses
+
+    canonical = [c for c, _ in classify_smiles_moses(smiles)]
+    for given, again in zip(smiles, canonical, strict=True):
+        if again is None:
+            raise ValueError(f"fcd_torch encoding: {given!r} does not parse")
+    return [fcd_torch_one_hot(s) for s in canonical]
+
+
+def chemnet_activations(
+    smiles: Sequence[str], batch_size: int = 256, encoding: str = "fcd"
+) -> np.ndarray:
     """ChemNet activations ``float32[len(smiles), 512]`` (CPU, no gradient); each row is the same
-    whatever the batch and thread count."""
+    whatever the batch and thread count. ``encoding`` (:data:`ENCODINGS`): ``"fcd"`` encodes as
+    ``fcd.utils.SmilesDataset``, ``"fcd_torch"`` as MOSES' ``fcd_torch`` does."""
     import torch
     from fcd.utils import SmilesDataset
 
+    if encoding not in ENCODINGS:
+        raise ValueError(f"encoding must be one of {ENCODINGS}, got {encoding!r}")
     if len(smiles) == 0:
         return np.zeros((0, N_ACTIVATIONS), np.float32)
     model = _chemnet()
-    dataset = SmilesDataset(list(smiles))
+    dataset = SmilesDataset(list(smiles)) if encoding == "fcd" else None
     out = np.empty((len(smiles), N_ACTIVATIONS), np.float32)
     with torch.inference_mode():
         for start in range(0, len(smiles), batch_size):
             stop = min(start + batch_size, len(smiles))
-            rows = [dataset[i] for i in range(start, stop)]
+            if dataset is not None:
+                rows = [dataset[i] for i in range(start, stop)]
+            else:
+                rows = _fcd_torch_rows(list(smiles[start:stop]))
             # a lone row would take a matrix-vector path whose last bits differ: pad to two, so
             # a molecule's activations never depend on the batch it lands in
             batch = np.stack(rows * 2 if len(rows) == 1 else rows).astype(np.float32)

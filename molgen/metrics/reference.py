@@ -118,16 +118,25 @@ class Reference:
 
     @classmethod
     def from_smiles(
-        cls, smiles: Iterable[str], cache_dir: Path | None = None, *, n_jobs: int | None = 1
+        cls,
+        smiles: Iterable[str],
+        cache_dir: Path | None = None,
+        *,
+        n_jobs: int | None = 1,
+        classify: Callable[[list[str]], list[tuple]] = classify_smiles,
     ) -> Reference:
         """Canonicalise ``smiles`` (invalid and disconnected ones dropped, duplicates merged,
-        first-occurrence order kept)."""
+        first-occurrence order kept). ``classify`` defines validity and the canonical form
+        (contract of :func:`~molgen.chem.properties.classify_smiles`; e.g.
+        :func:`~molgen.chem.moses.classify_smiles_moses` for MOSES' sets)."""
         lines = list(smiles)
         if not lines:
             raise InputError("reference: no SMILES given")
         cache_file = key = None
         if cache_dir is not None:
             raw = hashlib.sha256(CACHE_VERSION.encode())
+            if classify is not classify_smiles:  # molgen's own keys stay as they were
+                raw.update(f"{classify.__module__}.{classify.__qualname__}\n".encode())
             for line in lines:
                 raw.update(str(line).encode() + b"\n")
             key = f"canonical-{raw.hexdigest()[:32]}"
@@ -136,7 +145,7 @@ class Reference:
             if canonical is not None:
                 return cls(canonical, n_input=len(lines), cache_dir=cache_dir)
         with ProcessPool(n_jobs) as pool:
-            classified = concat(pool.map(classify_smiles, lines, min_part=2))
+            classified = concat(pool.map(classify, lines, min_part=2))
         canonical = list(dict.fromkeys(c for c, reason in classified if reason is None))
         if cache_file is not None and canonical:
             _write_entry(cache_file, key, _CODECS["lines"][1](canonical))
@@ -198,8 +207,12 @@ class Reference:
 
         return self._cached("kl_statistics", "npy", compute)
 
-    def fcd_stats(self, pool: ProcessPool | None = None) -> frechet.FrechetStats:
-        """ChemNet activation mean/covariance of the reference (cached as ``fcd.npz``)."""
+    def fcd_stats(
+        self, pool: ProcessPool | None = None, feature: str = CHEMNET
+    ) -> frechet.FrechetStats:
+        """ChemNet activation mean/covariance of the reference (cached as ``fcd.npz``; with
+        another ChemNet ``feature`` of :data:`~molgen.metrics.features.CHEMNETS` as
+        ``fcd_FEATURE.npz``)."""
         pool = pool or ProcessPool()
 
         def compute() -> frechet.FrechetStats:
@@ -207,7 +220,7 @@ class Reference:
             step = 16384  # bounded memory for large references (32 MiB of activations)
             for start in range(0, len(self), step):
                 block = self.canonical[start : start + step]
-                acc.add(features(pool, block, [CHEMNET])[CHEMNET])
+                acc.add(features(pool, block, [feature])[feature])
             return acc.stats()
 
-        return self._cached("fcd", "fcd", compute)
+        return self._cached("fcd" if feature == CHEMNET else f"fcd_{feature}", "fcd", compute)

@@ -86,14 +86,55 @@ def write_report(
     return path, md_path
 
 
-def _markdown(evaluation: Evaluation, rows: list[tuple]) -> str:
+def _moses_table(evaluation: Evaluation) -> list[str]:
+    """MOSES' README table with this evaluation as the first row, its published baselines below
+    (mean ± std over 3 runs), then the property distances (not in MOSES' table)."""
+    from molgen.metrics.moses import MOSES_BASELINES, MOSES_TABLE_COLUMNS
+
+    def shown(key: str) -> str:
+        value = evaluation.metrics.get(key, math.nan)
+        return f"{value:.4f}" if math.isfinite(value) else "n/a"
+
     lines = [
-        "# molgen evaluation",
+        "## MOSES table",
         "",
-        f"{evaluation.n_samples} samples, {evaluation.n_valid} strict-valid, "
-        f"{evaluation.n_relaxed_valid} sanitizable, {evaluation.n_distinct} distinct valid; "
-        f"reference: {evaluation.reference_size if evaluation.reference_size else 'none'}.",
+        "| Model | " + " | ".join(MOSES_TABLE_COLUMNS) + " |",
+        "|---|" + "---|" * len(MOSES_TABLE_COLUMNS),
+        "| this run | " + " | ".join(shown(key) for key in MOSES_TABLE_COLUMNS) + " |",
+    ]
+    for model, values in MOSES_BASELINES.items():
+        lines.append(f"| {model} | " + " | ".join(f"{m}±{s}" for m, s in values) + " |")
+    properties = ("logP", "SA", "QED", "weight")
+    lines += [
         "",
+        'Baselines: MOSES README table (molecularsets/moses, README "Metrics"), mean±std '
+        "over 3 runs, against MOSES' full test sets.",
+        "",
+        "| " + " | ".join(properties) + " |",
+        "|" + "---|" * len(properties),
+        "| " + " | ".join(shown(key) for key in properties) + " |",
+        "",
+        "Wasserstein-1 distances to the test set (MOSES reports them as plots only).",
+        "",
+    ]
+    return lines
+
+
+def _markdown(evaluation: Evaluation, rows: list[tuple]) -> str:
+    moses = evaluation.benchmark == "moses"
+    counts = (
+        f"{evaluation.n_valid} valid (MOSES: sanitizable, fragments allowed)"
+        if moses
+        else f"{evaluation.n_valid} strict-valid, {evaluation.n_relaxed_valid} sanitizable"
+    )
+    reference = evaluation.reference_size if evaluation.reference_size else "none"
+    lines = [
+        "# molgen evaluation" + (" (MOSES benchmark)" if moses else ""),
+        "",
+        f"{evaluation.n_samples} samples, {counts}, {evaluation.n_distinct} distinct valid"
+        + ("." if moses else f"; reference: {reference}."),
+        "",
+        *(_moses_table(evaluation) if moses else []),
         "| metric | value | definition |",
         "|---|---|---|",
     ]

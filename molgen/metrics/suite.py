@@ -33,6 +33,7 @@ import numpy as np
 from molgen.chem.properties import (
     KL_DESCRIPTORS,
     N_CONTINUOUS_KL_DESCRIPTORS,
+    classify_smiles,
     normalized_logp,
     normalized_sa,
 )
@@ -76,15 +77,18 @@ GENERAL_DEFINITIONS = {
 
 @dataclass
 class Samples:
-    """What a metric sees of the generated samples: counts, the distinct strict-valid canonical
-    SMILES with their occurrence counts (``weights``), the features of each distinct molecule
-    that the evaluated metrics asked for, and the ChemNet moments (duplicates weighted) when a
-    metric asked for :data:`~molgen.metrics.features.CHEMNET`."""
+    """What a metric sees of the generated samples: counts, the distinct valid canonical SMILES
+    (validity and canonical form of the benchmark's ``classify``) with their occurrence counts
+    (``weights``) and the rank among valid samples of each one's first occurrence
+    (``first_seen``), the features of each distinct molecule that the evaluated metrics asked
+    for, and the ChemNet moments (duplicates weighted) when a metric asked for one of
+    :data:`~molgen.metrics.features.CHEMNETS`."""
 
     n_samples: int
     n_relaxed: int
     distinct: list[str]
     weights: np.ndarray  # int64[n_distinct]
+    first_seen: np.ndarray  # int64[n_distinct], increasing
     features: dict[str, np.ndarray | list]
     chemnet: frechet.FrechetAccumulator | None
     pool: ProcessPool  # for reference statistics not cached yet
@@ -134,10 +138,15 @@ class Metric:
 
 @dataclass(frozen=True)
 class Benchmark:
-    """A named, ordered list of metrics (the report's order)."""
+    """A named, ordered list of metrics (the report's order), with the definitions they share:
+    ``classify`` (which samples are valid and their canonical form; the contract of
+    :func:`~molgen.chem.properties.classify_smiles`, a module-level function so the process
+    pool can send it) and ``general_definitions`` (the report's words for them)."""
 
     name: str
     metrics: tuple[Metric, ...]
+    classify: Callable[[list], list[tuple]] = classify_smiles
+    general_definitions: dict[str, str] = field(default_factory=lambda: dict(GENERAL_DEFINITIONS))
 
     def __post_init__(self) -> None:
         names = [metric.name for metric in self.metrics]

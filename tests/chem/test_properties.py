@@ -138,6 +138,6 @@ def test_compute_features_shapes_and_validation():
     empty = compute_features([], ["qed", "morgan"])
     assert empty["qed"].shape == (0,) and empty["morgan"].shape == (0, 128)
     with pytest.raises(ValueError, match="unknown features"):
-        compute_features(["CCO"], ["weight"])
+        compute_features(["CCO"], ["molar_mass"])
     with pytest.raises(ValueError, match="does not parse"):
         compute_features(["C(C)(C)(C)(C)C"], ["qed"])

@@ -1,5 +1,7 @@
+import importlib.util
 import json
 
+import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -97,3 +99,32 @@ def test_is_checkpoint(tmp_path):
     assert is_checkpoint(tmp_path / "run")
     assert is_checkpoint(tmp_path / "model.pt")
     assert not is_checkpoint(tmp_path / "samples.smi")
+
+
+def test_evaluate_moses_benchmark_writes_moses_keys_and_table(tmp_path):
+    if importlib.util.find_spec("moses") is None:
+        pytest.skip("molsets wheel not installed")  # Filters reads MOSES' SMARTS lists
+    generated = _write(tmp_path / "gen.smi", [*GENERATED, "CC.O", "F/C=C/F"])
+    files = {name: _write(tmp_path / f"{name}.smi", REFERENCE) for name in ("t", "s", "r")}
+    out = tmp_path / "report.json"
+    metrics = ["valid", "unique@1000", "SNN/Test", "Scaf/TestSF", "Filters", "logP", "Novelty"]
+    args = [
+        "evaluate", str(generated), "--benchmark", "moses", "--test", str(files["t"]),
+        "--test-scaffolds", str(files["s"]), "--train", str(files["r"]), "--out", str(out),
+        "--cache-dir", str(tmp_path / "cache"), "--no-progress", "-j", "1",
+        *[arg for key in metrics for arg in ("-m", key)],
+    ]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert [key for key in report if key in metrics] == metrics  # MOSES' order, top level
+    assert report["valid"] == 7 / 9  # the salt-like CC.O counts as valid for MOSES
+    assert report["unique@1000"] == 6 / 7  # CCO = OCC
+    assert report["Novelty"] == 3 / 6  # CCO, CCN, c1ccccc1O are in the training file
+    assert "fragments allowed" in report["definitions"]["valid"]
+    markdown = (tmp_path / "report.md").read_text()
+    header = "| Model | valid | unique@1000 | unique@10000 | FCD/Test | FCD/TestSF | SNN/Test |"
+    assert header in markdown and "| CharRNN | 0.9748±0.0264 | 1.0±0.0 |" in markdown
+    assert "| LatentGAN | 0.8966±0.0029 |" in markdown and "MOSES README" in markdown
+    bad = CliRunner().invoke(app, ["evaluate", str(generated), "--test", str(files["t"])])
+    assert bad.exit_code == 2 and "--benchmark moses" in bad.output

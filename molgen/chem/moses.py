@@ -1,0 +1,126 @@
+"""MOSES' molecule-level definitions (Polykovskiy et al. 2020, molecularsets/moses 0.3.1).
+
+* valid: ``moses.utils.get_mol``: ``Chem.MolFromSmiles`` returns a molecule (RDKit's default
+  parser: sanitized, hydrogens removed; fragments allowed) that sanitizes again; "" is invalid.
+* canonical: ``moses.metrics.utils.canonic_smiles``: ``Chem.MolToSmiles(mol)`` (isomeric).
+* the filters: ``moses.metrics.utils.mol_passes_filters``, with MOSES' MCF and PAINS SMARTS
+  lists read from the installed ``molsets`` wheel (``moses/metrics/mcf.csv``,
+  ``wehi_pains.csv``), never imported: the package itself no longer imports on today's stack.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import importlib.util
+from collections.abc import Sequence
+from pathlib import Path
+
+from rdkit import Chem
+from rdkit.Chem import FilterCatalog
+
+from molgen.chem.rdlog import rdkit_quiet
+from molgen.errors import MissingExtraError
+
+__all__ = [
+    "MOSES_ALLOWED_ATOMS",
+    "MOSES_INSTALL",
+    "classify_smiles_moses",
+    "moses_file",
+    "passes_moses_filters",
+]
+
+MOSES_INSTALL = "pip install --no-deps molsets==0.3.1"
+#: ``mol_passes_filters``' default ``allowed`` atoms.
+MOSES_ALLOWED_ATOMS = frozenset({"C", "N", "S", "O", "F", "Cl", "Br", "H"})
+#: ``mol_passes_filters`` rejects a molecule with a ring of this many atoms or more.
+MOSES_MAX_RING = 8
+
+
+def moses_file(relative: str) -> Path:
+    """A file of the installed ``molsets`` wheel, e.g. ``"dataset/data/test.csv.gz"``, located
+    without importing ``moses``. Raises :class:`~molgen.errors.MissingExtraError` naming the
+    install command when the wheel is absent."""
+    spec = importlib.util.find_spec("moses")
+    if spec is None or not spec.submodule_search_locations:
+        raise MissingExtraError(
+            f"the MOSES data files (moses/{relative}) need the molsets wheel: {MOSES_INSTALL}"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / relative
+    if not path.is_file():
+        raise MissingExtraError(f"{path}: missing from the installed molsets ({MOSES_INSTALL})")
+    return path
+
+
+def _moses_mol(smiles: str) -> Chem.Mol | None:
+    """``moses.utils.get_mol`` of a string."""
+    if not smiles:
+        return None
+    mol = Chem.MolFromSmiles(smiles)
+    if mol is None:
+        return None
+    try:
+        Chem.SanitizeMol(mol)
+    except ValueError:
+        return None
+    return mol
+
+
+def classify_smiles_moses(samples: Sequence[str | None]) -> list[tuple[str | None, str | None]]:
+    """``(MOSES canonical SMILES or None, reason or None)`` per sample, the reason None exactly
+    when MOSES counts the sample valid (``"empty"`` for "", ``"parse"`` otherwise). The same
+    contract as :func:`molgen.chem.properties.classify_smiles`, with MOSES' validity."""
+    out: list[tuple[str | None, str | None]] = []
+    with rdkit_quiet():
+        for sample in samples:
+            if not isinstance(sample, str) or not sample:
+                out.append((None, "empty" if sample == "" else "parse"))
+                continue
+            try:
+                mol = _moses_mol(sample)
+            except Exception:  # RDKit raises on some malformed inputs instead of returning None
+                mol = None
+            out.append((None, "parse") if mol is None else (Chem.MolToSmiles(mol), None))
+    return out
+
+
+def _filter_smarts() -> list[str]:
+    """MOSES' MCF SMARTS (``mcf.csv``, header ``names,smarts``) and PAINS SMARTS
+    (``wehi_pains.csv``, no header, ``smarts,name``), in MOSES' order."""
+    with open(moses_file("metrics/mcf.csv"), newline="") as f:
+        mcf = [row["smarts"].strip() for row in csv.DictReader(f)]
+    with open(moses_file("metrics/wehi_pains.csv"), newline="") as f:
+        pains = [row[0].strip() for row in csv.reader(f) if row]
+    return mcf + pains
+
+
+@functools.cache
+def _filter_catalog() -> FilterCatalog.FilterCatalog:
+    """Every MCF and PAINS pattern in one catalog: one C++ call tells whether any matches."""
+    catalog = FilterCatalog.FilterCatalog()
+    for k, smarts in enumerate(_filter_smarts()):
+        pattern = Chem.MolFromSmarts(smarts)
+        if pattern is None:
+            raise ValueError(f"MOSES filter {k}: SMARTS {smarts!r} does not parse")
+        catalog.AddEntry(
+            FilterCatalog.FilterCatalogEntry(f"moses{k}", FilterCatalog.SmartsMatcher(pattern))
+        )
+    return catalog
+
+
+def passes_moses_filters(mol: Chem.Mol) -> bool:
+    """MOSES ``mol_passes_filters`` of a sanitized molecule: no ring of 8 or more atoms, no
+    formal charge, only :data:`MOSES_ALLOWED_ATOMS`, no MCF or PAINS match (on the molecule with
+    explicit hydrogens, as the PAINS SMARTS spell hydrogens as atoms), and its non-isomeric
+    SMILES is non-empty and parses again."""
+    if any(len(ring) >= MOSES_MAX_RING for ring in mol.GetRingInfo().AtomRings()):
+        return False
+    atoms = mol.GetAtoms()
+    if any(atom.GetFormalCharge() != 0 for atom in atoms):
+        return False
+    if any(atom.GetSymbol() not in MOSES_ALLOWED_ATOMS for atom in atoms):
+        return False
+    if _filter_catalog().HasMatch(Chem.AddHs(mol)):
+        return False
+    smiles = Chem.MolToSmiles(mol, isomericSmiles=False)
+    return bool(smiles) and Chem.MolFromSmiles(smiles) is not None
