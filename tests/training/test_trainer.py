@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from molgen.cli import app
 from molgen.config import load_config
+from molgen.errors import Interrupted
 from molgen.training import (
     CheckpointError,
     TrainingDiverged,
@@ -132,7 +133,9 @@ def test_interrupt_saves_and_resume_matches(tmp_path, cache_dir, monkeypatch):
         return original(*args, **kwargs)
 
     monkeypatch.setattr(trainer_module, "generator_loss", generator_loss_then_ctrl_c)
-    train(cfg, interrupted, progress=False)
+    with pytest.raises(Interrupted, match="SIGINT: stopped at step 3 of 8") as stopped:
+        train(cfg, interrupted, progress=False)
+    assert stopped.value.signum == signal.SIGINT
     assert load_checkpoint(interrupted)["step"] == 3  # the step in flight completed, then saved
     monkeypatch.setattr(trainer_module, "generator_loss", original)
     train(cfg, interrupted, resume=True, progress=False)
