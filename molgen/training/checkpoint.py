@@ -8,6 +8,7 @@ the molgen version that wrote it, named in every error about its contents.
 
 from __future__ import annotations
 
+import os
 import pickle
 import warnings
 from collections.abc import Iterator, Mapping
@@ -87,15 +88,17 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     wrong with it. Never unpickles: a file that needs Python objects built is refused."""
     path = find_checkpoint(path)
     try:
-        if path.stat().st_size == 0:
-            raise CheckpointError(f"{path}: not a readable checkpoint (the file is empty)")
-        with warnings.catch_warnings():  # e.g. torch's note on a pickle protocol
-            warnings.simplefilter("ignore")
-            state = torch.load(path, map_location=map_location, weights_only=True)
-    except CheckpointError:
-        raise
+        f = open(path, "rb")  # noqa: SIM115 (closed below)
     except OSError as exc:
         raise CheckpointError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    try:
+        with f, warnings.catch_warnings():  # e.g. torch's note on a pickle protocol
+            if os.fstat(f.fileno()).st_size == 0:
+                raise CheckpointError(f"{path}: not a readable checkpoint (the file is empty)")
+            warnings.simplefilter("ignore")
+            state = torch.load(f, map_location=map_location, weights_only=True)
+    except CheckpointError:
+        raise
     except pickle.UnpicklingError as exc:
         raise CheckpointError(
             f"{path}: not a readable checkpoint (it holds Python objects that only unpickling "

@@ -41,7 +41,7 @@ from molgen.io import lock_folder, remove_stale_temporaries
 from molgen.metrics import TABLE_COLUMNS, Reference, evaluate
 from molgen.models import Discriminator, Generator, RewardNetwork
 from molgen.nn.schedules import TemperatureSchedule, make_schedule
-from molgen.tracking import Tracker, open_tracker
+from molgen.tracking import Tracker, check_wandb_reachable, open_tracker
 from molgen.training import distributed
 from molgen.training.checkpoint import (
     CHECKPOINT_NAME,
@@ -566,6 +566,8 @@ def train(
     # One process at a time trains into a folder (rank 0 of a torchrun job holds the lock for
     # its ranks); the lock goes with the process, however it ends.
     is_main = int(os.environ.get("RANK", "0")) == 0
+    if is_main:  # W&B online without network: fail now, not after W&B's retries
+        check_wandb_reachable(cfg.logging.wandb)
     with lock_folder(run_dir) if is_main else contextlib.nullcontext():
         if is_main:  # what an atomic write killed mid-way left behind
             for tmp in remove_stale_temporaries(run_dir):
