@@ -12,7 +12,6 @@ import signal
 from collections.abc import Iterator
 from pathlib import Path
 
-import click
 import typer
 
 from molgen.config import load_config, to_yaml
@@ -28,6 +27,10 @@ config_app = typer.Typer(help="Inspect experiment configs.", no_args_is_help=Tru
 app.add_typer(config_app, name="config")
 
 
+#: Options of the whole command, set by :func:`main` at each invocation.
+_options = {"debug": False}
+
+
 @app.callback()
 def main(
     debug: bool = typer.Option(
@@ -38,6 +41,7 @@ def main(
     ),
 ) -> None:
     """molgen: train molecule generators, sample them, evaluate any generator's molecules."""
+    _options["debug"] = debug
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -58,8 +62,6 @@ def _reported(*user_errors: type[BaseException]) -> Iterator[None]:
     an interruption, and 1 for anything else, a bug in molgen. ``--debug`` (``MOLGEN_DEBUG=1``)
     lets every exception through with its traceback. SIGTERM interrupts the body like Ctrl-C,
     so partial outputs are removed as on Ctrl-C."""
-    context = click.get_current_context(silent=True)
-    debug = bool(context and context.find_root().params.get("debug"))
     previous = None
     with contextlib.suppress(ValueError):  # not in the main thread: no handler
         previous = signal.signal(signal.SIGTERM, _terminate)
@@ -68,7 +70,7 @@ def _reported(*user_errors: type[BaseException]) -> Iterator[None]:
     except typer.Exit:
         raise
     except BaseException as error:
-        if debug or isinstance(error, (SystemExit, click.exceptions.ClickException)):
+        if _options["debug"] or isinstance(error, SystemExit):
             raise
         raise _exit_for(error, user_errors) from None
     finally:

@@ -45,7 +45,11 @@ class MolgenFault(Exception):
 
 
 class OutputFault(MolgenFault, OSError):
-    """Writing an output failed in the operating system (no space, read-only file system)."""
+    """Writing an output failed in the operating system (no space, read-only file system);
+    built as ``OutputFault(errno, message)``, it reads as its message alone."""
+
+    def __str__(self) -> str:
+        return str(self.strerror)
 
 
 class Interrupted(KeyboardInterrupt):
