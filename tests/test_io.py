@@ -85,17 +85,16 @@ def test_stale_temporaries_are_removed_live_and_young_ones_kept(tmp_path):
 
 def test_a_locked_folder_refuses_a_second_holder_until_released(tmp_path):
     folder = tmp_path / "run"
-    with lock_folder(folder):
-        # flock locks belong to an open file: a second open is a second holder, as in
-        # another process
-        with pytest.raises(
-            InputError, match=rf"{folder} is in use by molgen process {os.getpid()}"
-        ):
-            with lock_folder(folder):
-                pass
+    # flock locks belong to an open file: a second open is a second holder, as in another
+    # process
+    in_use = rf"{folder} is in use by molgen process {os.getpid()}"
+    with lock_folder(folder), pytest.raises(InputError, match=in_use), lock_folder(folder):
+        pass
     with lock_folder(folder):  # released at the end of the block
         pass
     (tmp_path / "file").write_text("x")
-    with pytest.raises(InputError, match="cannot use .*file as a run folder"):
-        with lock_folder(tmp_path / "file"):
-            pass
+    with (
+        pytest.raises(InputError, match="cannot use .*file as a run folder"),
+        lock_folder(tmp_path / "file"),
+    ):
+        pass
