@@ -6,13 +6,16 @@ Subcommands take a YAML config plus dotted ``key=value`` overrides, e.g.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 import typer
 
 from molgen.config import load_config, to_yaml
-from molgen.errors import MolgenError
+from molgen.errors import Interrupted, MolgenError, MolgenFault
 
 app = typer.Typer(
     help="molgen: train molecule generators, sample them, evaluate any generator's molecules.",
@@ -24,11 +27,75 @@ config_app = typer.Typer(help="Inspect experiment configs.", no_args_is_help=Tru
 app.add_typer(config_app, name="config")
 
 
-def _fail(message: str) -> typer.Exit:
-    """Exit with code 2 after one line: for errors in the user's input (a
-    :class:`~molgen.errors.MolgenError`); any other exception is a bug and keeps its traceback."""
+#: Options of the whole command, set by :func:`main` at each invocation.
+_options = {"debug": False}
+
+
+@app.callback()
+def main(
+    debug: bool = typer.Option(
+        False,
+        "--debug",
+        envvar="MOLGEN_DEBUG",
+        help="show the traceback of any error (also MOLGEN_DEBUG=1)",
+    ),
+) -> None:
+    """molgen: train molecule generators, sample them, evaluate any generator's molecules."""
+    _options["debug"] = debug
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    """Exit with ``code`` after one line on stderr."""
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    return typer.Exit(code=2)
+    return typer.Exit(code=code)
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Interrupted(signum, "terminated (SIGTERM)")
+
+
+@contextlib.contextmanager
+def _reported(*user_errors: type[BaseException]) -> Iterator[None]:
+    """Run a command's body; turn what it raises into one line and an exit code: 2 for a
+    :class:`~molgen.errors.MolgenError` (or one of ``user_errors``), 1 for a fault of the
+    machine (:class:`~molgen.errors.MolgenFault`, ``OSError``), 128 + the signal's number for
+    an interruption, and 1 for anything else, a bug in molgen. ``--debug`` (``MOLGEN_DEBUG=1``)
+    lets every exception through with its traceback. SIGTERM interrupts the body like Ctrl-C,
+    so partial outputs are removed as on Ctrl-C."""
+    previous = None
+    with contextlib.suppress(ValueError):  # not in the main thread: no handler
+        previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except BaseException as error:
+        if _options["debug"] or isinstance(error, SystemExit):
+            raise
+        raise _exit_for(error, user_errors) from None
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _exit_for(error: BaseException, user_errors: tuple[type[BaseException], ...]) -> typer.Exit:
+    if isinstance(error, (MolgenError, *user_errors)):
+        return _fail(str(error))
+    if isinstance(error, Interrupted):
+        return _fail(str(error), 128 + error.signum)
+    if isinstance(error, KeyboardInterrupt):
+        return _fail("interrupted", 128 + signal.SIGINT)
+    if isinstance(error, MolgenFault):
+        return _fail(str(error), 1)
+    if isinstance(error, OSError):
+        where = f"{error.filename}: " if error.filename else ""
+        return _fail(f"{where}{error.strerror or error}", 1)
+    summary = " ".join(str(error).split())[:300]  # one line, however long the message
+    return _fail(
+        f"internal error, a bug in molgen ({type(error).__name__}: {summary}); "
+        "rerun with --debug (or MOLGEN_DEBUG=1) for its traceback",
+        1,
+    )
 
 
 @config_app.command("show")
@@ -37,10 +104,8 @@ def config_show(
     overrides: list[str] = typer.Argument(None, help="dotted key=value overrides"),
 ) -> None:
     """Print the resolved config (file + overrides + defaults) as YAML."""
-    try:
+    with _reported():
         cfg = load_config(config, overrides or [])
-    except MolgenError as exc:
-        raise _fail(str(exc)) from None
     typer.echo(to_yaml(cfg), nl=False)
 
 
@@ -62,17 +127,13 @@ def train(
     from molgen.training import TrainingDiverged
     from molgen.training import train as run_training
 
-    try:
+    # a diverged run and an --out that holds a run are the user's to fix (settings, folder)
+    with _reported(TrainingDiverged, FileExistsError):
         cfg = load_config(config, overrides or [])
-    except MolgenError as exc:
-        raise _fail(str(exc)) from None
-    if resume is not None and out is not None and out != resume:
-        raise _fail("give either --out (new run) or --resume (existing run), not both")
-    run_dir = resume or out or default_run_dir(cfg.name)
-    try:
+        if resume is not None and out is not None and out != resume:
+            raise _fail("give either --out (new run) or --resume (existing run), not both")
+        run_dir = resume or out or default_run_dir(cfg.name)
         metrics = run_training(cfg, run_dir, resume=resume is not None, progress=progress)
-    except (MolgenError, TrainingDiverged, FileExistsError) as exc:
-        raise _fail(str(exc)) from None
     typer.echo(f"run written to {run_dir}")
     for key, value in metrics.items():
         typer.echo(f"  {key:>18s}: {value:.4f}")
@@ -88,7 +149,7 @@ def sample(
     batch_size: int = typer.Option(1024, "--batch-size", min=1),
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="processes (same output for any)"),
 ) -> None:
-    """Sample molecules from a checkpoint: one line per sample, streamed to OUTPUT.
+    """Sample molecules from a checkpoint: one line per sample, to OUTPUT (replaced when complete).
 
     Each line is a canonical SMILES (fragments joined by '.'); a graph that RDKit cannot
     sanitize is written as an empty line, so the file keeps one line per sample and
@@ -96,27 +157,36 @@ def sample(
     """
     from tqdm.auto import tqdm
 
+    from molgen.io import atomic_write, check_output_path
     from molgen.training.sampling import iter_samples, load_run
 
-    try:
-        run = load_run(checkpoint)
-    except MolgenError as exc:
-        raise _fail(str(exc)) from None
-    output.parent.mkdir(parents=True, exist_ok=True)
     preview: list[str] = []
-    with open(output, "w") as f, tqdm(total=n, desc="sampling", unit="mol") as bar:
-        for batch in iter_samples(run, n, seed=seed, batch_size=batch_size, jobs=jobs):
-            f.writelines(f"{s or ''}\n" for s in batch)
-            preview += [s for s in batch if s][: 48 - len(preview)]
-            bar.update(len(batch))
-    typer.echo(f"wrote {n} samples to {output}")
-    if image is not None and not preview:
-        typer.secho("no valid molecule to draw; no image written", fg=typer.colors.YELLOW, err=True)
-    elif image is not None:
-        from molgen.chem.draw import draw_grid
 
-        draw_grid(preview, image)
-        typer.echo(f"drew {len(preview)} molecules to {image}")
+    def write_samples(f) -> None:
+        with tqdm(total=n, desc="sampling", unit="mol") as bar:
+            for batch in iter_samples(run, n, seed=seed, batch_size=batch_size, jobs=jobs):
+                f.write("".join(f"{s or ''}\n" for s in batch).encode())
+                preview.extend([s for s in batch if s][: 48 - len(preview)])
+                bar.update(len(batch))
+
+    with _reported():
+        # Everything is checked before anything is written, and OUTPUT is replaced only once
+        # complete: a bad checkpoint or an interruption leaves an existing OUTPUT as it was.
+        for path in (output, image):
+            if path is not None:
+                check_output_path(path)
+        run = load_run(checkpoint)
+        atomic_write(output, write_samples)
+        typer.echo(f"wrote {n} samples to {output}")
+        if image is not None and not preview:
+            typer.secho(
+                "no valid molecule to draw; no image written", fg=typer.colors.YELLOW, err=True
+            )
+        elif image is not None:
+            from molgen.chem.draw import draw_grid
+
+            draw_grid(preview, image)
+            typer.echo(f"drew {len(preview)} molecules to {image}")
 
 
 @app.command()
@@ -158,7 +228,7 @@ def evaluate(
     given)."""
     from molgen.commands.evaluate import output_paths, run_evaluation
 
-    try:
+    with _reported():
         evaluation = run_evaluation(
             generated,
             out,
@@ -176,8 +246,6 @@ def evaluate(
             test_scaffolds=test_scaffolds,
             train=train,
         )
-    except MolgenError as exc:
-        raise _fail(str(exc)) from None
     for key, value in evaluation.metrics.items():
         typer.echo(f"  {key:>18s}: {value:.4f}")
     typer.echo(f"report written to {out} and {output_paths(out)['markdown']}")

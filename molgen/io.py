@@ -1,14 +1,48 @@
-"""Writing files so that a reader never sees a partial one."""
+"""Writing files so that a reader never sees a partial one, and guarding run folders."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["atomic_write"]
+from molgen.errors import InputError, OutputFault
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; folders are not guarded
+    fcntl = None
+
+__all__ = [
+    "LOCK_NAME",
+    "atomic_write",
+    "check_output_path",
+    "lock_folder",
+    "remove_stale_temporaries",
+]
+
+#: The file in a folder that :func:`lock_folder` locks.
+LOCK_NAME = ".molgen.lock"
+#: Temporaries younger than this are never removed: a writer may have just created one.
+STALE_AFTER_S = 60.0
+
+
+def check_output_path(path: str | Path) -> Path:
+    """Raise :class:`~molgen.errors.InputError` when ``path`` cannot be a file to write: it is
+    a folder, or one of its parents is a file."""
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path} is a folder; give a file name to write")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise InputError(f"cannot write {path}: {parent} is a file, not a folder")
+            break
+    return path
 
 
 def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
@@ -18,22 +52,90 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
     systems); the file is flushed and fsynced, renamed over ``path`` and the folder fsynced, so
     after a crash ``path`` holds either the old or the new content, never a mix. On any failure
     the temporary file is removed and ``path`` is untouched. Concurrent writers of the same
-    content are harmless: the last rename wins.
+    content are harmless: the last rename wins. The temporary is locked while it is written, so
+    :func:`remove_stale_temporaries` knows a live one from one a killed process left.
+
+    Raises :class:`~molgen.errors.InputError` when ``path`` is a folder or under a file, and
+    :class:`~molgen.errors.OutputFault` (an ``OSError``) naming ``path`` when the system refuses
+    the write (no space, a read-only file system).
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    path = check_output_path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as error:
+        raise _fault(path, error) from error
     try:
         with os.fdopen(fd, "wb") as f:
+            if fcntl is not None:
+                fcntl.flock(f, fcntl.LOCK_EX)
             write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(error, OSError) and not isinstance(error, OutputFault):
+            raise _fault(path, error) from error
         raise
     _fsync_folder(path.parent)
     return path
+
+
+def _fault(path: Path, error: OSError) -> OutputFault:
+    reason = error.strerror or str(error)
+    return OutputFault(error.errno, f"cannot write {path}: {reason}")
+
+
+def remove_stale_temporaries(folder: str | Path) -> list[Path]:
+    """Remove the temporary files :func:`atomic_write` left in ``folder`` when its process was
+    killed (older than :data:`STALE_AFTER_S` and not locked by a live writer); returns them."""
+    removed = []
+    for tmp in Path(folder).glob(".*.tmp"):
+        with contextlib.suppress(OSError):  # gone meanwhile, or not ours to remove
+            if time.time() - tmp.stat().st_mtime < STALE_AFTER_S:
+                continue
+            with open(tmp, "rb") as f:
+                if fcntl is not None:
+                    try:
+                        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    except BlockingIOError:
+                        continue  # a live writer holds it
+                tmp.unlink()
+                removed.append(tmp)
+    return removed
+
+
+@contextlib.contextmanager
+def lock_folder(folder: str | Path, what: str = "run") -> Iterator[Path]:
+    """Hold an exclusive lock on ``folder`` (created if needed) until the block ends, or raise
+    :class:`~molgen.errors.InputError` naming the folder and the process holding it. The lock
+    is the operating system's (``flock``): it is released when the process ends, however it
+    ends, so a crashed run never leaves its folder locked."""
+    folder = Path(folder)
+    if fcntl is None:
+        yield folder
+        return
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        f = open(folder / LOCK_NAME, "a+")  # noqa: SIM115 (held for the block)
+    except (FileExistsError, NotADirectoryError) as error:
+        raise InputError(f"cannot use {folder} as a {what} folder: {error.strerror}") from error
+    with f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "another process"
+            raise InputError(
+                f"{folder} is in use by {holder}: one {what} at a time writes a folder "
+                "(wait for it to finish, or pick another folder)"
+            ) from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"molgen process {os.getpid()}")
+        f.flush()
+        yield folder
 
 
 def _fsync_folder(folder: Path) -> None:

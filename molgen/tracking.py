@@ -11,13 +11,16 @@ import csv
 import json
 import math
 import os
+import socket
 import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from molgen.config import WandbConfig
+from molgen.errors import MolgenFault
 
-__all__ = ["Tracker", "open_tracker", "resolve_wandb_mode"]
+__all__ = ["Tracker", "check_wandb_reachable", "open_tracker", "resolve_wandb_mode"]
 
 _RUN_ID_FILE = "wandb_run_id"
 
@@ -28,6 +31,39 @@ def resolve_wandb_mode(mode: str | None) -> str:
     if mode not in ("online", "offline", "disabled"):
         raise ValueError(f"WANDB_MODE must be online, offline or disabled, got {mode!r}")
     return mode
+
+
+#: Seconds to wait for W&B's server before an online run gives up (W&B itself retries ~95 s).
+CONNECT_TIMEOUT_S = 5.0
+
+
+def _wandb_server() -> tuple[str, int]:
+    """Host and port of the W&B server an online run talks to (``$WANDB_BASE_URL`` when set)."""
+    base_url = os.environ.get("WANDB_BASE_URL")
+    if base_url is None:
+        from wandb.sdk.lib.urls import DEFAULT_BASE_URL  # moves between wandb versions
+
+        base_url = DEFAULT_BASE_URL
+    url = urlsplit(base_url)
+    return url.hostname or base_url, url.port or (80 if url.scheme == "http" else 443)
+
+
+def check_wandb_reachable(wandb: WandbConfig | None) -> None:
+    """For an online W&B run, connect to W&B's server once (at most :data:`CONNECT_TIMEOUT_S`
+    seconds) and raise :class:`~molgen.errors.MolgenFault` naming it when that fails, so a run
+    without network stops before it starts rather than after W&B's own retries. Offline and
+    disabled runs need no network and are not checked."""
+    if wandb is None or resolve_wandb_mode(wandb.mode) != "online":
+        return
+    host, port = _wandb_server()
+    try:
+        socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as error:
+        raise MolgenFault(
+            f"W&B is online (logging.wandb.mode or $WANDB_MODE) but its server {host}:{port} "
+            f"cannot be reached ({error.strerror or error}); run offline with "
+            "logging.wandb.mode=offline and upload later with `wandb sync`"
+        ) from error
 
 
 class Tracker:
@@ -105,8 +141,14 @@ def open_tracker(
     if wandb is None or resolve_wandb_mode(wandb.mode) == "disabled":
         return Tracker(run_dir)
 
+    check_wandb_reachable(wandb)
     import wandb as wandb_lib
 
+    mode = resolve_wandb_mode(wandb.mode)
+    if mode == "offline":
+        # W&B's process-wide settings decide its own telemetry; unless they say offline too,
+        # an offline run still looks up W&B's server (one DNS query) to report it.
+        wandb_lib.setup(settings=wandb_lib.Settings(mode="offline"))
     id_file = run_dir / _RUN_ID_FILE
     if id_file.exists():  # a resumed run continues its W&B run
         run_id = id_file.read_text().strip()
@@ -121,7 +163,7 @@ def open_tracker(
         job_type=job_type,
         config=config,
         dir=str(run_dir),
-        mode=resolve_wandb_mode(wandb.mode),
+        mode=mode,
         id=run_id,
         resume="allow",
         settings=wandb_lib.Settings(console="off", silent=True),

@@ -1,5 +1,7 @@
+import errno
 import importlib.util
 import json
+import signal
 import subprocess
 import sys
 
@@ -7,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from molgen.cli import app
+from molgen.errors import InputError, Interrupted, MolgenFault
 
 runner = CliRunner()
 
@@ -62,3 +65,37 @@ def test_moses_trains_samples_and_evaluates_end_to_end(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     report = json.loads(report_path.read_text())
     assert report["n_samples"] == 64 and 0.0 <= report["validity"] <= report["validity_relaxed"]
+
+
+def _config_show_raising(monkeypatch, error, *args, env=None):
+    def load_config(*a, **k):
+        raise error
+
+    monkeypatch.setattr("molgen.cli.load_config", load_config)
+    return runner.invoke(app, [*args, "config", "show", "configs/debug.yaml"], env=env)
+
+
+@pytest.mark.parametrize(
+    "error, code, line",
+    [
+        (InputError("a.yaml:3: bad"), 2, "error: a.yaml:3: bad"),
+        (OSError(errno.EROFS, "Read-only file system", "runs/x"), 1, "runs/x: Read-only"),
+        (MolgenFault("W&B unreachable"), 1, "error: W&B unreachable"),
+        (Interrupted(signal.SIGTERM, "terminated"), 143, "error: terminated"),
+        (KeyboardInterrupt(), 130, "error: interrupted"),
+        (ZeroDivisionError("oops\nsecond line"), 1, "internal error, a bug in molgen"),
+    ],
+    ids=["mistake", "os_fault", "fault", "sigterm", "ctrl_c", "bug"],
+)
+def test_each_kind_of_error_is_one_line_with_its_exit_code(monkeypatch, error, code, line):
+    result = _config_show_raising(monkeypatch, error)
+    assert result.exit_code == code, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and line in lines[0], result.output
+    assert "Traceback" not in result.output
+
+
+def test_debug_shows_the_traceback(monkeypatch):
+    for args, env in [(["--debug"], None), ([], {"MOLGEN_DEBUG": "1"})]:
+        result = _config_show_raising(monkeypatch, ZeroDivisionError("oops"), *args, env=env)
+        assert isinstance(result.exception, ZeroDivisionError), result.output

@@ -1,9 +1,13 @@
+import errno
+import fcntl
 import os
+import time
 
 import pytest
 
 import molgen.io
-from molgen.io import atomic_write
+from molgen.errors import InputError, OutputFault
+from molgen.io import atomic_write, check_output_path, lock_folder, remove_stale_temporaries
 
 
 def test_atomic_write_replaces_and_fsyncs_file_and_folder(tmp_path, monkeypatch):
@@ -36,3 +40,61 @@ def test_atomic_write_failure_keeps_old_file_and_leaves_no_temp(tmp_path):
         atomic_write(path, crash)
     assert path.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["data.bin"]
+
+
+def test_output_path_that_is_a_folder_or_under_a_file_is_the_users_mistake(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(InputError, match="is a folder"):
+        atomic_write(tmp_path, lambda f: f.write(b"x"))
+    with pytest.raises(InputError, match=f"{tmp_path / 'file'} is a file, not a folder"):
+        check_output_path(tmp_path / "file" / "sub" / "out.smi")
+
+
+def test_a_full_disk_is_a_fault_naming_the_path(tmp_path, monkeypatch):
+    path = tmp_path / "data.bin"
+    atomic_write(path, lambda f: f.write(b"old"))
+
+    def disk_full(src, dst):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(molgen.io.os, "replace", disk_full)
+    with pytest.raises(OutputFault) as fault:
+        atomic_write(path, lambda f: f.write(b"new"))
+    assert str(fault.value) == f"cannot write {path}: No space left on device"
+    assert fault.value.errno == errno.ENOSPC and isinstance(fault.value, OSError)
+    assert path.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["data.bin"]
+
+
+def test_stale_temporaries_are_removed_live_and_young_ones_kept(tmp_path):
+    old = time.time() - 2 * molgen.io.STALE_AFTER_S
+    stale, young, live = (tmp_path / f".checkpoint.pt.{k}.tmp" for k in ("a", "b", "c"))
+    for path in (stale, young, live):
+        path.write_bytes(b"partial")
+    os.utime(stale, (old, old))
+    os.utime(live, (old, old))
+    keep = tmp_path / "checkpoint.pt"
+    keep.write_bytes(b"whole")
+    os.utime(keep, (old, old))
+    with open(live, "rb") as writer:  # a writer still holds it
+        fcntl.flock(writer, fcntl.LOCK_EX)
+        assert remove_stale_temporaries(tmp_path) == [stale]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [young.name, live.name, "checkpoint.pt"]
+    )
+
+
+def test_a_locked_folder_refuses_a_second_holder_until_released(tmp_path):
+    folder = tmp_path / "run"
+    # flock locks belong to an open file: a second open is a second holder, as in another
+    # process
+    in_use = rf"{folder} is in use by molgen process {os.getpid()}"
+    with lock_folder(folder), pytest.raises(InputError, match=in_use), lock_folder(folder):
+        pass
+    with lock_folder(folder):  # released at the end of the block
+        pass
+    (tmp_path / "file").write_text("x")
+    with (
+        pytest.raises(InputError, match="cannot use .*file as a run folder"),
+        lock_folder(tmp_path / "file"),
+    ):
+        pass

@@ -13,7 +13,8 @@ import pytest
 import molgen
 
 ROOT = Path(molgen.__file__).parent
-#: The infrastructure every layer may use; it imports no other molgen module.
+#: The infrastructure every layer may use; it imports no other molgen module than
+#: molgen.errors, which imports none.
 BASE = ("molgen.errors", "molgen.io", "molgen.parallel")
 #: The molgen modules each package may import besides itself and BASE.
 ALLOWED = {
@@ -73,7 +74,8 @@ def test_no_upward_import(package):
 def test_base_modules_import_no_other_molgen_module():
     for module in BASE:
         path = ROOT / f"{module.split('.')[1]}.py"
-        assert not {name for name in _imports(path) if _within(name, "molgen")}, module
+        imported = {name for name in _imports(path) if _within(name, "molgen")}
+        assert imported <= ({"molgen.errors"} if module != "molgen.errors" else set()), module
 
 
 def test_nn_needs_torch_only():

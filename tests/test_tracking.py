@@ -1,10 +1,16 @@
+import errno
 import json
+import os
 import re
+import subprocess
+import sys
 
 import pytest
 
+from molgen import tracking
 from molgen.config import WandbConfig
-from molgen.tracking import open_tracker, resolve_wandb_mode
+from molgen.errors import MolgenFault
+from molgen.tracking import check_wandb_reachable, open_tracker, resolve_wandb_mode
 
 
 def test_mode_precedence(monkeypatch):
@@ -44,3 +50,44 @@ def test_offline_run_is_resumed_with_the_same_id(tmp_path, monkeypatch):
     assert [
         json.loads(line)["step"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()
     ] == [1, 2]
+
+
+def test_online_without_network_fails_at_once_naming_the_server(tmp_path, monkeypatch):
+    def unreachable(address, timeout):
+        assert timeout <= 5
+        raise OSError(errno.ENETUNREACH, "Network is unreachable")
+
+    monkeypatch.setattr(tracking.socket, "create_connection", unreachable)
+    monkeypatch.setenv("WANDB_BASE_URL", "https://wandb.example.org")
+    with pytest.raises(MolgenFault, match=r"wandb\.example\.org:443 cannot be reached"):
+        open_tracker(tmp_path, {}, wandb=WandbConfig(mode="online"))
+    check_wandb_reachable(WandbConfig(mode="offline"))  # offline needs no network
+
+
+OFFLINE_RUN = """
+import atexit, socket, sys
+from pathlib import Path
+lookups = []
+atexit.register(lambda: print(lookups))  # runs last: after W&B's own exit handlers
+real = socket.getaddrinfo
+socket.getaddrinfo = lambda host, *a, **k: lookups.append(host) or real(host, *a, **k)
+from molgen.config import WandbConfig
+from molgen.tracking import open_tracker
+with open_tracker(Path(sys.argv[1]), {}, wandb=WandbConfig(mode="offline")) as tracker:
+    tracker.log({"x": 1.0}, step=1)
+"""
+
+
+def test_offline_run_looks_up_no_host(tmp_path):
+    # A fresh process without $WANDB_MODE (which the tests set): W&B's process-wide settings
+    # are then online unless molgen says offline.
+    env = {k: v for k, v in os.environ.items() if k != "WANDB_MODE"}
+    out = subprocess.run(
+        [sys.executable, "-c", OFFLINE_RUN, str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout

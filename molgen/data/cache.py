@@ -18,12 +18,22 @@ from typing import Any
 
 import torch
 
-from molgen.io import atomic_write
+from molgen.io import atomic_write, remove_stale_temporaries
 
 __all__ = ["cache_key", "content_checksum", "load_entry", "save_entry"]
 
 #: Bump when the layout of an entry or the meaning of its tensors changes.
 FORMAT_VERSION = 2  # 2: canonical SMILES without explicit hydrogens and atom maps
+#: An entry's fields and their types; the checksum covers only SMILES and tensors.
+ENTRY_FIELDS = {
+    "key": str,
+    "smiles": list,
+    "x": torch.Tensor,
+    "adj": torch.Tensor,
+    "checksum": str,
+    "report": dict,
+    "vocab": dict,
+}
 
 
 def cache_key(files: Sequence[Path], settings: dict[str, Any]) -> str:
@@ -54,12 +64,22 @@ def save_entry(path: Path, entry: dict[str, Any]) -> None:
 
 
 def load_entry(path: Path, key: str) -> dict[str, Any] | None:
-    """The entry at ``path`` when it exists, loads, has ``key`` and matches its checksum;
-    otherwise None (with a warning when a file was there but could not be trusted)."""
+    """The entry at ``path`` when it exists, loads, has every field of :data:`ENTRY_FIELDS`,
+    has ``key`` and matches its checksum; otherwise None (with a warning naming the file and
+    what is wrong when a file was there but could not be trusted). Temporaries that killed
+    writers left in the folder are removed first."""
+    for tmp in remove_stale_temporaries(path.parent) if path.parent.is_dir() else []:
+        warnings.warn(f"removed {tmp}, left by an interrupted write", stacklevel=3)
     if not path.is_file():
         return None
     try:
         entry = torch.load(path, weights_only=True)
+        if not isinstance(entry, dict):
+            raise ValueError(f"holds a {type(entry).__name__}, not a dict")
+        for field, kind in ENTRY_FIELDS.items():
+            if not isinstance(entry.get(field), kind):
+                found = "missing" if field not in entry else type(entry[field]).__name__
+                raise ValueError(f"field {field!r} is {found}, not {kind.__name__}")
         if entry["key"] != key:
             raise ValueError("key differs")
         checksum = content_checksum(entry["smiles"], (entry["x"], entry["adj"]))

@@ -15,7 +15,14 @@ from molgen.chem import Vocabulary, decode
 from molgen.config import Config
 from molgen.models import Generator
 from molgen.parallel import ProcessPool, resolve_jobs
-from molgen.training.checkpoint import find_checkpoint, load_checkpoint
+from molgen.training.checkpoint import (
+    CheckpointError,
+    check_entries,
+    find_checkpoint,
+    load_checkpoint,
+    load_part,
+    written_by,
+)
 
 __all__ = [
     "TRAIN_SMILES_NAME",
@@ -86,15 +93,27 @@ class Run:
     train_smiles: list[str]
 
 
+#: What sampling reads from a checkpoint, and the types it must have.
+SAMPLING_ENTRIES = {"config": dict, "vocab": dict, "generator": dict, "tau": (float, int)}
+
+
 def _generator_of(
-    state: dict[str, Any], device: str
+    state: dict[str, Any], device: str, path: Path
 ) -> tuple[Generator, Vocabulary, float, Config]:
-    cfg = Config.model_validate(state["config"])
-    vocab = Vocabulary.from_dict(state["vocab"])
+    check_entries(state, SAMPLING_ENTRIES, path)
+    try:
+        cfg = Config.model_validate(state["config"])
+        vocab = Vocabulary.from_dict(state["vocab"])
+    except (ValueError, TypeError, KeyError) as exc:  # pydantic's errors are ValueErrors
+        detail = " ".join(str(exc).split())[:300]
+        raise CheckpointError(
+            f"{path}: its config or vocabulary does not fit this molgen ({written_by(state)}): "
+            f"{detail}"
+        ) from exc
     generator = Generator(
         cfg.generator, vocab.max_atoms, vocab.num_atom_types, vocab.num_bond_types
     ).to(device)
-    generator.load_state_dict(state["generator"])
+    load_part(generator, state, "generator", path)
     return generator, vocab, float(state["tau"]), cfg
 
 
@@ -107,11 +126,12 @@ def load_run(path: str | Path, device: str = "cpu") -> Run:
     no readable checkpoint."""
     checkpoint = find_checkpoint(path)
     state = load_checkpoint(checkpoint, map_location=device)
-    generator, vocab, tau, cfg = _generator_of(state, device)
+    generator, vocab, tau, cfg = _generator_of(state, device, checkpoint)
     train_file = checkpoint.parent / TRAIN_SMILES_NAME
     if train_file.is_file():
         train_smiles = train_file.read_text().splitlines()
     else:
+        check_entries(state, {"train_smiles": list}, checkpoint)
         train_smiles = list(state["train_smiles"])
     return Run(checkpoint, generator, vocab, tau, cfg, train_smiles)
 
@@ -121,7 +141,8 @@ def load_generator(
 ) -> tuple[Generator, Vocabulary, float, Config]:
     """Rebuild the generator of a checkpoint; returns it with its vocabulary, the temperature
     reached in training, and the run's config."""
-    return _generator_of(load_checkpoint(checkpoint, map_location=device), device)
+    checkpoint = find_checkpoint(checkpoint)
+    return _generator_of(load_checkpoint(checkpoint, map_location=device), device, checkpoint)
 
 
 def sample_smiles(

@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import math
+import os
 import signal
 import time
 from collections.abc import Callable
@@ -28,6 +29,7 @@ from tqdm.auto import tqdm
 from molgen.chem import Vocabulary
 from molgen.config import Config, to_yaml
 from molgen.data import MolDataset, load_dataset
+from molgen.errors import Interrupted
 from molgen.gan import (
     compile_critic_objective,
     critic_loss,
@@ -35,12 +37,22 @@ from molgen.gan import (
     generator_loss,
     reward_loss,
 )
+from molgen.io import lock_folder, remove_stale_temporaries
 from molgen.metrics import TABLE_COLUMNS, Reference, evaluate
 from molgen.models import Discriminator, Generator, RewardNetwork
 from molgen.nn.schedules import TemperatureSchedule, make_schedule
-from molgen.tracking import Tracker, open_tracker
+from molgen.tracking import Tracker, check_wandb_reachable, open_tracker
 from molgen.training import distributed
-from molgen.training.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
+from molgen.training.checkpoint import (
+    CHECKPOINT_NAME,
+    CheckpointError,
+    check_entries,
+    find_checkpoint,
+    load_checkpoint,
+    load_part,
+    save_checkpoint,
+    written_by,
+)
 from molgen.training.rewards import molecule_rewards
 from molgen.training.sampling import generate_smiles
 
@@ -75,27 +87,37 @@ class TrainingDiverged(RuntimeError):
 
 
 class _StopOnInterrupt:
-    """First Ctrl-C asks the loop to stop after the current step (then it saves); a second one
-    interrupts at once."""
+    """First Ctrl-C or SIGTERM (what schedulers send) asks the loop to stop after the current
+    step (then it saves); a second one interrupts at once. ``signum`` is the first signal."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self) -> None:
-        self.requested = False
-        self._previous: Any = None
+        self.signum: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    @property
+    def requested(self) -> bool:
+        return self.signum is not None
 
     def __enter__(self) -> _StopOnInterrupt:
         with contextlib.suppress(ValueError):  # not in the main thread: no handler
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+            for signum in self.SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._handle)
         return self
 
     def _handle(self, signum: int, frame: Any) -> None:
         if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-        log.warning("interrupt: finishing this step, saving a checkpoint, then stopping")
+            raise Interrupted(signum, f"{signal.Signals(signum).name} again: stopped at once")
+        self.signum = signum
+        log.warning(
+            "%s: finishing this step, saving a checkpoint, then stopping",
+            signal.Signals(signum).name,
+        )
 
     def __exit__(self, *exc: object) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
 
 
 def _check_finite(
@@ -104,15 +126,35 @@ def _check_finite(
     """Stop before a non-finite update reaches the weights. The gradient norm is checked too:
     after DDP's all-reduce it is the same on every rank, so all ranks stop together."""
     if not (torch.isfinite(loss) and math.isfinite(grad_norm)):
-        kept = (
-            f"the last good checkpoint is {checkpoint}"
-            if checkpoint.exists()
-            else "no checkpoint was written yet"
-        )
         raise TrainingDiverged(
             f"{name} loss is {loss.item()} (gradient norm {grad_norm}) at step {step}; training "
-            f"stopped and {kept} (try a lower learning rate, train.grad_clip, or a higher "
-            "temperature.tau_min)"
+            f"stopped and {_kept(checkpoint)} (try a lower learning rate, train.grad_clip, or a "
+            "higher temperature.tau_min)"
+        )
+
+
+def _kept(checkpoint: Path) -> str:
+    if checkpoint.exists():
+        return f"the last good checkpoint is {checkpoint}"
+    return "no checkpoint was written yet"
+
+
+def _check_finite_weights(
+    optimizer: torch.optim.Optimizer, name: str, step: int, checkpoint: Path
+) -> None:
+    """Stop when an update made a weight NaN or infinite (a finite loss and gradient can still
+    give one, e.g. through a huge learning rate). One fused kernel and one sync: the L2 norm of
+    each tensor, then their maximum, which is NaN or inf when a weight is (or when a weight is
+    beyond ~1e19, whose square overflows: as diverged). The max-norm would be exact but is 10x
+    slower on CPU."""
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    largest = torch.stack(torch._foreach_norm(params)).max()
+    if not torch.isfinite(largest):
+        lrs = sorted({group["lr"] for group in optimizer.param_groups})
+        raise TrainingDiverged(
+            f"{name} weights became non-finite (norm {largest.item()}) in the update of step {step} (learning "
+            f"rate {', '.join(map(str, lrs))}); training stopped and {_kept(checkpoint)} (try a "
+            "lower learning rate or train.grad_clip)"
         )
 
 
@@ -155,6 +197,7 @@ def _update(
     )
     _check_finite(loss, grad_norm, name, state.step, rt.checkpoint)
     optimizer.step()
+    _check_finite_weights(optimizer, name, state.step, rt.checkpoint)
     return grad_norm
 
 
@@ -273,7 +316,7 @@ class TrainState:
         (the config, vocabulary and data are this run's, checked by :func:`train`)."""
         for key, attr in self.STATEFUL.items():
             if (part := getattr(self, attr)) is not None:
-                part.load_state_dict(state[key])
+                load_part(part, state, key)  # names the tensor whose shape or dtype differs
         rng = state["rng"][rank]
         torch.set_rng_state(rng["torch"])
         self.noise_rng.set_state(rng["noise"])
@@ -519,20 +562,52 @@ def train(
     """
     run_dir = Path(run_dir)
     checkpoint = run_dir / CHECKPOINT_NAME
-    saved = load_checkpoint(checkpoint) if resume else None
-    if saved is None and checkpoint.exists():
-        raise FileExistsError(
-            f"{run_dir} already holds a run: resume it with --resume or pick another --out"
-        )
-    if saved is not None:
-        _check_resumable(cfg, Config.model_validate(saved["config"]), checkpoint)
-    if cfg.train.threads:
-        torch.set_num_threads(cfg.train.threads)
-    ctx, device = distributed.setup(distributed.resolve_device(cfg.train.device))
+    if resume:
+        find_checkpoint(checkpoint)  # before the lock creates the folder
+    # One process at a time trains into a folder (rank 0 of a torchrun job holds the lock for
+    # its ranks); the lock goes with the process, however it ends.
+    is_main = int(os.environ.get("RANK", "0")) == 0
+    if is_main:  # W&B online without network: fail now, not after W&B's retries
+        check_wandb_reachable(cfg.logging.wandb)
+    with lock_folder(run_dir) if is_main else contextlib.nullcontext():
+        if is_main:  # what an atomic write killed mid-way left behind
+            for tmp in remove_stale_temporaries(run_dir):
+                log.warning("removed %s, left by an interrupted write", tmp)
+        saved = load_checkpoint(checkpoint) if resume else None
+        if saved is None and checkpoint.exists():
+            raise FileExistsError(
+                f"{run_dir} already holds a run: resume it with --resume or pick another --out"
+            )
+        if saved is not None:
+            check_entries(saved, RESUME_ENTRIES, checkpoint)
+            _check_resumable(cfg, _saved_config(saved, checkpoint), checkpoint)
+        if cfg.train.threads:
+            torch.set_num_threads(cfg.train.threads)
+        ctx, device = distributed.setup(distributed.resolve_device(cfg.train.device))
+        try:
+            return _loop(_start(cfg, run_dir, saved, ctx, device), ctx, device, run_dir, progress)
+        finally:
+            distributed.teardown(ctx)
+
+
+#: What resuming reads from a checkpoint besides the parts in ``TrainState.STATEFUL``.
+RESUME_ENTRIES: dict[str, type | tuple[type, ...]] = {
+    "step": int,
+    "config": dict,
+    "vocab": dict,
+    "rng": list,
+    **{key: (dict, type(None)) for key in TrainState.STATEFUL},
+}
+
+
+def _saved_config(saved: dict[str, Any], checkpoint: Path) -> Config:
     try:
-        return _loop(_start(cfg, run_dir, saved, ctx, device), ctx, device, run_dir, progress)
-    finally:
-        distributed.teardown(ctx)
+        return Config.model_validate(saved["config"])
+    except ValueError as exc:  # pydantic's ValidationError
+        detail = " ".join(str(exc).split())[:300]
+        raise CheckpointError(
+            f"{checkpoint}: its config does not fit this molgen ({written_by(saved)}): {detail}"
+        ) from exc
 
 
 def _start(
@@ -564,7 +639,15 @@ def _start(
         )
     state = init_state(cfg, dataset, device, ctx.rank)
     if saved is not None:
-        state.load_state_dict(saved, ctx.rank)
+        try:
+            state.load_state_dict(saved, ctx.rank)
+        except CheckpointError as exc:  # a part's tensors: named by load_part
+            raise CheckpointError(f"{checkpoint}: {exc}") from exc
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:  # the RNG states, step
+            raise CheckpointError(
+                f"{checkpoint}: its RNG states cannot be restored ({type(exc).__name__}: "
+                f"{' '.join(str(exc).split())[:200]}) ({written_by(saved)})"
+            ) from exc
         log.info("resumed %s at step %d", run_dir, state.step)
     elif ctx.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -649,6 +732,12 @@ def _loop(
                     log.warning("stopped at step %d; resume with --resume %s", state.step, run_dir)
                     break
         _finish(state, ctx, tracker, run_dir)
+        if interrupt.signum is not None:  # saved and finished: now say the run was cut short
+            raise Interrupted(
+                interrupt.signum,
+                f"{signal.Signals(interrupt.signum).name}: stopped at step {state.step} of "
+                f"{cfg.train.steps}; {rt.checkpoint} is saved: continue with --resume {run_dir}",
+            )
     finally:
         bar.close()
         if tracker is not None:

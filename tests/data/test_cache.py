@@ -96,3 +96,20 @@ def test_load_entry_checks_the_key(tmp_path, source):
     with pytest.warns(UserWarning, match="key differs"):
         assert load_entry(path, "0" * 64) is None
     assert load_entry(tmp_path / "absent.pt", "0" * 64) is None
+
+
+@pytest.mark.parametrize("field", ["report", "vocab"])
+def test_an_entry_that_passes_its_checksum_but_lacks_a_field_is_rebuilt(
+    tmp_path, source, monkeypatch, field
+):
+    builds = count_builds(monkeypatch)
+    first = load_dataset(config(tmp_path, source))
+    path = Path(first.info["cache_file"])
+    entry = torch.load(path, weights_only=True)
+    del entry[field]  # not covered by the checksum, which is over SMILES and tensors
+    save_entry(path, entry)
+    with pytest.warns(
+        UserWarning, match=rf"rebuilding the dataset cache .*field '{field}' is missing"
+    ):
+        again = load_dataset(config(tmp_path, source))
+    assert len(builds) == 2 and again.vocab == first.vocab

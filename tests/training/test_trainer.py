@@ -1,7 +1,9 @@
+import errno
 import json
 import math
 import os
 import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,8 @@ from typer.testing import CliRunner
 
 from molgen.cli import app
 from molgen.config import load_config
+from molgen.errors import Interrupted
+from molgen.io import lock_folder
 from molgen.training import (
     CheckpointError,
     TrainingDiverged,
@@ -132,7 +136,9 @@ def test_interrupt_saves_and_resume_matches(tmp_path, cache_dir, monkeypatch):
         return original(*args, **kwargs)
 
     monkeypatch.setattr(trainer_module, "generator_loss", generator_loss_then_ctrl_c)
-    train(cfg, interrupted, progress=False)
+    with pytest.raises(Interrupted, match="SIGINT: stopped at step 3 of 8") as stopped:
+        train(cfg, interrupted, progress=False)
+    assert stopped.value.signum == signal.SIGINT
     assert load_checkpoint(interrupted)["step"] == 3  # the step in flight completed, then saved
     monkeypatch.setattr(trainer_module, "generator_loss", original)
     train(cfg, interrupted, resume=True, progress=False)
@@ -314,3 +320,134 @@ def test_compile_is_refused_clearly_where_it_cannot_run(cache_dir, monkeypatch):
         trainer_module._compiled_critic_objective(
             cfg, one_process, None, None, torch.device("cpu"), None
         )
+
+
+def _cli_train(cache_dir, run_dir, *args):
+    return runner.invoke(
+        app,
+        [
+            "train",
+            "configs/debug.yaml",
+            f"data.cache_dir={cache_dir}",
+            "logging.wandb.mode=disabled",
+            "train.eval_every=100",
+            *args,
+            "--no-progress",
+        ],
+    )
+
+
+def test_a_run_folder_in_use_is_refused_naming_it(tmp_path, cache_dir):
+    run_dir = tmp_path / "run"
+    with lock_folder(run_dir):  # another `molgen train` holds it (flock: per open file)
+        for args in (["--out", str(run_dir)], ["--resume", str(run_dir)]):
+            if args[0] == "--resume":
+                save_checkpoint({"step": 1}, run_dir / "checkpoint.pt")
+            result = _cli_train(cache_dir, run_dir, "train.steps=2", *args)
+            assert result.exit_code == 2, result.output
+            assert f"{run_dir} is in use by molgen process {os.getpid()}" in result.output
+            assert load_checkpoint(run_dir)["step"] == 1 if args[0] == "--resume" else True
+
+
+def test_weights_made_non_finite_by_an_update_stop_training(tmp_path, cache_dir, monkeypatch):
+    cfg = debug_config(
+        cache_dir, "train.steps=10", "train.checkpoint_every=2", "train.eval_every=100"
+    )
+    original = trainer_module.generator_step
+
+    def huge_rate_from_step_3(state, rt, fake):
+        if state.step == 3:  # the config refuses an infinite rate; an optimiser may get one
+            state.opt_generator.param_groups[0]["lr"] = math.inf
+        return original(state, rt, fake)
+
+    monkeypatch.setattr(trainer_module, "generator_step", huge_rate_from_step_3)
+    with pytest.raises(
+        TrainingDiverged,
+        match=r"generator weights became non-finite \(norm (nan|inf)\) in the update of step 3",
+    ):
+        train(cfg, tmp_path, progress=False)
+    state = load_checkpoint(tmp_path)
+    assert state["step"] == 2
+    assert all(torch.isfinite(v).all() for v in state["generator"].values())
+
+
+def test_sigterm_saves_stops_and_exits_143(tmp_path, cache_dir, monkeypatch):
+    calls = {"n": 0}
+    original = trainer_module.generator_loss
+
+    def generator_loss_then_sigterm(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:  # the scheduler's SIGTERM arrives during the 2nd generator step
+            os.kill(os.getpid(), signal.SIGTERM)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(trainer_module, "generator_loss", generator_loss_then_sigterm)
+    run_dir = tmp_path / "run"
+    result = _cli_train(cache_dir, run_dir, "train.steps=8", "--out", str(run_dir))
+    assert result.exit_code == 128 + signal.SIGTERM, result.output
+    assert f"SIGTERM: stopped at step 2 of 8; {run_dir / 'checkpoint.pt'} is saved" in (
+        result.output
+    )
+    assert load_checkpoint(run_dir)["step"] == 2
+
+
+def test_resume_removes_temporaries_a_killed_write_left(tmp_path, cache_dir):
+    train(
+        debug_config(cache_dir, "train.steps=2", "train.eval_every=100"), tmp_path, progress=False
+    )
+    orphan = tmp_path / ".checkpoint.pt.k1ll3d.tmp"
+    orphan.write_bytes(b"half a checkpoint")
+    old = time.time() - 3600
+    os.utime(orphan, (old, old))
+    cfg = debug_config(cache_dir, "train.steps=3", "train.eval_every=100")
+    train(cfg, tmp_path, resume=True, progress=False)
+    assert not orphan.exists() and load_checkpoint(tmp_path)["step"] == 3
+
+
+def test_resume_names_the_tensor_whose_shape_differs(tmp_path, cache_dir):
+    train(
+        debug_config(cache_dir, "train.steps=2", "train.eval_every=100"), tmp_path, progress=False
+    )
+    state = load_checkpoint(tmp_path)
+    state["discriminator"][next(iter(state["discriminator"]))] = torch.zeros(2, 2)
+    save_checkpoint(state, tmp_path / "checkpoint.pt")
+    cfg = debug_config(cache_dir, "train.steps=4", "train.eval_every=100")
+    with pytest.raises(
+        CheckpointError,
+        match=r"checkpoint\.pt: .*discriminator\..* has shape \(2, 2\) where .*written by molgen",
+    ):
+        train(cfg, tmp_path, resume=True, progress=False)
+    del state["opt_generator"]
+    save_checkpoint(state, tmp_path / "checkpoint.pt")
+    with pytest.raises(CheckpointError, match="no 'opt_generator' entry"):
+        train(cfg, tmp_path, resume=True, progress=False)
+
+
+def test_output_faults_in_training_exit_1_and_keep_the_checkpoint(tmp_path, cache_dir, monkeypatch):
+    (tmp_path / "file").write_text("x")
+    result = _cli_train(cache_dir, None, "--out", str(tmp_path / "file" / "run"))
+    assert result.exit_code == 2 and "file" in result.output, result.output
+    run_dir = tmp_path / "run"
+    assert _cli_train(cache_dir, run_dir, "train.steps=2", "--out", str(run_dir)).exit_code == 0
+
+    def disk_full(src, dst):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr("molgen.io.os.replace", disk_full)
+    result = _cli_train(cache_dir, run_dir, "train.steps=4", "--resume", str(run_dir))
+    assert result.exit_code == 1, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error")]
+    assert errors == [f"error: cannot write {run_dir / 'checkpoint.pt'}: No space left on device"]
+    assert load_checkpoint(run_dir)["step"] == 2
+
+
+def test_wandb_online_without_network_fails_before_the_run_starts(tmp_path, cache_dir, monkeypatch):
+    def unreachable(address, timeout):
+        raise OSError(errno.ENETUNREACH, "Network is unreachable")
+
+    monkeypatch.setattr("molgen.tracking.socket.create_connection", unreachable)
+    run_dir = tmp_path / "run"
+    result = _cli_train(cache_dir, run_dir, "logging.wandb.mode=online", "--out", str(run_dir))
+    assert result.exit_code == 1, result.output
+    assert "cannot be reached (Network is unreachable)" in result.output
+    assert not run_dir.exists()
