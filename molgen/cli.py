@@ -142,6 +142,12 @@ def evaluate(
     plots: bool = typer.Option(False, "--plots", help="write property and molecule PNGs"),
     wandb: bool = typer.Option(False, "--wandb", help="log the report to a W&B run"),
     progress: bool = typer.Option(True, help="show a progress bar"),
+    max_atoms: int = typer.Option(
+        1000,
+        "--max-atoms",
+        min=1,
+        help="samples and reference molecules with more heavy atoms are invalid (too_large)",
+    ),
 ) -> None:
     """Evaluate molecules: report.json (metrics, definitions), report.md, per-molecule CSV."""
     from molgen.commands.evaluate import output_paths, run_evaluation
@@ -159,6 +165,7 @@ def evaluate(
             plots=plots,
             wandb=wandb,
             progress=progress,
+            max_atoms=max_atoms,
         )
     except MolgenError as exc:
         raise _fail(str(exc)) from None

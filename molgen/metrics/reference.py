@@ -19,6 +19,7 @@ import io
 import json
 import warnings
 from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +42,9 @@ from molgen.parallel import ProcessPool
 __all__ = ["Reference"]
 
 #: Bump when a statistic's definition or the cache layout changes: old entries are then unused.
-CACHE_VERSION = "molgen-metrics-3"  # 3: explicit hydrogens and atom maps canonicalised away
+# 3: explicit hydrogens and atom maps canonicalised away; 4: non-ASCII and control characters
+# invalid, ChemNet inputs padded per molecule, FCD moments summed exactly
+CACHE_VERSION = "molgen-metrics-4"
 
 
 def _encode_npy(array: np.ndarray) -> bytes:
@@ -118,25 +121,31 @@ class Reference:
 
     @classmethod
     def from_smiles(
-        cls, smiles: Iterable[str], cache_dir: Path | None = None, *, n_jobs: int | None = 1
+        cls,
+        smiles: Iterable[str],
+        cache_dir: Path | None = None,
+        *,
+        n_jobs: int | None = 1,
+        max_atoms: int | None = None,
     ) -> Reference:
-        """Canonicalise ``smiles`` (invalid and disconnected ones dropped, duplicates merged,
-        first-occurrence order kept)."""
+        """Canonicalise ``smiles`` (invalid and disconnected ones dropped, and those with more
+        than ``max_atoms`` heavy atoms, duplicates merged, first-occurrence order kept)."""
         lines = list(smiles)
         if not lines:
             raise InputError("reference: no SMILES given")
         cache_file = key = None
         if cache_dir is not None:
-            raw = hashlib.sha256(CACHE_VERSION.encode())
+            raw = hashlib.sha256(f"{CACHE_VERSION} max_atoms={max_atoms}".encode())
             for line in lines:
-                raw.update(str(line).encode() + b"\n")
+                raw.update(str(line).encode("utf-8", "surrogateescape") + b"\n")
             key = f"canonical-{raw.hexdigest()[:32]}"
             cache_file = Path(cache_dir) / f"{key}.txt"
             canonical = _read_entry(cache_file, key, _CODECS["lines"][2])
             if canonical is not None:
                 return cls(canonical, n_input=len(lines), cache_dir=cache_dir)
         with ProcessPool(n_jobs) as pool:
-            classified = concat(pool.map(classify_smiles, lines, min_part=2))
+            classify = partial(classify_smiles, max_atoms=max_atoms)
+            classified = concat(pool.map(classify, lines, min_part=2))
         canonical = list(dict.fromkeys(c for c, reason in classified if reason is None))
         if cache_file is not None and canonical:
             _write_entry(cache_file, key, _CODECS["lines"][1](canonical))
