@@ -81,13 +81,16 @@ def _checksum(key: str, payload: bytes) -> bytes:
 
 
 def _write_entry(path: Path, key: str, payload: bytes) -> None:
-    atomic_write(path, lambda f: f.write(_checksum(key, payload) + b"\n" + payload))
+    try:
+        atomic_write(path, lambda f: f.write(_checksum(key, payload) + b"\n" + payload))
+    except OSError as exc:  # the cache only saves time: evaluate on without it
+        warnings.warn(f"cannot write the reference cache entry {path}: {exc}", stacklevel=4)
 
 
 def _read_entry(path: Path, key: str, decode: Callable[[bytes], object]):
     """The decoded entry at ``path`` when it exists and matches its checksum; else None (with a
     warning naming the file when one was there but cannot be trusted)."""
-    if not path.is_file():
+    if not path.exists():
         return None
     try:
         checksum, _, payload = path.read_bytes().partition(b"\n")
