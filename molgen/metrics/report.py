@@ -57,9 +57,8 @@ class MoleculeTableWriter:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        # an input with bytes that were not UTF-8 is shown with backslash escapes
         self._file = open(  # noqa: SIM115 (closed in close())
-            self.path, "w", newline="", encoding="utf-8", errors="backslashreplace"
+            self.path, "w", newline="", encoding="utf-8"
         )
         self._writer = csv.writer(self._file)
         self._writer.writerow(TABLE_COLUMNS)
@@ -80,7 +79,17 @@ class MoleculeTableWriter:
 
 
 def _format_row(row: tuple) -> list:
-    return ["" if v is None else (f"{v:.4f}" if isinstance(v, float) else v) for v in row]
+    return ["" if v is None else f"{v:.4f}" if isinstance(v, float) else _shown(v) for v in row]
+
+
+def _shown(value):
+    """Text as its file had it, a byte that was not UTF-8 as ``\\xNN``."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # other lone surrogates (not from a file): escaped as they are
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def write_report(
@@ -99,7 +108,7 @@ def write_report(
     path.write_text(json.dumps(report, indent=2) + "\n")
     rows = head_rows if head_rows is not None else (evaluation.table or [])[:MARKDOWN_ROWS]
     md_path = path.with_suffix(".md") if markdown_path is None else Path(markdown_path)
-    md_path.write_text(_markdown(evaluation, rows), encoding="utf-8", errors="backslashreplace")
+    md_path.write_text(_markdown(evaluation, rows), encoding="utf-8")
     return path, md_path
 
 
