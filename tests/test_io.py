@@ -1,4 +1,3 @@
-import gzip
 import os
 
 import pytest
@@ -37,39 +36,6 @@ def test_atomic_write_failure_keeps_old_file_and_leaves_no_temp(tmp_path):
         atomic_write(path, crash)
     assert path.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["data.bin"]
-
-
-def test_read_lines_strips_line_ends_keeps_bad_bytes_and_reads_gzip_by_magic(tmp_path):
-    from molgen.io import read_lines
-
-    data = b"\xef\xbb\xbfCCO\r\nCC\xffO\n\nC\rC\nlast"
-    plain = tmp_path / "a.smi"
-    plain.write_bytes(data)
-    expected = ["CCO", "CC\udcffO", "", "C\rC", "last"]
-    assert list(read_lines(plain)) == expected
-    hidden = tmp_path / "b.smi"  # gzip data under a plain name
-    hidden.write_bytes(gzip.compress(data))
-    assert list(read_lines(hidden)) == expected
-
-
-@pytest.mark.parametrize("cut", [slice(None, -6), slice(None, 12)], ids=["truncated", "header"])
-def test_corrupt_gzip_names_the_file(tmp_path, cut):
-    from molgen.errors import InputError
-    from molgen.io import read_lines
-
-    path = tmp_path / "bad.smi.gz"
-    path.write_bytes(gzip.compress(b"CCO\n" * 1000)[cut])
-    with pytest.raises(InputError, match=r"bad\.smi\.gz: corrupt or truncated gzip"):
-        list(read_lines(path))
-
-
-def test_first_field_splits_on_ascii_spaces_and_tabs_only():
-    from molgen.io import first_field
-
-    assert first_field("  CCO\tethanol x") == "CCO"
-    assert first_field(" \t ") == ""
-    assert first_field("CC\x0bO name") == "CC\x0bO"  # other whitespace stays in the sample
-    assert first_field("\x00CCO") == "\x00CCO"
 
 
 def test_staged_files_replace_a_set_together_or_not_at_all(tmp_path):

@@ -14,7 +14,7 @@ molgen reads goes through :func:`check_smiles` or :func:`parse_smiles`.
 A SMILES is printable ASCII (``!`` to ``~``): surrounding spaces, tabs and line ends are
 stripped, and any other character makes it invalid (reason ``"characters"``; ``"encoding"`` for
 the lone surrogates U+DC80..U+DCFF that stand for bytes that were not UTF-8, see
-:func:`molgen.io.read_lines`). RDKit itself would trim control characters, NUL and non-ASCII
+:func:`molgen.chem.files.read_lines`). RDKit itself would trim control characters, NUL and non-ASCII
 at the ends (``CCÖ`` would be ethane), so a sample would not be what its file says.
 """
 

@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
+from molgen.chem.files import first_field, open_text, read_lines
 from molgen.errors import InputError, MissingExtraError, MissingFileError
-from molgen.io import first_field, open_text, read_lines
 
 __all__ = [
     "BUNDLED",
@@ -107,10 +107,10 @@ def moses_train_file() -> Path:
 
 def read_smiles(path: Path, smiles_column: str | None = None) -> list[Record]:
     """SMILES from a ``.csv`` file (column ``smiles_column``, else the one named ``smiles`` in
-    any case) or from a SMILES file (each line's first field, :func:`molgen.io.first_field`;
+    any case) or from a SMILES file (each line's first field, :func:`molgen.chem.files.first_field`;
     blank lines and a first-line ``smiles`` header are skipped). Either may be gzip-compressed
     (recognised by its first bytes; ``x.csv.gz`` is a CSV file). Lines are read as
-    :func:`molgen.io.read_lines` reads them: a line that is not UTF-8 is one bad record, which
+    :func:`molgen.chem.files.read_lines` reads them: a line that is not UTF-8 is one bad record, which
     the loader skips and reports. A CSV file that breaks the CSV rules (an unterminated quote,
     text after a closing quote) raises InputError naming the file and line."""
     path = Path(path)

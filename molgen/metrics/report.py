@@ -8,8 +8,8 @@ import math
 from collections.abc import Iterator
 from pathlib import Path
 
+from molgen.chem.files import first_field, read_lines
 from molgen.errors import InputError
-from molgen.io import first_field, read_lines
 from molgen.metrics.evaluator import TABLE_COLUMNS, Evaluation
 
 __all__ = ["MoleculeTableWriter", "read_smiles_file", "write_report"]
@@ -22,8 +22,8 @@ def read_smiles_file(path: str | Path) -> Iterator[str]:
     """Stream the samples of a SMILES file, one per line, gzip-compressed or not (recognised by
     its first bytes, whatever its name).
 
-    A line's sample is its first field (:func:`molgen.io.first_field`: fields are separated by
-    ASCII spaces and tabs, a name may follow), the line read by :func:`molgen.io.read_lines`
+    A line's sample is its first field (:func:`molgen.chem.files.first_field`: fields are separated by
+    ASCII spaces and tabs, a name may follow), the line read by :func:`molgen.chem.files.read_lines`
     (``\\n`` or ``\\r\\n`` removed; bytes that are not UTF-8 kept as lone surrogates). A blank
     line is the sample "" (invalid, ``"empty"``); a sample with a byte that is not UTF-8 is
     invalid (``"encoding"``), one with any other character outside printable ASCII too
