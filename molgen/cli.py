@@ -220,6 +220,12 @@ def evaluate(
         None, "--test-scaffolds", help="MOSES scaffold test set (default: MOSES' own)"
     ),
     train: Path = typer.Option(None, "--train", help="MOSES training set (default: MOSES' own)"),
+    max_atoms: int = typer.Option(
+        1000,
+        "--max-atoms",
+        min=1,
+        help="samples and reference molecules with more heavy atoms are invalid (too_large)",
+    ),
 ) -> None:
     """Evaluate molecules: report.json (metrics, definitions), report.md, per-molecule CSV.
 
@@ -245,6 +251,7 @@ def evaluate(
             test=test,
             test_scaffolds=test_scaffolds,
             train=train,
+            max_atoms=max_atoms,
         )
     for key, value in evaluation.metrics.items():
         typer.echo(f"  {key:>18s}: {value:.4f}")

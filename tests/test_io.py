@@ -98,3 +98,27 @@ def test_a_locked_folder_refuses_a_second_holder_until_released(tmp_path):
         lock_folder(tmp_path / "file"),
     ):
         pass
+
+
+def test_staged_files_replace_a_set_together_or_not_at_all(tmp_path):
+    from molgen.io import StagedFiles
+
+    a, b, c = tmp_path / "r.json", tmp_path / "r.csv", tmp_path / "r.png"
+    for path in (a, b, c):
+        path.write_text("old")
+    with pytest.raises(KeyboardInterrupt), StagedFiles([a, b, c]) as staged:
+        staged.path(a).write_text("new")
+        staged.path(b).write_text("partial")
+        raise KeyboardInterrupt
+    assert [p.read_text() for p in (a, b, c)] == ["old", "old", "old"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.csv", "r.json", "r.png"]
+    # a killed writer's temporary file is removed by the next set
+    orphan = tmp_path / ".r.99999.partial.csv"
+    orphan.write_text("left by kill -9")
+    with StagedFiles([a, b, c]) as staged:
+        assert not orphan.exists()
+        staged.path(a).write_text("new")
+        staged.path(b).write_text("new")
+        staged.commit()
+    assert [a.read_text(), b.read_text(), c.exists()] == ["new", "new", False]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.csv", "r.json"]

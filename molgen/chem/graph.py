@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from rdkit import Chem
 
-from molgen.chem.mol import Checked, canonical_smiles, check_mol, parse_smiles
+from molgen.chem.mol import Checked, check_mol, check_smiles, parse_smiles, text_problem
 from molgen.chem.rdlog import rdkit_quiet
 from molgen.parallel import ProcessPool
 
@@ -119,12 +119,24 @@ class MolGraph(NamedTuple):
     smiles: str | None = None
 
 
-def _mol_graph(smiles: str, aromatic: bool, canonical: bool) -> MolGraph:
-    """Parse one SMILES into a :class:`MolGraph`; a ValueError says what is wrong with it."""
-    mol = parse_smiles(smiles)
+def _mol_graph(
+    smiles: str, aromatic: bool, canonical: bool, max_atoms: int | None
+) -> MolGraph | None:
+    """Parse one SMILES into a :class:`MolGraph`, None when it has more than ``max_atoms`` heavy
+    atoms (counted before sanitizing); a ValueError says what is wrong with it."""
+    problem = text_problem(smiles) if isinstance(smiles, str) else None
+    if problem is not None:
+        what = "bytes that are not UTF-8" if problem == "encoding" else "non-ASCII or control bytes"
+        raise ValueError(f"{what} in SMILES {smiles!r}")
+    if canonical or max_atoms is not None:
+        checked = check_smiles(smiles, strict=False, max_atoms=max_atoms)
+        if checked.reason == "too_large":
+            return None
+        mol, canonical_form = checked.mol, checked.smiles if canonical else None
+    else:
+        mol, canonical_form = parse_smiles(smiles), None
     if mol is None:
         raise ValueError(f"malformed SMILES {smiles!r}")
-    canonical_form = canonical_smiles(mol) if canonical else None
     if not aromatic:
         Chem.Kekulize(mol, clearAromaticFlags=True)
     # Index loops: RDKit's GetAtoms()/GetBonds() sequences are slow Python wrappers.
@@ -132,6 +144,8 @@ def _mol_graph(smiles: str, aromatic: bool, canonical: bool) -> MolGraph:
     bracketed = []
     for idx in range(mol.GetNumAtoms()):
         atom = mol.GetAtomWithIdx(idx)
+        if atom.GetAtomicNum() == 0:
+            raise ValueError(f"dummy atom '*' (no element) in SMILES {smiles!r}")
         symbols.append(_symbol_of((atom.GetAtomicNum(), atom.GetFormalCharge(), None)))
         if atom.GetNoImplicit() or atom.GetNumExplicitHs():
             bracketed.append(idx)
@@ -171,13 +185,13 @@ def _symbol_of(key: tuple[int, int, int | None]) -> str:
 
 
 def _mol_graphs_chunk(
-    smiles: Sequence[str], aromatic: bool, canonical: bool
-) -> list[MolGraph | str]:
-    graphs: list[MolGraph | str] = []
+    smiles: Sequence[str], aromatic: bool, canonical: bool, max_atoms: int | None
+) -> list[MolGraph | str | None]:
+    graphs: list[MolGraph | str | None] = []
     with rdkit_quiet():  # a failure is returned as its message instead
         for item in smiles:
             try:
-                graphs.append(_mol_graph(item, aromatic, canonical))
+                graphs.append(_mol_graph(item, aromatic, canonical, max_atoms))
             except ValueError as exc:
                 graphs.append(str(exc))
     return graphs
@@ -188,17 +202,23 @@ def mol_graphs(
     aromatic: bool = False,
     canonical: bool = False,
     n_jobs: int | None = None,
-) -> list[MolGraph | str]:
-    """Parse SMILES into :class:`MolGraph` s; a SMILES that fails gives the message why instead.
+    max_atoms: int | None = None,
+) -> list[MolGraph | str | None]:
+    """Parse SMILES into :class:`MolGraph` s; a SMILES that fails gives the message why instead,
+    one with more than ``max_atoms`` heavy atoms gives None.
 
     Args:
         smiles: SMILES strings.
         aromatic: keep aromatic bonds instead of kekulizing.
         canonical: also compute molgen's canonical SMILES (``MolGraph.smiles``).
         n_jobs: processes for large inputs (None or 1: this process; -1: all cores).
+        max_atoms: heavy atoms at most, counted on the unsanitized parse, before RDKit's costly
+            calls (sanitizing a huge molecule takes minutes, writing its SMILES can crash).
     """
     smiles = list(smiles)
-    chunk = functools.partial(_mol_graphs_chunk, aromatic=aromatic, canonical=canonical)
+    chunk = functools.partial(
+        _mol_graphs_chunk, aromatic=aromatic, canonical=canonical, max_atoms=max_atoms
+    )
     return _map_chunks(chunk, smiles, n_jobs)
 
 

@@ -10,10 +10,17 @@ it removes them, so ``[H]OC([H])([H])[H]`` is ``CO``; isotopic, bridging and lon
 kept as it keeps them), with atom-map numbers cleared (``[CH3:1][OH:2]`` is ``CO`` too).
 Canonical form: ``Chem.MolToSmiles(mol, isomericSmiles=False)`` of that molecule. Every SMILES
 molgen reads goes through :func:`check_smiles` or :func:`parse_smiles`.
+
+A SMILES is printable ASCII (``!`` to ``~``): surrounding spaces, tabs and line ends are
+stripped, and any other character makes it invalid (reason ``"characters"``; ``"encoding"`` for
+the lone surrogates U+DC80..U+DCFF that stand for bytes that were not UTF-8, see
+:func:`molgen.chem.files.read_lines`). RDKit itself would trim control characters, NUL and non-ASCII
+at the ends (``CCÖ`` would be ethane), so a sample would not be what its file says.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from rdkit import Chem
@@ -26,10 +33,25 @@ __all__ = [
     "check_smiles",
     "parse_smiles",
     "sanitize_reason",
+    "text_problem",
 ]
 
 #: Reasons a molecule is not valid, as reported by :func:`check_mol` / :func:`check_smiles`.
-REASONS = ("parse", "empty", "valence", "kekulization", "sanitization", "disconnected")
+REASONS = (
+    "encoding",
+    "characters",
+    "too_large",
+    "parse",
+    "empty",
+    "valence",
+    "kekulization",
+    "sanitization",
+    "disconnected",
+)
+
+_NOT_SMILES_TEXT = re.compile(r"[^!-~]")  # anything but printable ASCII
+_UNDECODED = re.compile(r"[\udc80-\udcff]")  # bytes that were not UTF-8 (surrogateescape)
+_SURROUNDING = " \t\r\n"
 
 _MAPPED = rdqueries.HasPropQueryAtom("molAtomMapNumber")
 
@@ -83,14 +105,17 @@ def _standardized(mol: Chem.Mol) -> tuple[Chem.Mol | None, str | None]:
     return mol, None
 
 
-def check_mol(mol: Chem.Mol | None, strict: bool = True) -> Checked:
+def check_mol(mol: Chem.Mol | None, strict: bool = True, max_atoms: int | None = None) -> Checked:
     """Sanitize an unsanitized molecule (in place) and classify it; never raises. The molecule
     returned has hydrogens removed and atom maps cleared (see the module docstring), so it may
-    be a new object."""
+    be a new object. More than ``max_atoms`` heavy atoms is ``"too_large"``, decided before
+    any costly RDKit call (RDKit's SMILES writer crashes on chains of ~20,000 atoms)."""
     if mol is None:
         return Checked(None, None, "parse")
     if mol.GetNumAtoms() == 0:
         return Checked(None, None, "empty")
+    if max_atoms is not None and mol.GetNumHeavyAtoms() > max_atoms:
+        return Checked(None, None, "too_large")
     mol, reason = _standardized(mol)
     if reason is not None:
         return Checked(None, None, reason)
@@ -100,22 +125,35 @@ def check_mol(mol: Chem.Mol | None, strict: bool = True) -> Checked:
     return Checked(mol, smiles, None)
 
 
+def text_problem(smiles: str) -> str | None:
+    """``"encoding"`` or ``"characters"`` when ``smiles`` (surrounding spaces, tabs and line
+    ends aside) is not printable ASCII (see the module docstring); else None."""
+    if _NOT_SMILES_TEXT.search(smiles.strip(_SURROUNDING)) is None:
+        return None
+    return "encoding" if _UNDECODED.search(smiles) else "characters"
+
+
 def _parse_unsanitized(smiles: str) -> Chem.Mol | None:
     try:
-        return Chem.MolFromSmiles(smiles.strip(), sanitize=False)
+        return Chem.MolFromSmiles(smiles.strip(_SURROUNDING), sanitize=False)
     except Exception:  # RDKit raises on some inputs (e.g. non-str) instead of returning None
         return None
 
 
-def check_smiles(smiles: str, strict: bool = True) -> Checked:
-    """Parse, sanitize and classify a SMILES string; never raises."""
-    return check_mol(_parse_unsanitized(smiles), strict)
+def check_smiles(smiles: str, strict: bool = True, max_atoms: int | None = None) -> Checked:
+    """Check the text, parse, sanitize and classify a SMILES string; never raises."""
+    problem = text_problem(smiles) if isinstance(smiles, str) else None
+    if problem is not None:
+        return Checked(None, None, problem)
+    return check_mol(_parse_unsanitized(smiles), strict, max_atoms)
 
 
 def parse_smiles(smiles: str) -> Chem.Mol | None:
     """molgen's molecule of a SMILES: the sanitized molecule ``Chem.MolFromSmiles`` gives, with
     atom maps cleared; None when it does not parse or sanitize (or has no atoms). Never raises.
     (:func:`check_smiles` without the canonical SMILES and reason.)"""
+    if not isinstance(smiles, str) or text_problem(smiles) is not None:
+        return None
     mol = _parse_unsanitized(smiles)
     if mol is None or mol.GetNumAtoms() == 0:
         return None

@@ -66,16 +66,25 @@ def _moses_mol(smiles: str) -> Chem.Mol | None:
     return mol
 
 
-def classify_smiles_moses(samples: Sequence[str | None]) -> list[tuple[str | None, str | None]]:
+def classify_smiles_moses(
+    samples: Sequence[str | None], max_atoms: int | None = None
+) -> list[tuple[str | None, str | None]]:
     """``(MOSES canonical SMILES or None, reason or None)`` per sample, the reason None exactly
     when MOSES counts the sample valid (``"empty"`` for "", ``"parse"`` otherwise). The same
-    contract as :func:`molgen.chem.properties.classify_smiles`, with MOSES' validity."""
+    contract as :func:`molgen.chem.properties.classify_smiles`, with MOSES' validity; more than
+    ``max_atoms`` heavy atoms is ``"too_large"`` (counted on the unsanitized parse, before
+    RDKit's costly calls: MOSES itself has no cap and crashes or hangs on such molecules)."""
     out: list[tuple[str | None, str | None]] = []
     with rdkit_quiet():
         for sample in samples:
             if not isinstance(sample, str) or not sample:
                 out.append((None, "empty" if sample == "" else "parse"))
                 continue
+            if max_atoms is not None:
+                unsanitized = Chem.MolFromSmiles(sample, sanitize=False)
+                if unsanitized is not None and unsanitized.GetNumHeavyAtoms() > max_atoms:
+                    out.append((None, "too_large"))
+                    continue
             try:
                 mol = _moses_mol(sample)
             except Exception:  # RDKit raises on some malformed inputs instead of returning None

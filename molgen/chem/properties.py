@@ -222,10 +222,11 @@ def kl_descriptors(mol: Chem.Mol) -> np.ndarray:
 
 
 def classify_smiles(
-    samples: Sequence[str | Chem.Mol | None],
+    samples: Sequence[str | Chem.Mol | None], max_atoms: int | None = None
 ) -> list[tuple[str | None, str | None]]:
     """``(canonical SMILES or None, reason or None)`` per sample (SMILES or unsanitized RDKit
-    molecule, which is copied, not modified); None is a ``"parse"`` failure, "" ``"empty"``.
+    molecule, which is copied, not modified); None is a ``"parse"`` failure, "" ``"empty"``,
+    more than ``max_atoms`` heavy atoms ``"too_large"``.
 
     The canonical SMILES is set whenever the molecule sanitizes (also when it is disconnected),
     the reason is None exactly when the sample is strict-valid (see ``molgen.chem.mol``).
@@ -234,9 +235,9 @@ def classify_smiles(
     with rdkit_quiet():  # the reason is reported instead of RDKit's message
         for sample in samples:
             if isinstance(sample, Chem.Mol):
-                checked = check_mol(Chem.Mol(sample))
+                checked = check_mol(Chem.Mol(sample), max_atoms=max_atoms)
             elif isinstance(sample, str):
-                checked = check_smiles(sample)
+                checked = check_smiles(sample, max_atoms=max_atoms)
             else:
                 out.append((None, "parse"))
                 continue

@@ -7,6 +7,7 @@ from collections.abc import Collection
 from pathlib import Path
 
 from molgen.errors import InputError
+from molgen.io import StagedFiles
 from molgen.metrics import (
     MOLGEN,
     TABLE_COLUMNS,
@@ -17,6 +18,7 @@ from molgen.metrics import (
     read_smiles_file,
     write_report,
 )
+from molgen.metrics.evaluator import MAX_ATOMS
 from molgen.training.checkpoint import CHECKPOINT_NAME
 from molgen.training.sampling import iter_samples, load_run
 
@@ -62,10 +64,17 @@ def run_evaluation(
     test: Path | None = None,
     test_scaffolds: Path | None = None,
     train: Path | None = None,
+    max_atoms: int | None = MAX_ATOMS,
 ) -> Evaluation:
     """Evaluate a SMILES file, or ``n`` samples of a run (its checkpoint, read once, sampled
     on ``n_jobs`` processes; its training molecules are the default reference), and write the
-    report files (:func:`output_paths`).
+    report files (:func:`output_paths`). Samples and reference molecules with more than
+    ``max_atoms`` heavy atoms are invalid (``"too_large"``).
+
+    The report files are written under temporary names and moved into place together at the
+    end (:class:`~molgen.io.StagedFiles`): an interrupted or failed evaluation leaves the
+    previous report set as it was, and a new set replaces all of an old one (figures of an
+    earlier ``plots`` run included).
 
     ``benchmark="moses"`` computes MOSES' metrics instead, against ``test``, ``test_scaffolds``
     and ``train`` (SMILES files; each defaults to MOSES' own set from the molsets wheel).
@@ -97,31 +106,42 @@ def run_evaluation(
     else:
         suite = MOLGEN
     if reference_smiles is not None:
-        ref = Reference.from_smiles(reference_smiles, cache_dir=cache_dir, n_jobs=n_jobs)
+        ref = Reference.from_smiles(
+            reference_smiles, cache_dir=cache_dir, n_jobs=n_jobs, max_atoms=max_atoms
+        )
     paths = output_paths(out)
-    with MoleculeTableWriter(paths["molecules"]) as table:
-        evaluation = evaluate(
-            samples,
-            ref,
-            metrics=metrics,
-            n_jobs=n_jobs,
-            keep_table=False,
-            on_rows=table,
-            progress=progress,
-            benchmark=suite,
-        )
-    write_report(evaluation, paths["json"], head_rows=table.head)
+    report_files = [path for key, path in paths.items() if key != "wandb_dir"]
     images = {}
-    if plots:
-        from molgen.metrics.plots import plot_molecule_grid, plot_property_distributions
-
-        plot_reference = ref["test"] if benchmark == "moses" else ref
-        images["properties"] = plot_property_distributions(
-            evaluation, paths["properties_png"], plot_reference, n_jobs=n_jobs
+    with StagedFiles(report_files) as staged:
+        with MoleculeTableWriter(staged.path(paths["molecules"])) as table:
+            evaluation = evaluate(
+                samples,
+                ref,
+                metrics=metrics,
+                n_jobs=n_jobs,
+                keep_table=False,
+                on_rows=table,
+                progress=progress,
+                benchmark=suite,
+                max_atoms=max_atoms,
+            )
+        write_report(
+            evaluation,
+            staged.path(paths["json"]),
+            head_rows=table.head,
+            markdown_path=staged.path(paths["markdown"]),
         )
-        grid = plot_molecule_grid(evaluation, paths["grid_png"])
-        if grid is not None:
-            images["molecules"] = grid
+        if plots:
+            from molgen.metrics.plots import plot_molecule_grid, plot_property_distributions
+
+            plot_reference = ref["test"] if benchmark == "moses" else ref
+            plot_property_distributions(
+                evaluation, staged.path(paths["properties_png"]), plot_reference, n_jobs=n_jobs
+            )
+            images["properties"] = paths["properties_png"]
+            if plot_molecule_grid(evaluation, staged.path(paths["grid_png"])) is not None:
+                images["molecules"] = paths["grid_png"]
+        staged.commit()
     if wandb:
         _log_to_wandb(evaluation, paths["wandb_dir"], table.head, images, generated, reference)
     return evaluation

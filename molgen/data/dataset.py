@@ -237,11 +237,17 @@ def _build(
     if n_jobs is None:
         n_jobs = -1 if len(records) >= PARALLEL_FROM else 1
     parsed = mol_graphs(
-        [r.smiles for r in records], aromatic=cfg.aromatic, canonical=True, n_jobs=n_jobs
+        [r.smiles for r in records],
+        aromatic=cfg.aromatic,
+        canonical=True,
+        n_jobs=n_jobs,
+        max_atoms=cfg.max_atoms,
     )
     kept: list[tuple[Record, MolGraph]] = []
     for record, graph in zip(records, parsed, strict=True):
-        if isinstance(graph, str):
+        if graph is None:  # counted before canonicalising: huge molecules never reach RDKit
+            report.skip("too_large", record, f"more than {cfg.max_atoms} heavy atoms")
+        elif isinstance(graph, str):
             if cfg.strict:
                 raise InputError(f"{record.file}:{record.line}: {graph} (data.strict is true)")
             report.skip("unparseable", record, graph)
@@ -249,7 +255,7 @@ def _build(
             report.skip("too_large", record, f"{len(graph.atoms)} atoms > {cfg.max_atoms}")
         else:
             kept.append((record, graph))
-    vocab = _vocabulary(cfg, [graph for _, graph in kept])
+    vocab = _vocabulary(cfg, [graph for _, graph in kept], report)
     graphs = []
     for record, graph in kept:
         problem = vocab.encoding_problem(graph)
@@ -273,10 +279,12 @@ def _build(
     }
 
 
-def _vocabulary(cfg: DataConfig, graphs: Sequence[MolGraph]) -> Vocabulary:
+def _vocabulary(cfg: DataConfig, graphs: Sequence[MolGraph], report: LoadReport) -> Vocabulary:
     if cfg.atom_types is None:
         if not graphs:
-            raise InputError("no parseable molecule within data.max_atoms to infer a vocabulary")
+            raise InputError(
+                f"no parseable molecule within data.max_atoms to infer a vocabulary:\n{report}"
+            )
         return Vocabulary.from_graphs(graphs, cfg.max_atoms, cfg.aromatic)
     max_atoms = cfg.max_atoms
     if max_atoms is None:

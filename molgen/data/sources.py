@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import gzip
 import importlib.util
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
+from molgen.chem.files import first_field, open_text, read_lines
 from molgen.errors import InputError, MissingExtraError, MissingFileError
 
 __all__ = [
@@ -107,12 +107,16 @@ def moses_train_file() -> Path:
 
 def read_smiles(path: Path, smiles_column: str | None = None) -> list[Record]:
     """SMILES from a ``.csv`` file (column ``smiles_column``, else the one named ``smiles`` in
-    any case) or from a SMILES file (first whitespace-separated token of each line; blank lines
-    and a first-line ``smiles`` header are skipped)."""
+    any case) or from a SMILES file (each line's first field, :func:`molgen.chem.files.first_field`;
+    blank lines and a first-line ``smiles`` header are skipped). Either may be gzip-compressed
+    (recognised by its first bytes; ``x.csv.gz`` is a CSV file). Lines are read as
+    :func:`molgen.chem.files.read_lines` reads them: a line that is not UTF-8 is one bad record, which
+    the loader skips and reports. A CSV file that breaks the CSV rules (an unterminated quote,
+    text after a closing quote) raises InputError naming the file and line."""
     path = Path(path)
     if not path.is_file():
         raise MissingFileError(f"data.path: {path} is not a file")
-    if path.suffix.lower() == ".csv":
+    if path.name.lower().removesuffix(".gz").endswith(".csv"):
         return list(_read_csv(path, smiles_column))
     if smiles_column is not None:
         raise InputError(
@@ -122,34 +126,38 @@ def read_smiles(path: Path, smiles_column: str | None = None) -> list[Record]:
 
 
 def _read_smi(path: Path) -> Iterator[Record]:
-    with path.open(encoding="utf-8", errors="replace") as lines:
-        for number, line in enumerate(lines, 1):
-            tokens = line.split(maxsplit=1)
-            if not tokens or (number == 1 and tokens[0].lower() == "smiles"):
-                continue
-            yield Record(path.name, number, tokens[0])
+    for number, line in enumerate(read_lines(path), 1):
+        smiles = first_field(line)
+        if not smiles or (number == 1 and smiles.lower() == "smiles"):
+            continue
+        yield Record(path.name, number, smiles)
+
+
+#: What surrounds a SMILES in a CSV field and is not part of it (ZINC250k quotes SMILES with a
+#: trailing newline); anything else, inside or around, stays and makes the SMILES invalid.
+_FIELD_PADDING = " \t\r\n"
 
 
 def _read_csv(path: Path, smiles_column: str | None) -> Iterator[Record]:
-    opener = gzip.open if path.suffix == ".gz" else open
-    with (
-        _large_csv_fields(),
-        opener(path, "rt", newline="", encoding="utf-8", errors="replace") as f,
-    ):
-        reader = csv.reader(f)
-        header = next(reader, None)
-        if header is None:
-            return
-        column = _find_column(path, header, smiles_column)
-        while True:
-            start = reader.line_num + 1  # a quoted field may span lines: report the first
-            row = next(reader, None)
-            if row is None:
+    with _large_csv_fields(), open_text(path) as f:
+        reader = csv.reader(f, strict=True)  # a broken quote is an error, not lost rows
+        start = 1
+        try:
+            header = next(reader, None)
+            if header is None:
                 return
-            if not row or (len(row) == 1 and not row[0].strip()):
-                continue  # blank line
-            smiles = row[column].strip() if column < len(row) else ""
-            yield Record(path.name, start, smiles)
+            column = _find_column(path, header, smiles_column)
+            while True:
+                start = reader.line_num + 1  # a quoted field may span lines: report the first
+                row = next(reader, None)
+                if row is None:
+                    return
+                if not row or (len(row) == 1 and not row[0].strip()):
+                    continue  # blank line
+                smiles = row[column].strip(_FIELD_PADDING) if column < len(row) else ""
+                yield Record(path.name, start, smiles)
+        except csv.Error as exc:
+            raise InputError(f"{path}:{start}: not valid CSV ({exc})") from None
 
 
 def _find_column(path: Path, header: list[str], smiles_column: str | None) -> int:

@@ -13,6 +13,7 @@ import warnings
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import islice
 
 import numpy as np
@@ -24,7 +25,19 @@ from molgen.metrics.reference import Reference
 from molgen.metrics.suite import GENERAL_DEFINITIONS, MOLGEN, REFERENCE, Benchmark, Samples
 from molgen.parallel import ProcessPool
 
-__all__ = ["TABLE_COLUMNS", "TABLE_PROPERTIES", "Evaluation", "compute_metrics", "evaluate"]
+__all__ = [
+    "MAX_ATOMS",
+    "TABLE_COLUMNS",
+    "TABLE_PROPERTIES",
+    "Evaluation",
+    "compute_metrics",
+    "evaluate",
+]
+
+#: Default cap on a sample's heavy atoms (``"too_large"`` above): far above any drug, far below
+#: the sizes that crash RDKit (20,000 chain atoms) or take a minute per molecule (2,000-atom
+#: rings). Samples and reference molecules over it are invalid.
+MAX_ATOMS = 1000
 
 TABLE_PROPERTIES = ("qed", "logp", "sa")
 TABLE_COLUMNS = ("index", "input", "canonical", "valid", "reason", *TABLE_PROPERTIES)
@@ -109,6 +122,7 @@ def _chunks(items: Iterable, size: int) -> Iterator[list]:
 def _references(
     reference: Reference | Sequence[str] | Mapping[str, Reference | Sequence[str]] | None,
     n_jobs: int | None,
+    max_atoms: int | None,
 ) -> dict[str, Reference]:
     """``{name: Reference}``: a mapping as given, a single reference under :data:`REFERENCE`."""
     if reference is None:
@@ -119,7 +133,9 @@ def _references(
         if isinstance(value, str):
             raise InputError("reference must be a Reference or a sequence of SMILES, not a str")
         out[name] = (
-            value if isinstance(value, Reference) else Reference.from_smiles(value, n_jobs=n_jobs)
+            value
+            if isinstance(value, Reference)
+            else Reference.from_smiles(value, n_jobs=n_jobs, max_atoms=max_atoms)
         )
     return out
 
@@ -135,6 +151,7 @@ def evaluate(
     chunk_size: int = 50_000,
     progress: bool = False,
     benchmark: Benchmark = MOLGEN,
+    max_atoms: int | None = MAX_ATOMS,
 ) -> Evaluation:
     """Evaluate samples (SMILES; None or "" = invalid) against an optional reference.
 
@@ -146,11 +163,15 @@ def evaluate(
     with a warning); the benchmark's ``classify`` decides validity and the canonical form. ``reference`` is the one reference of molgen's benchmark, or a mapping from
     a benchmark's reference names (:attr:`Metric.reference`) to sets. ``n_jobs`` processes
     (:func:`molgen.parallel.resolve_jobs`) run the per-molecule work (RDKit and ChemNet); the
-    results do not depend on ``n_jobs``.
+    results do not depend on ``n_jobs`` or ``chunk_size``. A sample (or reference molecule given
+    as SMILES) with more than ``max_atoms`` heavy atoms is invalid (``"too_large"``; None: no
+    cap), decided before RDKit's costly calls.
     """
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
-    references = _references(reference, n_jobs)
+    if max_atoms is not None and max_atoms < 1:
+        raise InputError(f"max_atoms must be >= 1, got {max_atoms}")
+    references = _references(reference, n_jobs, max_atoms)
     wanted = benchmark.select(metrics, references)
     notes = []
     if any(CHEMNETS.keys() & set(m.features) for m in wanted) and not frechet.fcd_available():
@@ -169,12 +190,13 @@ def evaluate(
     scan = _Scan()
     table: list[tuple] | None = [] if keep_table else None
     fcd_acc = frechet.FrechetAccumulator() if chemnet is not None else None
+    classify = partial(benchmark.classify, max_atoms=max_atoms)
     late_counts: Counter = Counter()  # repeats of molecules first seen in an earlier chunk
     bar = _progress_bar(progress)
     with ProcessPool(n_jobs) as pool:
         for chunk in _chunks(generated, chunk_size):
             first_new = len(scan.index)
-            classified = concat(pool.map(benchmark.classify, chunk, min_part=2))
+            classified = concat(pool.map(classify, chunk, min_part=2))
             distinct_ids = _count_chunk(scan, classified, first_new, late_counts)
             new = scan.distinct[first_new:]
             chunk_features = features(pool, new, names)
@@ -235,6 +257,7 @@ def compute_metrics(
     metrics: Collection[str] | None = None,
     n_jobs: int | None = 1,
     benchmark: Benchmark = MOLGEN,
+    max_atoms: int | None = MAX_ATOMS,
 ) -> dict[str, float]:
     """``{metric: value}`` for the requested ``metrics`` (all available when None); see
     :data:`~molgen.metrics.suite.DEFINITIONS`. Reference metrics are absent without a reference,
@@ -247,6 +270,7 @@ def compute_metrics(
         n_jobs=n_jobs,
         keep_table=False,
         benchmark=benchmark,
+        max_atoms=max_atoms,
     ).metrics
 
 

@@ -3,8 +3,12 @@
 The ``fcd`` extra (``pip install molgen[fcd]``) ships the ChemNet weights inside its wheel
 (``fcd/ChemNet_v0.13_pretrained.pt``); nothing is downloaded. It is imported lazily, only when an
 FCD is requested. Activations are the 512-d penultimate ChemNet layer for SMILES one-hot encoded
-exactly as ``fcd.utils.SmilesDataset`` does (padded to 350 tokens), or, for MOSES, as its
-``fcd_torch`` package does (:func:`fcd_torch_one_hot`; same ChemNet weights).
+exactly as ``fcd.utils.SmilesDataset`` does (padded to 350 tokens; longer SMILES to their
+own length, see :func:`chemnet_activations`), or, for MOSES, as its ``fcd_torch`` package does
+(:func:`fcd_torch_one_hot`; same ChemNet weights).
+
+The moments of the activations are summed exactly (:class:`FrechetAccumulator`), so an FCD
+does not depend on how the molecules were split into chunks or processes.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ __all__ = [
     "FrechetAccumulator",
     "FrechetStats",
     "chemnet_activations",
+    "chemnet_input_length",
     "fcd_available",
     "fcd_torch_one_hot",
     "frechet_distance",
@@ -44,7 +49,8 @@ _VOCAB = {
         "C N O H F Cl P B Br S I Si # ( ) + - 1 2 3 4 5 6 7 8 = [ ] @ c n o s X .".split()  # noqa: SIM905
     )
 }
-_PAD_LEN = 350
+#: fcd's default ChemNet input length (``SmilesDataset``'s ``DEFAULT_PAD_LEN``), also fcd_torch's.
+CHEMNET_PAD_LENGTH = 350
 
 
 def fcd_available() -> bool:
@@ -61,6 +67,12 @@ def _chemnet():
     return fcd.load_ref_model()
 
 
+def chemnet_input_length(smiles: str) -> int:
+    """Time steps of a SMILES' ChemNet input: fcd's default 350, or its own length plus the end
+    token when that is longer. It depends on the molecule alone (see :func:`chemnet_activations`)."""
+    return max(CHEMNET_PAD_LENGTH, len(smiles) + 1)
+
+
 def fcd_torch_one_hot(smiles: str) -> np.ndarray:
     """``float64[350, 35]``: the input ``fcd_torch`` (MOSES' FCD) gives ChemNet for a SMILES it
     has canonicalised (``fcd_torch.utils.get_one_hot(smiles, 350) / 35``): a letter followed by
@@ -68,14 +80,14 @@ def fcd_torch_one_hot(smiles: str) -> np.ndarray:
     with ``.`` at the first ``.`` of the SMILES (so only the first fragment of a disconnected
     molecule is read) or after 349 tokens."""
     text = smiles + "."
-    one_hot = np.zeros((_PAD_LEN, len(_VOCAB)))
+    one_hot = np.zeros((CHEMNET_PAD_LENGTH, len(_VOCAB)))
     src = dst = 0
     while True:
         width = 2 if text[src + 1] in "ril" else 1
         one_hot[dst, _VOCAB.get(text[src : src + width], _VOCAB["X"])] = 1
         src += width
         dst += 1
-        if text[src] == "." or dst == _PAD_LEN - 1:
+        if text[src] == "." or dst == CHEMNET_PAD_LENGTH - 1:
             one_hot[dst, _VOCAB["."]] = 1
             break
     return one_hot / len(_VOCAB)
@@ -96,31 +108,55 @@ def _fcd_torch_rows(smiles: list[str]):
 def chemnet_activations(
     smiles: Sequence[str], batch_size: int = 256, encoding: str = "fcd"
 ) -> np.ndarray:
-    """ChemNet activations ``float32[len(smiles), 512]`` (CPU, no gradient); each row is the same
-    whatever the batch and thread count. ``encoding`` (:data:`ENCODINGS`): ``"fcd"`` encodes as
-    ``fcd.utils.SmilesDataset``, ``"fcd_torch"`` as MOSES' ``fcd_torch`` does."""
+    """ChemNet activations ``float32[len(smiles), 512]`` (CPU, no gradient); each row depends on
+    its SMILES alone, whatever the batch, its batch-mates and the thread count. ``encoding``
+    (:data:`ENCODINGS`): ``"fcd"`` encodes as ``fcd.utils.SmilesDataset``, ``"fcd_torch"`` as
+    MOSES' ``fcd_torch`` does.
+
+    ChemNet's LSTMs read every time step, padding included, and the activations are their last
+    output, so the padding length changes them. ``fcd.utils.SmilesDataset`` pads a list to its
+    longest string (at least 350): one long SMILES would change every other molecule's
+    activations. Here each SMILES is padded to :func:`chemnet_input_length` of itself (350 for
+    all but the rare SMILES of 350 characters or more, which fcd would pad the same alone), and
+    batches hold SMILES of one input length (``fcd_torch`` truncates: always 350).
+    """
     import torch
-    from fcd.utils import SmilesDataset
 
     if encoding not in ENCODINGS:
         raise ValueError(f"encoding must be one of {ENCODINGS}, got {encoding!r}")
-    if len(smiles) == 0:
-        return np.zeros((0, N_ACTIVATIONS), np.float32)
-    model = _chemnet()
-    dataset = SmilesDataset(list(smiles)) if encoding == "fcd" else None
+    if encoding == "fcd":
+        from fcd.utils import get_one_hot
+
+        def encode(part: list[int], length: int) -> list[np.ndarray]:
+            # fcd's SmilesDataset item: one-hot [length, vocab] divided by the vocab size
+            rows = [get_one_hot(smiles[i], pad_len=length) for i in part]
+            return [row / row.shape[1] for row in rows]
+
+        lengths = [chemnet_input_length(s) for s in smiles]
+    else:
+
+        def encode(part: list[int], length: int) -> list[np.ndarray]:
+            return _fcd_torch_rows([smiles[i] for i in part])
+
+        lengths = [CHEMNET_PAD_LENGTH] * len(smiles)
     out = np.empty((len(smiles), N_ACTIVATIONS), np.float32)
+    if len(smiles) == 0:
+        return out
+    model = _chemnet()
+    by_length: dict[int, list[int]] = {}
+    for i, length in enumerate(lengths):
+        by_length.setdefault(length, []).append(i)
     with torch.inference_mode():
-        for start in range(0, len(smiles), batch_size):
-            stop = min(start + batch_size, len(smiles))
-            if dataset is not None:
-                rows = [dataset[i] for i in range(start, stop)]
-            else:
-                rows = _fcd_torch_rows(list(smiles[start:stop]))
-            # a lone row would take a matrix-vector path whose last bits differ: pad to two, so
-            # a molecule's activations never depend on the batch it lands in
-            batch = np.stack(rows * 2 if len(rows) == 1 else rows).astype(np.float32)
-            # SmilesDataset gives [length, vocab]; ChemNet's conv wants [batch, vocab, length]
-            out[start:stop] = model(torch.from_numpy(batch).transpose(1, 2))[: len(rows)].numpy()
+        for length, indices in by_length.items():
+            for start in range(0, len(indices), batch_size):
+                part = indices[start : start + batch_size]
+                rows = encode(part, length)
+                # a lone row would take a matrix-vector path whose last bits differ: pad to two,
+                # so a molecule's activations never depend on the batch it lands in
+                batch = np.stack(rows * 2 if len(rows) == 1 else rows).astype(np.float32)
+                # [batch, length, vocab] -> ChemNet's conv wants [batch, vocab, length]
+                x = torch.from_numpy(batch).transpose(1, 2)
+                out[part] = model(x)[: len(part)].numpy()
     return out
 
 
@@ -149,28 +185,102 @@ class FrechetStats:
 
 class FrechetAccumulator:
     """Streams activation vectors (with integer weights = occurrences) into mean/covariance,
-    so duplicates count without being re-encoded and memory stays ``O(d^2)``."""
+    so duplicates count without being re-encoded and memory stays ``O(d^2)``.
+
+    The sums are exact, so the statistics are the same bits however the vectors are split into
+    :meth:`add` calls and in whatever order: each value is rounded once to the fixed grid
+    :math:`2^{-34}` (a change of at most 3e-11, under float32 resolution for ChemNet's values in
+    ``[-1, 1]``) and the integers ``a = round(x 2^34)`` are written in base :math:`2^{18}` with
+    digits in ``[-2^17, 2^17]`` (two digits for values in ``[-1, 1]``). Products of digits, summed over a block of total weight at most
+    :data:`BLOCK_WEIGHT`, stay below :math:`2^{53}`, so float64 matrix products of the digits are
+    exact whatever their summation order; the block sums are then added as Python integers.
+    :meth:`stats` divides once, rounding each entry of the mean and covariance once.
+    """
+
+    #: Fixed-point grid: values are multiples of ``2**-FRACTION_BITS``.
+    FRACTION_BITS = 34
+    #: Bits per digit of the fixed-point integers.
+    DIGIT_BITS = 18
+    #: Most total weight per exact block: ``BLOCK_WEIGHT * (2**17) ** 2 < 2**53``.
+    BLOCK_WEIGHT = 2**18
 
     def __init__(self, dim: int = N_ACTIVATIONS) -> None:
+        self.dim = dim
         self.n = 0
-        self.total = np.zeros(dim, np.float64)
-        self.outer = np.zeros((dim, dim), np.float64)
+        self._sums: dict[int, np.ndarray] = {}  # digit level -> object[dim] of Python ints
+        self._products: dict[tuple[int, int], np.ndarray] = {}  # (i <= j) -> object[dim, dim]
 
     def add(self, activations: np.ndarray, weights: np.ndarray | None = None) -> None:
         x = np.asarray(activations, np.float64)
-        w = np.ones(len(x)) if weights is None else np.asarray(weights, np.float64)
-        if w.shape != (len(x),) or (w < 0).any():
-            raise ValueError(f"weights must be {len(x)} non-negative counts, got shape {w.shape}")
+        w = np.ones(len(x), np.int64) if weights is None else np.asarray(weights)
+        if w.shape != (len(x),) or (w < 0).any() or (w != np.round(w)).any():
+            raise ValueError(
+                f"weights must be {len(x)} non-negative integer counts, got shape {w.shape}"
+            )
+        if x.ndim != 2 or x.shape[1] != self.dim or not np.isfinite(x).all():
+            raise ValueError(f"activations must be finite float[n, {self.dim}], got {x.shape}")
+        w = w.astype(np.int64)
+        if (w > self.BLOCK_WEIGHT).any():
+            raise ValueError(f"a weight above {self.BLOCK_WEIGHT} occurrences is not supported")
+        start = 0
+        while start < len(x):  # blocks of total weight <= BLOCK_WEIGHT: exact float64 sums
+            stop = start + max(
+                1, int(np.searchsorted(np.cumsum(w[start:]), self.BLOCK_WEIGHT, "right"))
+            )
+            self._add_block(x[start:stop], w[start:stop])
+            start = stop
         self.n += int(w.sum())
-        self.total += w @ x
-        self.outer += (x * w[:, None]).T @ x
+
+    def _add_block(self, x: np.ndarray, w: np.ndarray) -> None:
+        digits = _digits(np.round(np.ldexp(x, self.FRACTION_BITS)), self.DIGIT_BITS)
+        wf = w.astype(np.float64)
+        for i, d_i in enumerate(digits):
+            _add_to(self._sums, i, wf @ d_i)  # [dim]
+            weighted = d_i * wf[:, None]  # [m, dim]
+            for j in range(i, len(digits)):
+                _add_to(self._products, (i, j), weighted.T @ digits[j])  # [dim, dim]
+
+    def _exact(self) -> tuple[np.ndarray, np.ndarray]:
+        """The sums of ``a`` and of ``a a^T`` (weighted) as object arrays of Python ints."""
+        total = np.zeros(self.dim, object)
+        for i, value in self._sums.items():
+            total = total + value * (1 << (self.DIGIT_BITS * i))
+        outer = np.zeros((self.dim, self.dim), object)
+        for (i, j), value in self._products.items():
+            scaled = value * (1 << (self.DIGIT_BITS * (i + j)))
+            outer = outer + (scaled if i == j else scaled + scaled.T)
+        return total, outer
 
     def stats(self) -> FrechetStats:
         if self.n < 2:
             raise ValueError(f"an FCD needs at least 2 molecules per set, got {self.n}")
-        mean = self.total / self.n
-        cov = (self.outer - self.n * np.outer(mean, mean)) / (self.n - 1)
+        total, outer = self._exact()
+        scale = 1 << self.FRACTION_BITS
+        # mean = total / (n 2^F); cov = (n outer - total total^T) / (n (n - 1) 2^2F): exact
+        # integers divided once (Python's int / int rounds correctly)
+        mean = (total / (self.n * scale)).astype(np.float64)
+        centred = self.n * outer - np.outer(total, total)
+        cov = (centred / (self.n * (self.n - 1) * scale * scale)).astype(np.float64)
         return FrechetStats(mean, cov, self.n)
+
+
+def _digits(a: np.ndarray, bits: int) -> list[np.ndarray]:
+    """Integers ``a`` (float64, exact) as digits ``d_k`` in ``[-2^(bits-1), 2^(bits-1)]`` with
+    ``a = sum_k d_k 2^(bits k)``; as many digits as the largest value needs."""
+    digits = []
+    base = float(1 << bits)
+    while True:
+        high = np.round(a / base)
+        digits.append(a - high * base)
+        if not high.any():
+            return digits
+        a = high
+
+
+def _add_to(sums: dict, key, block: np.ndarray) -> None:
+    # float64 block sums are exact integers below 2**53: int64, then Python ints (no overflow)
+    value = block.astype(np.int64).astype(object)
+    sums[key] = value if key not in sums else sums[key] + value
 
 
 def frechet_distance(a: FrechetStats, b: FrechetStats) -> float:

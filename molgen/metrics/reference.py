@@ -19,6 +19,7 @@ import io
 import json
 import warnings
 from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +42,9 @@ from molgen.parallel import ProcessPool
 __all__ = ["Reference"]
 
 #: Bump when a statistic's definition or the cache layout changes: old entries are then unused.
-CACHE_VERSION = "molgen-metrics-3"  # 3: explicit hydrogens and atom maps canonicalised away
+# 3: explicit hydrogens and atom maps canonicalised away; 4: non-ASCII and control characters
+# invalid, ChemNet inputs padded per molecule, FCD moments summed exactly
+CACHE_VERSION = "molgen-metrics-4"
 
 
 def _encode_npy(array: np.ndarray) -> bytes:
@@ -78,13 +81,16 @@ def _checksum(key: str, payload: bytes) -> bytes:
 
 
 def _write_entry(path: Path, key: str, payload: bytes) -> None:
-    atomic_write(path, lambda f: f.write(_checksum(key, payload) + b"\n" + payload))
+    try:
+        atomic_write(path, lambda f: f.write(_checksum(key, payload) + b"\n" + payload))
+    except (OSError, InputError) as exc:  # the cache only saves time: evaluate on without it
+        warnings.warn(f"cannot write the reference cache entry {path}: {exc}", stacklevel=4)
 
 
 def _read_entry(path: Path, key: str, decode: Callable[[bytes], object]):
     """The decoded entry at ``path`` when it exists and matches its checksum; else None (with a
     warning naming the file when one was there but cannot be trusted)."""
-    if not path.is_file():
+    if not path.exists():
         return None
     try:
         checksum, _, payload = path.read_bytes().partition(b"\n")
@@ -124,27 +130,30 @@ class Reference:
         *,
         n_jobs: int | None = 1,
         classify: Callable[[list[str]], list[tuple]] = classify_smiles,
+        max_atoms: int | None = None,
     ) -> Reference:
-        """Canonicalise ``smiles`` (invalid and disconnected ones dropped, duplicates merged,
-        first-occurrence order kept). ``classify`` defines validity and the canonical form
-        (contract of :func:`~molgen.chem.properties.classify_smiles`; e.g.
+        """Canonicalise ``smiles`` (invalid and disconnected ones dropped, and those with more
+        than ``max_atoms`` heavy atoms, duplicates merged, first-occurrence order kept).
+        ``classify`` defines validity and the canonical form (contract of
+        :func:`~molgen.chem.properties.classify_smiles`; e.g.
         :func:`~molgen.chem.moses.classify_smiles_moses` for MOSES' sets)."""
         lines = list(smiles)
         if not lines:
             raise InputError("reference: no SMILES given")
         cache_file = key = None
         if cache_dir is not None:
-            raw = hashlib.sha256(CACHE_VERSION.encode())
+            raw = hashlib.sha256(f"{CACHE_VERSION} max_atoms={max_atoms}".encode())
             if classify is not classify_smiles:  # molgen's own keys stay as they were
                 raw.update(f"{classify.__module__}.{classify.__qualname__}\n".encode())
             for line in lines:
-                raw.update(str(line).encode() + b"\n")
+                raw.update(str(line).encode("utf-8", "surrogateescape") + b"\n")
             key = f"canonical-{raw.hexdigest()[:32]}"
             cache_file = Path(cache_dir) / f"{key}.txt"
             canonical = _read_entry(cache_file, key, _CODECS["lines"][2])
             if canonical is not None:
                 return cls(canonical, n_input=len(lines), cache_dir=cache_dir)
         with ProcessPool(n_jobs) as pool:
+            classify = partial(classify, max_atoms=max_atoms)
             classified = concat(pool.map(classify, lines, min_part=2))
         canonical = list(dict.fromkeys(c for c, reason in classified if reason is None))
         if cache_file is not None and canonical:

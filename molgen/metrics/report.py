@@ -8,6 +8,7 @@ import math
 from collections.abc import Iterator
 from pathlib import Path
 
+from molgen.chem.files import first_field, read_lines
 from molgen.errors import InputError
 from molgen.metrics.evaluator import TABLE_COLUMNS, Evaluation
 
@@ -18,11 +19,18 @@ MARKDOWN_ROWS = 50
 
 
 def read_smiles_file(path: str | Path) -> Iterator[str]:
-    """Stream the SMILES of a ``.smi`` file: the first whitespace-separated token of each line
-    (a name may follow). Blank lines are yielded as "" (invalid samples), undecodable bytes are
-    replaced, so a bad line is an invalid sample and never stops the run.
+    """Stream the samples of a SMILES file, one per line, gzip-compressed or not (recognised by
+    its first bytes, whatever its name).
 
-    Raises InputError naming the file when it is missing, not a file, or empty.
+    A line's sample is its first field (:func:`molgen.chem.files.first_field`: fields are separated by
+    ASCII spaces and tabs, a name may follow), the line read by :func:`molgen.chem.files.read_lines`
+    (``\\n`` or ``\\r\\n`` removed; bytes that are not UTF-8 kept as lone surrogates). A blank
+    line is the sample "" (invalid, ``"empty"``); a sample with a byte that is not UTF-8 is
+    invalid (``"encoding"``), one with any other character outside printable ASCII too
+    (``"characters"``: NUL, control bytes, non-ASCII letters), so a bad line is one invalid
+    sample and never stops the run.
+
+    Raises InputError naming the file when it is missing, not a file, empty, or corrupt gzip.
     """
     path = Path(path)
     if not path.exists():
@@ -35,10 +43,12 @@ def read_smiles_file(path: str | Path) -> Iterator[str]:
 
 
 def _lines(path: Path) -> Iterator[str]:
-    with open(path, encoding="utf-8", errors="replace") as f:
-        for line in f:
-            fields = line.split(maxsplit=1)
-            yield fields[0] if fields else ""
+    empty = True
+    for line in read_lines(path):
+        empty = False
+        yield first_field(line)
+    if empty:  # e.g. a gzip file of nothing
+        raise InputError(f"{path}: no lines, no SMILES to read")
 
 
 class MoleculeTableWriter:
@@ -47,7 +57,9 @@ class MoleculeTableWriter:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(self.path, "w", newline="")  # noqa: SIM115 (closed in close())
+        self._file = open(  # noqa: SIM115 (closed in close())
+            self.path, "w", newline="", encoding="utf-8"
+        )
         self._writer = csv.writer(self._file)
         self._writer.writerow(TABLE_COLUMNS)
         self.head: list[tuple] = []
@@ -67,22 +79,36 @@ class MoleculeTableWriter:
 
 
 def _format_row(row: tuple) -> list:
-    return ["" if v is None else (f"{v:.4f}" if isinstance(v, float) else v) for v in row]
+    return ["" if v is None else f"{v:.4f}" if isinstance(v, float) else _shown(v) for v in row]
+
+
+def _shown(value):
+    """Text as its file had it, a byte that was not UTF-8 as ``\\xNN``."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # other lone surrogates (not from a file): escaped as they are
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def write_report(
-    evaluation: Evaluation, path: str | Path, head_rows: list[tuple] | None = None
+    evaluation: Evaluation,
+    path: str | Path,
+    head_rows: list[tuple] | None = None,
+    markdown_path: str | Path | None = None,
 ) -> tuple[Path, Path]:
     """Write ``path`` (report.json: metric floats at top level, null when undefined, plus
-    ``n_samples``, counts and ``definitions``) and ``report.md`` beside it (metrics table with
-    definitions, invalid reasons, the first per-molecule rows). Returns both paths."""
+    ``n_samples``, counts and ``definitions``) and ``markdown_path`` (default: report.md beside
+    it; metrics table with definitions, invalid reasons, the first per-molecule rows). Returns
+    both paths."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     report = evaluation.to_report()
     path.write_text(json.dumps(report, indent=2) + "\n")
     rows = head_rows if head_rows is not None else (evaluation.table or [])[:MARKDOWN_ROWS]
-    md_path = path.with_suffix(".md")
-    md_path.write_text(_markdown(evaluation, rows))
+    md_path = path.with_suffix(".md") if markdown_path is None else Path(markdown_path)
+    md_path.write_text(_markdown(evaluation, rows), encoding="utf-8")
     return path, md_path
 
 

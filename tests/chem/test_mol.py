@@ -84,3 +84,26 @@ def test_validity_reasons_with_explicit_hydrogens():
     assert check_smiles("[H]C.[H]O", strict=False).smiles == "C.O"
     assert check_smiles("[H]X").reason == "parse"
     assert parse_smiles("[H]c1cc1") is None and parse_smiles("") is None
+
+
+@pytest.mark.parametrize(
+    ("smiles", "reason"),
+    [
+        ("CC\u00d6", "characters"),  # RDKit alone trims it and reads ethane
+        ("\x00CCO", "characters"),
+        ("CCO\x01", "characters"),
+        ("C\x0bC", "characters"),
+        ("CC\udcffO", "encoding"),  # a byte that was not UTF-8 (surrogateescape)
+        (" CCO\r\n", None),  # surrounding spaces and line ends are not part of a SMILES
+    ],
+)
+def test_text_that_rdkit_would_trim_is_invalid(smiles, reason):
+    assert check_smiles(smiles).reason == reason
+    assert (parse_smiles(smiles) is None) == (reason is not None)
+
+
+def test_max_atoms_is_checked_before_sanitizing():
+    assert check_smiles("C" * 1001, max_atoms=1000).reason == "too_large"
+    assert check_smiles("C" * 1000, max_atoms=1000).valid
+    # hydrogens are not heavy atoms
+    assert check_smiles("[H]C([H])([H])C([H])([H])[H]", max_atoms=2).valid

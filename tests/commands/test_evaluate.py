@@ -1,3 +1,5 @@
+import csv
+import gzip
 import importlib.util
 import json
 
@@ -6,7 +8,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from molgen.cli import app
-from molgen.commands.evaluate import is_checkpoint
+from molgen.commands.evaluate import is_checkpoint, run_evaluation
 
 GENERATED = ["CCO", "OCC", "", "C(C)(C)(C)(C)C", "c1ccccc1O", "CC(=O)Nc1ccc(O)cc1", "CCN"]
 REFERENCE = ["CCO", "CCCO", "c1ccccc1", "CC(=O)O", "CCN", "OCCO", "c1ccccc1O", "CC(C)C"]
@@ -128,3 +130,112 @@ def test_evaluate_moses_benchmark_writes_moses_keys_and_table(tmp_path):
     assert "| LatentGAN | 0.8966±0.0029 |" in markdown and "MOSES README" in markdown
     bad = CliRunner().invoke(app, ["evaluate", str(generated), "--test", str(files["t"])])
     assert bad.exit_code == 2 and "--benchmark moses" in bad.output
+
+
+def _hostile_lines() -> tuple[list[bytes], dict[str, int], int]:
+    """Every kind of hostile line of issue 16, with the reasons `evaluate` must count."""
+    kinds = {
+        # sample bytes: reason (None = strict-valid)
+        b"CCO": None,
+        b"OCC ethanol": None,  # a name after the SMILES
+        b"CCN\r": None,  # CRLF line end
+        b"[H]OC([H])([H])[H]": None,  # explicit hydrogens: methanol
+        b"[CH3:1][OH:2]": None,  # atom maps
+        b"*C": None,  # RDKit's dummy atom sanitizes
+        "CC\u00d6".encode(): "characters",  # RDKit would trim it and read ethane
+        "\u00e9CC".encode(): "characters",
+        b"\x00CCO": "characters",  # NUL, RDKit would read ethanol
+        b"CCO\x00": "characters",
+        b"CC\x01": "characters",  # a control byte
+        b"C\x0bC": "characters",  # vertical tab is not a field separator
+        b"CC\xffO": "encoding",  # not UTF-8
+        b"\x80CC": "encoding",
+        b"C" * 1500: "too_large",  # over --max-atoms 1000
+        b"C1" + b"C" * 1200 + b"1": "too_large",  # a huge ring
+        b"": "empty",  # blank line
+        b"   ": "empty",
+        b"C(": "parse",
+        b"C(C)(C)(C)(C)C": "valence",
+        b"c1cccc1": "kekulization",
+        b"[Na+].[Cl-]": "disconnected",
+    }
+    gz = gzip.compress(b"CCO\n")  # a gzip file's bytes pasted into a text file
+    lines = [*kinds, gz]
+    reasons: dict[str, int] = {}
+    for reason in kinds.values():
+        if reason is not None:
+            reasons[reason] = reasons.get(reason, 0) + 1
+    n_valid = sum(reason is None for reason in kinds.values())
+    return lines, reasons, n_valid
+
+
+def test_hostile_input_is_counted_by_reason(tmp_path):
+    lines, reasons, n_valid = _hostile_lines()
+    path = tmp_path / "hostile.smi"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    evaluation = run_evaluation(
+        path, tmp_path / "report.json", metrics={"validity"}, progress=False
+    )
+    n_gzip = evaluation.n_samples - len(lines) + 1  # the pasted gzip bytes: lines of binary
+    assert n_gzip >= 1
+    counted = dict(evaluation.reasons)
+    # the gzip bytes are all invalid, each as "characters" or "encoding"
+    gzip_invalid = sum(counted.values()) - sum(reasons.values())
+    assert gzip_invalid == n_gzip
+    assert counted.get("too_large") == 2 and counted["empty"] == 2
+    for reason in ("parse", "valence", "kekulization", "disconnected"):
+        assert counted[reason] == reasons[reason], reason
+    assert counted["characters"] + counted["encoding"] == 8 + gzip_invalid
+    assert evaluation.n_valid == n_valid
+    # the same lines, gzip-compressed, read transparently (by their bytes, not their name)
+    packed = tmp_path / "hostile.txt"
+    packed.write_bytes(gzip.compress(path.read_bytes()))
+    again = run_evaluation(packed, tmp_path / "again.json", metrics={"validity"}, progress=False)
+    assert again.reasons == evaluation.reasons and again.n_valid == n_valid
+
+
+def test_hostile_input_exact_counts_without_binary_lines(tmp_path):
+    lines, reasons, n_valid = _hostile_lines()
+    path = tmp_path / "hostile.smi.gz"
+    path.write_bytes(gzip.compress(b"\n".join(lines[:-1]) + b"\n"))
+    evaluation = run_evaluation(
+        path, tmp_path / "report.json", metrics={"validity"}, progress=False
+    )
+    assert evaluation.reasons == reasons
+    assert evaluation.n_valid == n_valid and evaluation.n_samples == len(lines) - 1
+    with open(tmp_path / "report_molecules.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    assert len(rows) == len(lines)  # header + one row per sample
+    assert rows[1 + lines.index(b"CC\xffO")][1] == "CC\\xffO"  # bad bytes escaped
+
+
+def test_max_atoms_option(tmp_path):
+    path = _write(tmp_path / "gen.smi", ["C" * 30, "CCO"])
+    result = CliRunner().invoke(
+        app,
+        ["evaluate", str(path), "-o", str(tmp_path / "r.json"), "--max-atoms", "20",
+         "--no-progress", "-m", "validity", "-j", "1"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "r.json").read_text())["invalid_reasons"] == {"too_large": 1}
+
+
+def test_an_interrupted_evaluation_leaves_the_previous_report_set(tmp_path, monkeypatch):
+    import molgen.commands.evaluate as command
+
+    out = tmp_path / "report.json"
+    path = _write(tmp_path / "gen.smi", GENERATED)
+    run_evaluation(path, out, metrics={"validity"}, progress=False)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("report")}
+    assert set(before) == {"report.json", "report.md", "report_molecules.csv"}
+
+    def interrupted(*args, on_rows, **kwargs):
+        on_rows([(0, "CCN", "CCN", True, None, 0.5, 0.1, 2.0)])  # a partial table
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(command, "evaluate", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_evaluation(_write(tmp_path / "other.smi", ["CCN"]), out, progress=False)
+    after = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("report")}
+    assert after == before
+    assert not [p for p in tmp_path.iterdir() if ".partial" in p.name]

@@ -1,3 +1,4 @@
+import gzip
 import importlib.util
 import json
 import logging
@@ -251,3 +252,48 @@ def test_moses_first_molecules_load_as_configured(tmp_path):
     assert [len(split) for split in splits] == [360, 20, 20]
     assert decode(ds.train.x.long(), ds.train.adj.long(), ds.vocab) == ds.train.smiles
     assert load_dataset(cfg).info["cache"] == "hit"
+
+
+def test_a_dummy_atom_line_is_skipped_with_its_line(tmp_path):
+    path = write(tmp_path, "CCO\nCN\n" * 100 + "*C\n")
+    ds = load_dataset(config(tmp_path, path=path, val_fraction=0, test_fraction=0))
+    assert ds.report.kept == 200 and ds.report.counts["unparseable"] == 1
+    assert ds.report.examples["unparseable"][0][:3] == ("mols.smi", 201, "*C")
+    with pytest.raises(ValueError, match=r"mols\.smi:201: dummy atom"):
+        load_dataset(config(tmp_path, path=path, strict=True))
+
+
+def test_bad_text_gzip_and_huge_molecules_are_skipped_before_rdkit(tmp_path, monkeypatch):
+    import molgen.chem.mol
+
+    path = tmp_path / "mols.smi.gz"
+    lines = [b"CCO", "CC\u00d6".encode(), b"\x00CN", b"CC\xffO", b"C" * 1500, b"CCN\r"]
+    path.write_bytes(gzip.compress(b"\n".join(lines) + b"\n"))
+    canonicalised = []
+    real = molgen.chem.mol.canonical_smiles
+    monkeypatch.setattr(
+        molgen.chem.mol,
+        "canonical_smiles",
+        lambda m: canonicalised.append(m.GetNumAtoms()) or real(m),
+    )
+    report = load_dataset(config(tmp_path, path=path, val_fraction=0, test_fraction=0)).report
+    assert report.kept == 2 and report.counts["too_large"] == 1
+    assert [e[1] for e in report.examples["unparseable"]] == [2, 3, 4]
+    assert "not UTF-8" in report.examples["unparseable"][2][3]
+    assert report.examples["too_large"][0][1] == 5
+    assert max(canonicalised) == 3  # the 1,500-atom chain never reached RDKit's SMILES writer
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("empty.smi", b""),
+        ("bad.smi", b"xx\nC(\n"),
+        ("empty.smi.gz", gzip.compress(b"")),
+    ],
+)
+def test_no_molecule_error_names_the_file(tmp_path, name, data):
+    path = tmp_path / name
+    path.write_bytes(data)
+    with pytest.raises(ValueError, match=rf"(?s)vocabulary.*{name.replace('.', '[.]')}: read"):
+        load_dataset(config(tmp_path, path=path))

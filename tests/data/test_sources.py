@@ -109,3 +109,45 @@ def test_moses_without_molsets_names_the_install_command(monkeypatch):
     monkeypatch.setattr(sources.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ModuleNotFoundError, match=r"pip install --no-deps molsets==0\.3\.1"):
         sources.moses_train_file()
+
+
+def test_gzip_files_are_read_by_their_bytes_not_their_name(tmp_path):
+    import gzip
+
+    smi = tmp_path / "mols.smi.gz"
+    smi.write_bytes(gzip.compress(b"SMILES\nCCO a\nc1ccccc1\n"))
+    assert read_smiles(smi) == [
+        Record("mols.smi.gz", 2, "CCO"),
+        Record("mols.smi.gz", 3, "c1ccccc1"),
+    ]
+    csv_gz = tmp_path / "mols.csv.gz"
+    csv_gz.write_bytes(gzip.compress(b"id,smiles\n1,CCN\n"))
+    assert read_smiles(csv_gz) == [Record("mols.csv.gz", 2, "CCN")]
+    disguised = tmp_path / "plain.smi"  # gzip data without the suffix
+    disguised.write_bytes(gzip.compress(b"CC\n"))
+    assert read_smiles(disguised) == [Record("plain.smi", 1, "CC")]
+
+
+def test_a_line_that_is_not_utf8_is_one_bad_record(tmp_path):
+    path = tmp_path / "mols.smi"
+    path.write_bytes(b"CCO\nCC\xffO\n\xc3\x96CC\nCCN\r\n")
+    assert read_smiles(path) == [
+        Record("mols.smi", 1, "CCO"),
+        Record("mols.smi", 2, "CC\udcffO"),
+        Record("mols.smi", 3, "\u00d6CC"),
+        Record("mols.smi", 4, "CCN"),
+    ]
+
+
+def test_csv_unterminated_quote_names_file_and_line(tmp_path):
+    path = tmp_path / "data.csv"
+    path.write_text('smiles,x\nCC,1\n"CCO,2\nCCN,3\n')
+    with pytest.raises(ValueError, match=r"data\.csv:3: not valid CSV"):
+        read_smiles(path)
+
+
+def test_csv_quoted_newlines_inside_a_smiles_keep_the_rows_visible(tmp_path):
+    path = tmp_path / "data.csv"
+    path.write_text('smiles,x\n"CCO,1\nCCN",2\nCC,3\n')
+    # the quoted field swallows a row; it is kept whole so that the loader reports it
+    assert read_smiles(path) == [Record("data.csv", 2, "CCO,1\nCCN"), Record("data.csv", 4, "CC")]

@@ -295,3 +295,15 @@ def test_a_respelled_file_has_the_fcd_of_the_plain_file(qm9_lines, spellings):
     plain = evaluate(samples, reference, metrics={"fcd"}).metrics["fcd"]
     respelled = evaluate(_respelled(samples, spellings), reference, metrics={"fcd"}).metrics["fcd"]
     assert respelled == pytest.approx(plain, rel=1e-9, abs=1e-12)
+
+
+def test_fcd_is_the_same_bits_for_any_chunking_and_jobs():
+    pytest.importorskip("fcd")
+    long_alkane = "C" * 360  # ChemNet pads to 350 steps: longer SMILES once changed the others'
+    samples = [*SAMPLES, long_alkane, "CCCO"]
+    one = evaluate(samples, REFERENCE, metrics={"fcd"}).metrics["fcd"]
+    assert math.isfinite(one)
+    assert evaluate(samples, REFERENCE, metrics={"fcd"}, chunk_size=3).metrics["fcd"] == one
+    assert (
+        evaluate(samples, REFERENCE, metrics={"fcd"}, chunk_size=2, n_jobs=2).metrics["fcd"] == one
+    )

@@ -77,3 +77,47 @@ def test_activations_do_not_depend_on_the_batch():
     split = np.concatenate([chemnet_activations(SMILES[:2]), chemnet_activations(SMILES[2:])])
     np.testing.assert_array_equal(alone, together)
     np.testing.assert_array_equal(split, together)
+
+
+def test_accumulated_moments_do_not_depend_on_the_split_or_order():
+    rng = np.random.default_rng(4)
+    x = np.tanh(rng.normal(size=(60, 8))).astype(np.float32)  # ChemNet's range
+    w = rng.integers(1, 6, 60)
+    whole = FrechetAccumulator(dim=8)
+    whole.add(x, w)
+    parts = FrechetAccumulator(dim=8)
+    order = rng.permutation(60)
+    for block in np.array_split(order, 7):
+        parts.add(x[block], w[block])
+    a, b = whole.stats(), parts.stats()
+    np.testing.assert_array_equal(a.mean, b.mean)  # bit for bit
+    np.testing.assert_array_equal(a.cov, b.cov)
+    repeated = np.repeat(x.astype(np.float64), w, axis=0)
+    np.testing.assert_allclose(a.mean, repeated.mean(0), rtol=0, atol=1e-10)
+    np.testing.assert_allclose(a.cov, np.cov(repeated.T), rtol=0, atol=1e-10)
+
+
+def test_a_weight_is_the_same_as_repeated_rows_exactly():
+    rng = np.random.default_rng(5)
+    x = np.tanh(rng.normal(size=(5, 3)))
+    weighted, repeated = FrechetAccumulator(dim=3), FrechetAccumulator(dim=3)
+    weighted.add(x, np.array([3, 1, 2, 1, 4]))
+    for row, count in zip(x, [3, 1, 2, 1, 4], strict=True):
+        for _ in range(count):
+            repeated.add(row[None])
+    np.testing.assert_array_equal(weighted.stats().cov, repeated.stats().cov)
+    with pytest.raises(ValueError, match="integer"):
+        weighted.add(x[:1], np.array([0.5]))
+
+
+def test_a_long_smiles_does_not_change_other_activations():
+    pytest.importorskip("fcd")
+    long_alkane = "C" * 400  # longer than fcd's 350-step padding
+    alone = chemnet_activations(SMILES)
+    with_long = chemnet_activations([*SMILES, long_alkane])
+    np.testing.assert_array_equal(with_long[: len(SMILES)], alone)
+    # the long one is what fcd computes for it alone (padded to its own length)
+    fcd = pytest.importorskip("fcd")
+    expected = fcd.get_predictions(fcd.load_ref_model(), [long_alkane], device="cpu")
+    np.testing.assert_allclose(with_long[-1:], expected, rtol=1e-4, atol=1e-5)
+    np.testing.assert_array_equal(chemnet_activations([long_alkane, "CCO"])[0], with_long[-1])

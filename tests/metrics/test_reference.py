@@ -60,3 +60,52 @@ def test_an_entry_of_another_reference_is_not_trusted(tmp_path):
     with pytest.warns(UserWarning, match="checksum differs"):
         values = Reference.from_smiles(["CCO", "CCCC"], cache_dir=tmp_path).feature("qed")
     assert len(values) == 2
+
+
+def _rewrite_payload(path, change) -> None:
+    """Replace an entry's payload by ``change(payload)``, keeping its (now wrong) checksum."""
+    checksum, _, payload = path.read_bytes().partition(b"\n")
+    path.write_bytes(checksum + b"\n" + change(payload))
+
+
+def test_replaced_fragment_counts_and_a_truncated_canonical_list_are_rebuilt(tmp_path):
+    expected = _statistics(Reference.from_smiles(REFERENCE, cache_dir=tmp_path))
+    (counts,) = tmp_path.rglob("fragments_counts.json")
+    _rewrite_payload(counts, lambda _: b'{"C": 1}')  # valid JSON, other counts
+    (canonical,) = tmp_path.glob("canonical-*.txt")
+    _rewrite_payload(canonical, lambda payload: b"\n".join(payload.splitlines()[:2]))
+    with pytest.warns(UserWarning) as caught:
+        again = Reference.from_smiles(REFERENCE, cache_dir=tmp_path)
+        _assert_same(_statistics(again), expected)
+    warned = "\n".join(str(w.message) for w in caught)
+    assert f"rebuilding the reference cache entry {counts}: checksum differs" in warned
+    assert f"rebuilding the reference cache entry {canonical}: checksum differs" in warned
+    assert len(again) == len(REFERENCE)
+
+
+def test_a_zeroed_fcd_mean_is_rebuilt(tmp_path):
+    pytest.importorskip("fcd")
+    from molgen.metrics.frechet import FrechetStats
+    from molgen.metrics.reference import _encode_fcd
+
+    expected = Reference.from_smiles(REFERENCE, cache_dir=tmp_path).fcd_stats()
+    (entry,) = tmp_path.rglob("fcd.npz")
+    zeroed = FrechetStats(np.zeros_like(expected.mean), expected.cov, expected.n)
+    _rewrite_payload(entry, lambda _: _encode_fcd(zeroed))
+    with pytest.warns(UserWarning, match=f"rebuilding the reference cache entry {entry}"):
+        rebuilt = Reference.from_smiles(REFERENCE, cache_dir=tmp_path).fcd_stats()
+    np.testing.assert_array_equal(rebuilt.mean, expected.mean)
+
+
+def test_an_unreadable_entry_is_named_and_evaluation_goes_on(tmp_path):
+    first = Reference.from_smiles(REFERENCE, cache_dir=tmp_path)
+    expected = first.feature("qed")
+    entry = tmp_path / f"reference-{first.digest[:32]}" / "qed.npy"
+    entry.unlink()
+    entry.mkdir()  # cannot be read, nor replaced
+    with pytest.warns(UserWarning) as caught:
+        values = Reference.from_smiles(REFERENCE, cache_dir=tmp_path).feature("qed")
+    np.testing.assert_array_equal(values, expected)
+    warned = "\n".join(str(w.message) for w in caught)
+    assert f"rebuilding the reference cache entry {entry}" in warned
+    assert f"cannot write the reference cache entry {entry}" in warned
