@@ -16,7 +16,12 @@ from molgen.metrics import (
     write_report,
 )
 from molgen.training.checkpoint import CHECKPOINT_NAME
-from molgen.training.sampling import iter_samples, load_run
+from molgen.training.sampling import (
+    CONSTRAINT_DEFINITIONS,
+    constraint_report,
+    iter_samples,
+    load_run,
+)
 
 __all__ = ["is_checkpoint", "output_paths", "run_evaluation"]
 
@@ -62,6 +67,7 @@ def run_evaluation(
     unreadable inputs.
     """
     reference_smiles = None if reference is None else read_smiles_file(reference)
+    run = None
     if is_checkpoint(generated):
         run = load_run(generated)
         samples = (s for batch in iter_samples(run, n, seed, jobs=n_jobs) for s in batch)
@@ -83,6 +89,9 @@ def run_evaluation(
             on_rows=table,
             progress=progress,
         )
+    if run is not None:  # what the validity owes to the sampler's constraints, same noise
+        evaluation.metrics |= constraint_report(run.generator, run.vocab, n, seed=seed)
+        evaluation.definitions |= CONSTRAINT_DEFINITIONS
     write_report(evaluation, paths["json"], head_rows=table.head)
     images = {}
     if plots:

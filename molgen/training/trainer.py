@@ -42,7 +42,7 @@ from molgen.tracking import Tracker, open_tracker
 from molgen.training import distributed
 from molgen.training.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from molgen.training.rewards import molecule_rewards
-from molgen.training.sampling import generate_smiles
+from molgen.training.sampling import build_generator, constraint_report, generate_smiles
 
 __all__ = [
     "TRAIN_METRICS",
@@ -285,13 +285,9 @@ def init_state(cfg: Config, dataset: MolDataset, device: torch.device, rank: int
     """A fresh run's state: weights from ``cfg.seed`` (the same on every rank), then this
     rank's RNGs (rank 0 draws what a single-process run draws)."""
     vocab = dataset.vocab
-    n_nodes, n_atom_types, n_bond_types = (
-        vocab.max_atoms,
-        vocab.num_atom_types,
-        vocab.num_bond_types,
-    )
+    n_atom_types, n_bond_types = vocab.num_atom_types, vocab.num_bond_types
     torch.manual_seed(cfg.seed)  # identical initial weights on every rank
-    generator = Generator(cfg.generator, n_nodes, n_atom_types, n_bond_types).to(device)
+    generator = build_generator(cfg.generator, vocab).to(device)
     critic = Discriminator(
         cfg.discriminator,
         n_atom_types,
@@ -397,7 +393,7 @@ class Fake(NamedTuple):
 
     z: torch.Tensor  # [B, Z]
     graph: Graph  # [B, N, A], [B, N, N, R]: straight-through one-hot samples
-    logits: Graph  # [B, N, A], [B, N, N, R]
+    logits: Graph  # atoms [B, N, A], bonds of the pairs i < j [B, N(N-1)/2, R]
 
 
 def real_batch(state: TrainState, rt: Runtime) -> Graph:
@@ -630,7 +626,7 @@ def _loop(
                 stop = ctx.any(interrupt.requested or out_of_time)  # every rank, same step
                 if tracker is not None and (state.step % cfg.train.eval_every == 0 or last):
                     t0 = time.perf_counter()
-                    metrics = evaluate_during_training(state, reference, tracker, tau, run_dir)
+                    metrics = evaluate_during_training(state, reference, tracker, run_dir)
                     timer["eval"] += time.perf_counter() - t0
                     bar.write(
                         f"step {state.step}: "
@@ -681,7 +677,7 @@ def _finish(
 
 
 def evaluate_during_training(
-    state: TrainState, reference: Reference, tracker: Tracker, tau: float, run_dir: Path
+    state: TrainState, reference: Reference, tracker: Tracker, run_dir: Path
 ) -> dict[str, float]:
     """Sample ``train.n_eval`` graphs, score them with molgen.metrics, log scalars, a table and a grid."""
     from molgen.chem.draw import draw_grid
@@ -690,12 +686,15 @@ def evaluate_during_training(
     smiles = [
         s
         for batch in generate_smiles(
-            state.generator, state.vocab, cfg.train.n_eval, tau=tau, seed=cfg.seed + step
+            state.generator, state.vocab, cfg.train.n_eval, seed=cfg.seed + step
         )
         for s in batch
     ]
     evaluation = evaluate(smiles, reference, metrics=TRAIN_METRICS)
-    metrics = evaluation.metrics
+    # What the validity owes to the sampler's constraints, on the same noise.
+    metrics = evaluation.metrics | constraint_report(
+        state.generator, state.vocab, cfg.train.n_eval, seed=cfg.seed + step
+    )
     tracker.log({f"eval/{k}": v for k, v in metrics.items()}, step)
     tracker.log_table(
         "eval/samples", list(TABLE_COLUMNS), [list(r) for r in evaluation.table[:64]], step

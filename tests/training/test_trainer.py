@@ -255,8 +255,9 @@ def test_time_box_stops_with_a_resumable_checkpoint(tmp_path, cache_dir):
         ["gan.pack=2"],
         ["gan.minibatch_std=true"],
         ["gan.diversity_weight=0.5"],
+        ["generator.constraint=valence_connected"],
     ],
-    ids=["rl", "pack", "minibatch_std", "diversity"],
+    ids=["rl", "pack", "minibatch_std", "diversity", "constrained"],
 )
 def test_each_gan_option_trains_and_logs(tmp_path, cache_dir, overrides):
     cfg = debug_config(
@@ -273,6 +274,13 @@ def test_each_gan_option_trains_and_logs(tmp_path, cache_dir, overrides):
         assert load_checkpoint(tmp_path)["reward"] is not None
     if cfg.gan.diversity_weight:
         assert all(r["train/diversity"] > 0 for r in records if "train/generator_loss" in r)
+    (evaluation,) = [r for r in records if "eval/validity" in r]
+    # The constraints' share of the validity is reported at every evaluation.
+    assert 0 <= evaluation["eval/constraint_free_share"] <= evaluation["eval/validity"]
+    free = evaluation["eval/validity_unconstrained_logits"]
+    assert evaluation["eval/constraint_free_share"] <= free
+    if cfg.generator.constraint == "valence_connected":
+        assert evaluation["eval/validity_relaxed"] == 1.0  # budgets: every sample sanitizes
 
 
 @pytest.mark.slow  # compiles the critic step twice (about a minute on CPU)
