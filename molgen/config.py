@@ -255,6 +255,11 @@ class TrainConfig(_Strict):
     lr_discriminator: Real = Field(1e-4, gt=0.0)
     betas: tuple[Fraction, Fraction] = Field((0.5, 0.999), description="Adam's, each in [0, 1)")
     grad_clip: Real | None = Field(None, gt=0.0)
+    ema_decay: Fraction | None = Field(
+        None,
+        description="keep an exponential moving average of the generator's weights with this "
+        "decay (e.g. 0.999) and evaluate and sample it; null: the weights as trained",
+    )
     eval_every: StrictInt = Field(500, ge=1)
     n_eval: StrictInt = Field(1000, ge=1, description="graphs sampled at each evaluation")
     checkpoint_every: StrictInt = Field(1000, ge=1)

@@ -243,6 +243,7 @@ def one_line_error(path, overrides) -> str:
         ("train.grad_clip=.inf", "train.grad_clip", "finite number"),
         ("train.max_minutes=.inf", "train.max_minutes", "finite number"),
         ("generator.dropout=.nan", "generator.dropout", "finite number"),
+        ("train.ema_decay=1", "train.ema_decay", "less than 1"),
         ("generator.constraint=valences", "generator.constraint", "'valence_connected'"),
         ("generator.connect=first", "generator.connect", "'earlier' or 'join'"),
         (

@@ -11,6 +11,7 @@ checkpoint, so N steps and N/2 steps + resume + N/2 steps give identical paramet
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import logging
 import math
@@ -52,6 +53,7 @@ __all__ = [
     "TrainingDiverged",
     "Update",
     "critic_step",
+    "ema_decay_at",
     "generate",
     "generator_step",
     "init_state",
@@ -60,6 +62,7 @@ __all__ = [
     "reward_step",
     "save",
     "train",
+    "update_ema",
 ]
 
 log = logging.getLogger(__name__)
@@ -124,7 +127,7 @@ def _check_resumable(cfg: Config, saved: Config, checkpoint: Path) -> None:
     changed = [key for key in _STATE_DEFINING if getattr(cfg, key) != getattr(saved, key)]
     changed += [
         f"train.{k}"
-        for k in ("batch_size", "lr_generator", "lr_discriminator", "betas")
+        for k in ("batch_size", "lr_generator", "lr_discriminator", "betas", "ema_decay")
         if getattr(cfg.train, k) != getattr(saved.train, k)
     ]
     if changed:
@@ -227,6 +230,7 @@ class TrainState:
     noise_rng: torch.Generator  # latent noise and Gumbel draws
     data_rng: torch.Generator  # which real graphs each batch holds
     step: int = 0  # generator steps done
+    generator_ema: Generator | None = None  # averaged weights (train.ema_decay), for sampling
 
     #: Checkpoint key -> the attribute whose ``state_dict()`` it holds.
     STATEFUL: ClassVar[dict[str, str]] = {
@@ -237,11 +241,17 @@ class TrainState:
         "opt_discriminator": "opt_critic",
         "opt_reward": "opt_reward",
         "schedule": "schedule",
+        "generator_ema": "generator_ema",
     }
 
     @property
     def vocab(self) -> Vocabulary:
         return self.dataset.vocab
+
+    @property
+    def sampler(self) -> Generator:
+        """The generator to evaluate and sample: the averaged one when there is one."""
+        return self.generator if self.generator_ema is None else self.generator_ema
 
     def state_dict(self, ctx: distributed.Distributed | None = None) -> dict[str, Any]:
         """The checkpoint. Under ``torchrun`` every rank must call it: it gathers each rank's
@@ -316,6 +326,9 @@ def init_state(cfg: Config, dataset: MolDataset, device: torch.device, rank: int
             "total_steps": cfg.temperature.total_steps or cfg.train.steps,
         }
     )
+    generator_ema = None
+    if cfg.train.ema_decay is not None:
+        generator_ema = copy.deepcopy(generator).requires_grad_(False)
     # Every rank draws different noise and data.
     rank_seed = cfg.seed + 1_000_003 * rank
     torch.manual_seed(rank_seed)  # dropout, gradient-penalty interpolation
@@ -331,6 +344,7 @@ def init_state(cfg: Config, dataset: MolDataset, device: torch.device, rank: int
         schedule=schedule,
         noise_rng=torch.Generator(device).manual_seed(rank_seed),
         data_rng=torch.Generator().manual_seed(rank_seed + 1),
+        generator_ema=generator_ema,
     )
 
 
@@ -469,6 +483,22 @@ def generator_step(state: TrainState, rt: Runtime, fake: Fake) -> Update:
     clip = state.cfg.train.grad_clip
     grad_norm = _update(loss, state.opt_generator, state.generator, clip, "generator", state, rt)
     return Update(loss, stats, grad_norm)
+
+
+def ema_decay_at(decay: float, updates: int) -> float:
+    """The decay of update number ``updates`` (0 for the first): ``min(decay, (1 + t) /
+    (10 + t))``, so the average forgets the initial weights within the first steps instead of
+    carrying them for ``1 / (1 - decay)`` steps (TensorFlow's ExponentialMovingAverage with
+    ``num_updates``)."""
+    return min(decay, (1 + updates) / (10 + updates))
+
+
+@torch.no_grad()
+def update_ema(average: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
+    r"""Move each parameter of ``average`` towards ``model``'s:
+    :math:`\bar\theta \leftarrow d\,\bar\theta + (1 - d)\,\theta`."""
+    for averaged, current in zip(average.parameters(), model.parameters(), strict=True):
+        averaged.lerp_(current, 1.0 - decay)
 
 
 def log_step(
@@ -613,6 +643,9 @@ def _loop(
                 if state.reward_net is not None:  # RL: fit RDKit's rewards of real and fake
                     reward = reward_step(state, rt, real_batch(state, rt), fake)
                 generator = generator_step(state, rt, fake)
+                if state.generator_ema is not None:
+                    decay = ema_decay_at(cfg.train.ema_decay, state.step)
+                    update_ema(state.generator_ema, state.generator, decay)
                 timer["critic"] += t1 - t0
                 timer["generator"] += time.perf_counter() - t1
 
@@ -686,14 +719,14 @@ def evaluate_during_training(
     smiles = [
         s
         for batch in generate_smiles(
-            state.generator, state.vocab, cfg.train.n_eval, seed=cfg.seed + step
+            state.sampler, state.vocab, cfg.train.n_eval, seed=cfg.seed + step
         )
         for s in batch
     ]
     evaluation = evaluate(smiles, reference, metrics=TRAIN_METRICS)
     # What the validity owes to the sampler's constraints, on the same noise.
     metrics = evaluation.metrics | constraint_report(
-        state.generator, state.vocab, cfg.train.n_eval, seed=cfg.seed + step
+        state.sampler, state.vocab, cfg.train.n_eval, seed=cfg.seed + step
     )
     tracker.log({f"eval/{k}": v for k, v in metrics.items()}, step)
     tracker.log_table(
