@@ -536,7 +536,8 @@ def train(
     """Train MolGAN as configured, writing everything to ``run_dir``; returns the last metrics.
 
     ``run_dir`` receives ``checkpoint.pt`` (atomic, every ``train.checkpoint_every`` steps and at
-    the end), ``config.yaml``, ``train.smi`` (the reference for novelty), ``metrics.jsonl``, eval
+    the end), ``config.yaml``, ``train.smi`` (the reference for novelty), ``val.smi`` and
+    ``test.smi`` (the held-out splits), ``metrics.jsonl``, eval
     tables and molecule grids, ``curves.png`` and the offline W&B run.
 
     Under ``torchrun`` the run is data-parallel (DistributedDataParallel; gloo on CPU, NCCL on
@@ -595,7 +596,11 @@ def _start(
     elif ctx.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.yaml").write_text(to_yaml(cfg))
-        (run_dir / "train.smi").write_text("\n".join(dataset.train.smiles) + "\n")
+        # The splits beside the checkpoint: train for novelty, val for choosing sampling
+        # settings, test for the final scores.
+        for split in ("train", "val", "test"):
+            smiles = getattr(dataset, split).smiles
+            (run_dir / f"{split}.smi").write_text("".join(f"{s}\n" for s in smiles))
         (run_dir / "data.json").write_text(json.dumps(dataset.info, indent=2))
     return state
 
