@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--config", default="configs/qm9.yaml")
     parser.add_argument("--out", type=Path, default=Path("runs/bench_quality"))
     parser.add_argument("overrides", nargs="*", help="dotted key=value config overrides")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)  # overrides may come before options
 
     minutes = 30.0 if args.steps is None and args.minutes is None else args.minutes
     overrides = [
