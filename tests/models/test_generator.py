@@ -236,8 +236,10 @@ def test_constraint_report_on_an_unconstrained_generator_is_its_validity():
     [("valence", "join"), ("valence_connected", "join"), ("valence_connected", "earlier")],
 )
 def test_constraint_report_counts_samples_no_rule_changed(constraint, connect):
-    """A valence mask or a joining bond changes only an unconstrained draw that was invalid, so
-    for them the share of untouched valid samples equals the unconstrained validity; the
+    """A valence mask or a joining bond changes only an unconstrained draw that was invalid (bar
+    RDKit turning a neutral N with four bonds, one to O, into an N-oxide, which these logits do
+    not draw), so for them the share of untouched valid samples equals the unconstrained
+    validity; the
     "earlier" rule also changes valid draws (a forced bond), so its share is smaller."""
     generator, vocab = carbon_chain_generator(constraint, connect)
     report = constraint_report(generator, vocab, 600, seed=4)
