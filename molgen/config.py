@@ -34,11 +34,12 @@ from pydantic import (
 )
 
 from molgen.errors import MolgenError
-from molgen.nn.functional import ESTIMATORS
+from molgen.nn.functional import CONNECT_DEFAULT, CONNECT_STRATEGIES, ESTIMATORS
 from molgen.nn.gumbel import EVAL_MODES
 from molgen.nn.schedules import SCHEDULES
 
 __all__ = [
+    "CONSTRAINTS",
     "Config",
     "ConfigError",
     "DATASETS",
@@ -49,6 +50,7 @@ __all__ = [
     "LoggingConfig",
     "OBJECTIVES",
     "RewardConfig",
+    "SampleTemperature",
     "TemperatureConfig",
     "TrainConfig",
     "WandbConfig",
@@ -60,6 +62,8 @@ __all__ = [
 #: ``data.name``: the bundled sample and the packaged sets (``molgen.data.sources.DATASETS``,
 #: which needs RDKit to import, so the config names them and a test keeps the two equal).
 DATASETS = ("qm9_5k", "qm9", "moses")
+#: ``generator.constraint``: how bonds are sampled given the sampled atoms (molgen.models).
+CONSTRAINTS = ("none", "valence", "valence_connected")
 #: ``reward.objectives``: the scores of ``molgen.training.rewards.OBJECTIVES`` (which needs
 #: RDKit, so the config names them and a test keeps the two equal).
 OBJECTIVES = ("validity", "qed", "logp", "sa")
@@ -169,8 +173,19 @@ class TemperatureConfig(_Strict):
         return self
 
 
+class SampleTemperature(_Strict):
+    """Divisors of each head's logits when sampling from a trained generator (evaluation,
+    ``molgen sample``, ``molgen evaluate``); training draws from the logits as they are.
+    Unlike ``tau`` (the relaxation temperature, which shapes gradients only), these change
+    which molecules are drawn: above 1 flattens a head's distribution, below 1 sharpens it.
+    Chosen on the validation split (``scripts/bench_quality.py --tune-temperature``)."""
+
+    atoms: Real = Field(1.0, gt=0.0, description="divisor of the atom logits")
+    bonds: Real = Field(1.0, gt=0.0, description="divisor of the bond logits")
+
+
 class GeneratorConfig(_Strict):
-    """MLP generator: z -> atom logits [B, N, A] and bond logits [B, N, N, R]."""
+    """MLP generator: z -> atom logits [B, N, A] and bond logits of the pairs [B, P, R]."""
 
     z_dim: StrictInt = Field(32, ge=1)
     hidden: list[Width] = Field(default_factory=lambda: [128, 256, 512], min_length=1)
@@ -181,6 +196,17 @@ class GeneratorConfig(_Strict):
     eval_mode: Literal[EVAL_MODES] = Field(
         "sample", description="sampling after training: draw each atom/bond, or take the mode"
     )
+    constraint: Literal[CONSTRAINTS] = Field(
+        "none",
+        description="bonds drawn freely (none), within each sampled atom's valence (valence), "
+        "or within valences and connected (valence_connected); in training and sampling",
+    )
+    connect: Literal[CONNECT_STRATEGIES] = Field(
+        CONNECT_DEFAULT,
+        description="valence_connected's rule: join fragments by their most probable allowed "
+        "bond (join), or bond every atom to an earlier one (earlier)",
+    )
+    sample_temperature: SampleTemperature = Field(default_factory=SampleTemperature)
 
     @model_validator(mode="after")
     def _estimator_needs_hard(self) -> GeneratorConfig:
@@ -233,6 +259,11 @@ class TrainConfig(_Strict):
     lr_discriminator: Real = Field(1e-4, gt=0.0)
     betas: tuple[Fraction, Fraction] = Field((0.5, 0.999), description="Adam's, each in [0, 1)")
     grad_clip: Real | None = Field(None, gt=0.0)
+    ema_decay: Fraction | None = Field(
+        None,
+        description="keep an exponential moving average of the generator's weights with this "
+        "decay (e.g. 0.999) and evaluate and sample it; null: the weights as trained",
+    )
     eval_every: StrictInt = Field(500, ge=1)
     n_eval: StrictInt = Field(1000, ge=1, description="graphs sampled at each evaluation")
     checkpoint_every: StrictInt = Field(1000, ge=1)

@@ -1,89 +1,178 @@
-"""Sample quality against training time: trains MolGAN for M minutes and, at intervals,
-samples 10,000 molecules and prints strict validity, relaxed validity, uniqueness and novelty.
+"""Sample quality against training: trains MolGAN for a fixed number of generator steps (or
+minutes) and, at intervals, scores samples of the (averaged) generator.
 
-    python scripts/bench_quality.py --minutes 30                  # full QM9 (configs/qm9.yaml)
-    python scripts/bench_quality.py --minutes 5 --config configs/qm9_5k.yaml gan.pack=2
+    python scripts/bench_quality.py --steps 3000 --intervals 3     # full QM9 (configs/qm9.yaml)
+    python scripts/bench_quality.py --minutes 30                   # time-boxed instead
+    python scripts/bench_quality.py --steps 2000 --tune-temperature generator.constraint=valence
 
-Training time excludes the measurements: the run is trained in `--intervals` time-boxed
-segments (train.max_minutes), each resumed from the last checkpoint, and measured in between
-by sampling from the checkpoint with `--jobs` processes. Writes the curve to --out/quality.png
-and the table to --out/quality.json. Extra arguments are dotted config overrides.
+Each row: training minutes and ms per generator step (the trainer's own step timers, so a row
+converts to CPU minutes), strict and relaxed validity, uniqueness, novelty against the
+training split, FCD against the held-out test split, V*U*N (validity * uniqueness * novelty),
+and what the validity owes to the sampler's constraints (``validity_unconstrained_logits``,
+``constraint_free_share``: molgen.training.sampling.CONSTRAINT_DEFINITIONS). The run folder
+keeps ``train.smi``, ``val.smi`` and ``test.smi``.
+
+``--tune-temperature`` then scores a grid of sampling temperatures (atoms x bonds) on the
+validation split (FCD against ``val.smi``, ``--tune-samples`` each), picks the lowest FCD, and
+scores that setting on the test split: temperatures are never chosen on test.
+
+Training time excludes the measurements: the run is trained in ``--intervals`` segments, each
+resumed from the last checkpoint. Writes --out/quality.json and --out/quality.png. Extra
+arguments are dotted config overrides.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
-import time
 from pathlib import Path
 
 from molgen.config import load_config
 from molgen.metrics import Reference, compute_metrics
 from molgen.plotting import pyplot, save_figure
-from molgen.training import load_checkpoint, load_reference_smiles, sample_smiles, train
+from molgen.training import train
+from molgen.training.sampling import constraint_report, generate_smiles, load_run
 
 METRICS = ("validity", "validity_relaxed", "uniqueness", "novelty")
+COLUMNS = (*METRICS, "fcd_test", "vun", "validity_unconstrained_logits", "constraint_free_share")
+ATOM_TEMPERATURES = (0.8, 1.0, 1.25)
+BOND_TEMPERATURES = (1.0, 1.5, 2.0, 3.0)
 
 
-def plot(rows: list[dict], path: Path) -> None:
+def segment_time(run_dir: Path) -> tuple[float, int]:
+    """Seconds of critic and generator steps in the last training segment (the trainer's
+    cumulative timers restart at each resume) and the step it ended at."""
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    last = [r for r in records if "time/generator_s" in r][-1]
+    return last["time/critic_s"] + last["time/generator_s"], last["step"]
+
+
+def score(
+    run_dir: Path,
+    n: int,
+    seed: int,
+    references: dict[str, Reference],
+    held_out: str,
+    sample_temperature: tuple[float, float] | None = None,
+) -> dict[str, float]:
+    """The row's metrics for ``n`` samples of the run's (averaged) generator; FCD against
+    ``references[held_out]``."""
+    run = load_run(run_dir)
+    kwargs = dict(seed=seed, sample_temperature=sample_temperature)
+    smiles = [s for batch in generate_smiles(run.generator, run.vocab, n, **kwargs) for s in batch]
+    row = compute_metrics(smiles, references["train"], metrics=METRICS)
+    row[f"fcd_{held_out}"] = compute_metrics(smiles, references[held_out], metrics=["fcd"])["fcd"]
+    row["vun"] = row["validity"] * row["uniqueness"] * row["novelty"]
+    row |= constraint_report(run.generator, run.vocab, n, **kwargs)
+    return row
+
+
+def tune_temperature(
+    run_dir: Path, n: int, references: dict[str, Reference]
+) -> tuple[tuple[float, float], list[dict]]:
+    """Score the grid on the validation split; the setting with the lowest FCD(val)."""
+    rows = []
+    for atoms, bonds in itertools.product(ATOM_TEMPERATURES, BOND_TEMPERATURES):
+        row = score(run_dir, n, 10_000, references, "val", (atoms, bonds))
+        rows.append({"atoms": atoms, "bonds": bonds, **row})
+        print(
+            f"  val: atoms {atoms:4.2f} bonds {bonds:4.2f}: "
+            + " ".join(f"{k}={row[k]:.4f}" for k in (*METRICS, "fcd_val", "vun")),
+            flush=True,
+        )
+    best = min(rows, key=lambda r: r["fcd_val"])
+    return (best["atoms"], best["bonds"]), rows
+
+
+def plot(rows: list[dict], path: Path, x: str) -> None:
     fig, ax = pyplot().subplots(figsize=(6, 4))
-    for key in METRICS:
-        ax.plot([r["minutes"] for r in rows], [r[key] for r in rows], marker="o", label=key)
-    ax.set_xlabel("training minutes (CPU)")
+    for key in (*METRICS, "vun"):
+        ax.plot([r[x] for r in rows], [r[key] for r in rows], marker="o", label=key)
+    ax.set_xlabel("training minutes (CPU)" if x == "minutes" else "generator steps")
     ax.set_ylim(0, 1.02)
     ax.legend()
     ax.grid(alpha=0.3)
     save_figure(fig, path)
 
 
+def print_row(row: dict) -> None:
+    print(
+        f"{row['minutes']:7.1f} {row['step']:7d} {row['ms_per_step']:7.1f} "
+        + " ".join(f"{row[c]:>10.4f}" for c in COLUMNS),
+        flush=True,
+    )
+
+
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--minutes", type=float, default=30.0)
-    parser.add_argument("--intervals", type=int, default=6)
-    parser.add_argument("--samples", type=int, default=10_000)
-    parser.add_argument("--jobs", type=int, default=2, help="processes for sampling")
+    budget = parser.add_mutually_exclusive_group()
+    budget.add_argument("--steps", type=int, help="generator steps to train (fixed work)")
+    budget.add_argument("--minutes", type=float, help="training minutes (default 30)")
+    parser.add_argument("--intervals", type=int, default=6, help="measurements along the way")
+    parser.add_argument("-n", "--samples", type=int, default=10_000, help="samples per score")
+    parser.add_argument("--tune-temperature", action="store_true", help="choose on val")
+    parser.add_argument("--tune-samples", type=int, default=2_000)
     parser.add_argument("--config", default="configs/qm9.yaml")
     parser.add_argument("--out", type=Path, default=Path("runs/bench_quality"))
     parser.add_argument("overrides", nargs="*", help="dotted key=value config overrides")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)  # overrides may come before options
 
-    segment = args.minutes / args.intervals
+    minutes = 30.0 if args.steps is None and args.minutes is None else args.minutes
     overrides = [
         *args.overrides,
-        "train.steps=100000000",  # time-boxed instead
-        f"train.max_minutes={segment}",
         "train.eval_every=100000000",  # measured here, outside training time
         "logging.wandb.mode=disabled",
     ]
-    cfg = load_config(args.config, overrides)
+    if minutes is not None:
+        overrides += ["train.steps=100000000", f"train.max_minutes={minutes / args.intervals}"]
     run_dir = args.out / "run"
     if run_dir.exists():
         raise SystemExit(f"{run_dir} exists; remove it or choose another --out")
-    reference = None
+    references: dict[str, Reference] = {}
     rows: list[dict] = []
-    print(f"{'minutes':>7} {'step':>7} " + " ".join(f"{m:>16}" for m in METRICS), flush=True)
+    trained_s = 0.0
+    print(
+        f"{'minutes':>7} {'step':>7} {'ms/step':>7} " + " ".join(f"{c[:10]:>10}" for c in COLUMNS),
+        flush=True,
+    )
     for i in range(args.intervals):
-        train(cfg, run_dir, resume=i > 0, progress=False)
-        if reference is None:
-            reference = Reference.from_smiles(
-                load_reference_smiles(run_dir), cache_dir=cfg.data.cache_dir
-            )
-        t0 = time.perf_counter()
-        smiles = sample_smiles(run_dir, args.samples, seed=i, jobs=args.jobs)
-        metrics = compute_metrics(smiles, reference, metrics=METRICS)
-        step = load_checkpoint(run_dir)["step"]
-        rows.append({"minutes": segment * (i + 1), "step": step, **metrics})
-        print(
-            f"{segment * (i + 1):7.1f} {step:7d} "
-            + " ".join(f"{metrics[m]:16.4f}" for m in METRICS)
-            + f"   (measured in {time.perf_counter() - t0:.0f} s)",
-            flush=True,
+        steps = (
+            [] if args.steps is None else [f"train.steps={args.steps * (i + 1) // args.intervals}"]
         )
+        cfg = load_config(args.config, [*overrides, *steps])
+        before = rows[-1]["step"] if rows else 0
+        train(cfg, run_dir, resume=i > 0, progress=False)
+        seconds, step = segment_time(run_dir)
+        trained_s += seconds
+        if not references:
+            references = {
+                split: Reference.from_smiles(
+                    (run_dir / f"{split}.smi").read_text().splitlines(),
+                    cache_dir=cfg.data.cache_dir,
+                )
+                for split in ("train", "val", "test")
+            }
+        row = {
+            "minutes": trained_s / 60,
+            "step": step,
+            "ms_per_step": 1000 * seconds / max(step - before, 1),
+            **score(run_dir, args.samples, i, references, "test"),
+        }
+        rows.append(row)
+        print_row(row)
+    result = {"config": args.config, "overrides": args.overrides, "rows": rows}
+    if args.tune_temperature:
+        chosen, grid = tune_temperature(run_dir, args.tune_samples, references)
+        final = {**rows[-1], **score(run_dir, args.samples, 0, references, "test", chosen)}
+        print(f"sampling temperature chosen on val: atoms {chosen[0]}, bonds {chosen[1]}")
+        print_row(final)
+        result |= {"tuned": {"atoms": chosen[0], "bonds": chosen[1], **final}, "grid": grid}
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "quality.json").write_text(json.dumps(rows, indent=2))
-    plot(rows, args.out / "quality.png")
+    (args.out / "quality.json").write_text(json.dumps(result, indent=2))
+    plot(rows, args.out / "quality.png", "minutes" if minutes is not None else "step")
     print(f"wrote {args.out / 'quality.png'} and {args.out / 'quality.json'}")
     return rows
 

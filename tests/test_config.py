@@ -2,8 +2,17 @@ from pathlib import Path
 
 import pytest
 
-from molgen.config import DATASETS, OBJECTIVES, Config, ConfigError, load_config, to_yaml
-from molgen.nn.functional import ESTIMATORS
+from molgen.config import (
+    CONSTRAINTS,
+    DATASETS,
+    OBJECTIVES,
+    Config,
+    ConfigError,
+    GeneratorConfig,
+    load_config,
+    to_yaml,
+)
+from molgen.nn.functional import CONNECT_DEFAULT, CONNECT_STRATEGIES, ESTIMATORS
 from molgen.nn.gumbel import EVAL_MODES
 from molgen.nn.schedules import SCHEDULES, make_schedule
 
@@ -142,6 +151,19 @@ def test_eval_modes_are_molgen_nns():
         load_config(None, ["generator.eval_mode=mean"])
 
 
+def test_constraints_and_connect_rules_are_the_samplers():
+    for constraint in CONSTRAINTS:
+        cfg = load_config(None, [f"generator.constraint={constraint}"]).generator
+        assert cfg.constraint == constraint
+    for rule in CONNECT_STRATEGIES:
+        assert load_config(None, [f"generator.connect={rule}"]).generator.connect == rule
+    assert GeneratorConfig().connect == CONNECT_DEFAULT
+    with pytest.raises(ConfigError, match="unknown key 'generator.sample_temperature.atom'"):
+        load_config(None, ["generator.sample_temperature.atom=2"])
+    cfg = load_config(None, ["generator.sample_temperature={atoms: 1, bonds: 3}"]).generator
+    assert (cfg.sample_temperature.atoms, cfg.sample_temperature.bonds) == (1.0, 3.0)
+
+
 @pytest.mark.parametrize("schedule", sorted(SCHEDULES))
 def test_every_schedule_is_accepted_and_builds(schedule):
     cfg = load_config(None, [f"temperature.schedule={schedule}", "temperature.total_steps=10"])
@@ -221,6 +243,15 @@ def one_line_error(path, overrides) -> str:
         ("train.grad_clip=.inf", "train.grad_clip", "finite number"),
         ("train.max_minutes=.inf", "train.max_minutes", "finite number"),
         ("generator.dropout=.nan", "generator.dropout", "finite number"),
+        ("train.ema_decay=1", "train.ema_decay", "less than 1"),
+        ("generator.constraint=valences", "generator.constraint", "'valence_connected'"),
+        ("generator.connect=first", "generator.connect", "'earlier' or 'join'"),
+        (
+            "generator.sample_temperature.atoms=0",
+            "generator.sample_temperature.atoms",
+            "greater than 0",
+        ),
+        ("generator.sample_temperature.bonds=.inf", "generator.sample_temperature.bonds", "finite"),
         ("train.lr_generator=inf", "train.lr_generator", "finite number"),
     ],
 )

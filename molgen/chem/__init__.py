@@ -12,12 +12,17 @@ from molgen.chem.graph import (
 )
 from molgen.chem.mol import Checked, canonical_smiles, check_mol, check_smiles, parse_smiles
 from molgen.chem.rdlog import rdkit_quiet
+from molgen.chem.valence import BOND_ORDERS, atom_valence, atom_valences, bond_orders
 
 __all__ = [
+    "BOND_ORDERS",
     "BOND_TYPES",
     "Checked",
     "MolGraph",
     "Vocabulary",
+    "atom_valence",
+    "atom_valences",
+    "bond_orders",
     "canonical_smiles",
     "check_mol",
     "check_smiles",

@@ -20,7 +20,12 @@ from molgen.metrics import (
 )
 from molgen.metrics.evaluator import MAX_ATOMS
 from molgen.training.checkpoint import CHECKPOINT_NAME
-from molgen.training.sampling import iter_samples, load_run
+from molgen.training.sampling import (
+    CONSTRAINT_DEFINITIONS,
+    constraint_report,
+    iter_samples,
+    load_run,
+)
 
 __all__ = ["BENCHMARKS", "is_checkpoint", "output_paths", "run_evaluation"]
 
@@ -90,6 +95,7 @@ def run_evaluation(
     if benchmark == "molgen" and any(path is not None for path in moses_files.values()):
         raise InputError("--test/--test-scaffolds/--train need --benchmark moses")
     reference_smiles = None if reference is None else read_smiles_file(reference)
+    run = None
     if is_checkpoint(generated):
         run = load_run(generated)
         samples = (s for batch in iter_samples(run, n, seed, jobs=n_jobs) for s in batch)
@@ -125,6 +131,9 @@ def run_evaluation(
                 benchmark=suite,
                 max_atoms=max_atoms,
             )
+        if run is not None:  # what the validity owes to the sampler's constraints, same noise
+            evaluation.metrics |= constraint_report(run.generator, run.vocab, n, seed=seed)
+            evaluation.definitions |= CONSTRAINT_DEFINITIONS
         write_report(
             evaluation,
             staged.path(paths["json"]),

@@ -378,19 +378,34 @@ def one_hot_argmax(logits: Tensor, dim: int = -1, mask: Tensor | None = None) ->
         return torch.zeros_like(logits).scatter_(dim, index, 1.0)
 
 
-def _upper_pairs(logits: Tensor, node_mask: Tensor | None) -> tuple[Tensor, Tensor | None]:
-    """Symmetrised logits of the pairs i < j, ``[B, N(N-1)/2, C]``, and their mask.
+def _num_nodes(n_pairs: int) -> int:
+    """``N`` with ``N(N-1)/2 == n_pairs``; a ValueError when ``n_pairs`` is not of that form."""
+    n = (1 + math.isqrt(1 + 8 * n_pairs)) // 2
+    if n * (n - 1) // 2 != n_pairs:
+        raise ValueError(f"pair logits [B, P, C] need P = N(N-1)/2 for some N, got P = {n_pairs}")
+    return n
 
-    Pairs touching an absent node may only be class 0 ("no edge").
+
+def _upper_pairs(logits: Tensor, node_mask: Tensor | None) -> tuple[Tensor, Tensor | None, int]:
+    """Logits of the pairs i < j, ``[B, N(N-1)/2, C]``, their mask, and ``N``.
+
+    Dense ``[B, N, N, C]`` logits are symmetrised; pair logits pass as they are. Pairs touching
+    an absent node may only be class 0 ("no edge").
     """
-    if not isinstance(logits, Tensor) or logits.dim() != 4 or logits.shape[1] != logits.shape[2]:
+    if isinstance(logits, Tensor) and logits.dim() == 3:
+        batch, _, classes = logits.shape
+        n = _num_nodes(logits.shape[1])
+        rows, cols = torch.triu_indices(n, n, offset=1, device=logits.device)
+        pairs = logits
+    elif isinstance(logits, Tensor) and logits.dim() == 4 and logits.shape[1] == logits.shape[2]:
+        batch, n, _, classes = logits.shape
+        rows, cols = torch.triu_indices(n, n, offset=1, device=logits.device)
+        pairs = (logits[:, rows, cols] + logits[:, cols, rows]) / 2
+    else:
         shape = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
-        raise ValueError(f"logits must have shape [B, N, N, C], got {shape}")
-    batch, n, _, classes = logits.shape
-    rows, cols = torch.triu_indices(n, n, offset=1, device=logits.device)
-    pairs = (logits[:, rows, cols] + logits[:, cols, rows]) / 2
+        raise ValueError(f"logits must have shape [B, N(N-1)/2, C] or [B, N, N, C], got {shape}")
     if node_mask is None:
-        return pairs, None
+        return pairs, None, n
     if not isinstance(node_mask, Tensor) or node_mask.dtype != torch.bool:
         raise ValueError("node_mask must be a bool tensor [B, N] (True = node present)")
     if tuple(node_mask.shape) != (batch, n):
@@ -399,7 +414,18 @@ def _upper_pairs(logits: Tensor, node_mask: Tensor | None) -> tuple[Tensor, Tens
         )
     present = node_mask[:, rows] & node_mask[:, cols]
     no_edge = torch.arange(classes, device=logits.device) == 0
-    return pairs, present.unsqueeze(-1) | no_edge
+    return pairs, present.unsqueeze(-1) | no_edge, n
+
+
+@functools.lru_cache(maxsize=64)
+def _pair_index(n: int) -> Tensor:
+    """``[N * N]``: the pair index of each entry (i, j) in ``triu_indices`` order; the diagonal
+    points at an extra row ``N(N-1)/2``. Built once per ``N``."""
+    n_pairs = n * (n - 1) // 2
+    index = torch.full((n, n), n_pairs, dtype=torch.long)
+    rows, cols = torch.triu_indices(n, n, offset=1)
+    index[rows, cols] = index[cols, rows] = torch.arange(n_pairs)
+    return index.flatten()
 
 
 def _mirror_pairs(pairs: Tensor, n: int) -> Tensor:
@@ -407,16 +433,11 @@ def _mirror_pairs(pairs: Tensor, n: int) -> Tensor:
 
     One gather through an index map, so the backward sums the gradients of both entries.
     """
-    batch, n_pairs, classes = pairs.shape
+    batch, _, classes = pairs.shape
     diagonal = torch.zeros(batch, 1, classes, dtype=pairs.dtype, device=pairs.device)
     diagonal[..., 0] = 1
     table = torch.cat([pairs, diagonal], dim=1)
-    index = torch.full((n, n), n_pairs, dtype=torch.long, device=pairs.device)
-    rows, cols = torch.triu_indices(n, n, offset=1, device=pairs.device)
-    pair_ids = torch.arange(n_pairs, device=pairs.device)
-    index[rows, cols] = pair_ids
-    index[cols, rows] = pair_ids
-    return table[:, index.flatten()].view(batch, n, n, classes)
+    return table[:, _pair_index(n).to(pairs.device)].view(batch, n, n, classes)
 
 
 def symmetric_gumbel_softmax(
@@ -431,20 +452,22 @@ def symmetric_gumbel_softmax(
 ) -> Tensor:
     r"""Sample a symmetric edge tensor: each unordered pair :math:`\{i, j\}` once.
 
-    The logits are symmetrised, :math:`L' = (L + L^\top)/2`, so gradients reach both
-    :math:`L_{ij}` and :math:`L_{ji}`; the pairs :math:`i < j` are sampled with
+    Dense logits are symmetrised, :math:`L' = (L + L^\top)/2`, so gradients reach both
+    :math:`L_{ij}` and :math:`L_{ji}`; pair logits are used as they are. The pairs
+    :math:`i < j` are sampled with
     :func:`gumbel_softmax` and mirrored; the diagonal and every pair touching an absent node
     are class 0 ("no edge") exactly.
 
     Args:
-        logits: edge logits ``[B, N, N, C]``, class 0 = no edge.
+        logits: edge logits of the pairs :math:`i < j`, ``[B, N(N-1)/2, C]`` in
+            ``torch.triu_indices(N, N, 1)`` order, or dense ``[B, N, N, C]``; class 0 = no edge.
         tau, hard, estimator, generator, gumbel_rao_samples: as in :func:`gumbel_softmax`.
         node_mask: bool ``[B, N]``, True = node present.
 
     Returns:
         ``[B, N, N, C]`` of the dtype of ``logits``, exactly symmetric in (N, N).
     """
-    pairs, pair_mask = _upper_pairs(logits, node_mask)
+    pairs, pair_mask, n = _upper_pairs(logits, node_mask)
     if isinstance(tau, Tensor) and tau.dim() > 0:
         raise ValueError("symmetric_gumbel_softmax takes a scalar tau (number or 0-dim tensor)")
     sample = gumbel_softmax(
@@ -456,14 +479,14 @@ def symmetric_gumbel_softmax(
         generator=generator,
         gumbel_rao_samples=gumbel_rao_samples,
     )
-    return _mirror_pairs(sample, logits.shape[1])
+    return _mirror_pairs(sample, n)
 
 
 def symmetric_one_hot_argmax(logits: Tensor, node_mask: Tensor | None = None) -> Tensor:
     """The deterministic mode of :func:`symmetric_gumbel_softmax`: per-pair argmax of the
     symmetrised logits, mirrored, class 0 on the diagonal and for absent nodes."""
-    pairs, pair_mask = _upper_pairs(logits, node_mask)
-    return _mirror_pairs(one_hot_argmax(pairs, mask=pair_mask), logits.shape[1])
+    pairs, pair_mask, n = _upper_pairs(logits, node_mask)
+    return _mirror_pairs(one_hot_argmax(pairs, mask=pair_mask), n)
 
 
 # ------------------------------------------------------------- budgeted (constrained) edges
@@ -507,7 +530,7 @@ def _budget_arguments(
                 f"dense logits must have shape [B, N, N, C] = [{batch}, {n}, {n}, C] to match "
                 f"budget [B, N], got {tuple(logits.shape)}"
             )
-        pairs, _ = _upper_pairs(logits, None)
+        pairs, _, _ = _upper_pairs(logits, None)
     elif logits.dim() == 3:
         if tuple(logits.shape[:2]) != (batch, n * (n - 1) // 2):
             raise ValueError(

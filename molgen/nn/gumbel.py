@@ -119,7 +119,7 @@ class GumbelSoftmax(_GumbelBase):
 
 
 class SymmetricGumbelSoftmax(_GumbelBase):
-    r"""Symmetric one-hot edge samples for ``[B, N, N, C]`` logits, see
+    r"""Symmetric one-hot edge samples for pair or dense logits, see
     :func:`molgen.nn.functional.symmetric_gumbel_softmax`.
 
     Each unordered pair is sampled once from :math:`(L + L^\top)/2` and mirrored; the diagonal
@@ -130,7 +130,8 @@ class SymmetricGumbelSoftmax(_GumbelBase):
             (``eval_mode="argmax"`` gives the symmetric per-pair mode).
 
     Shapes:
-        - **logits** :math:`(B, N, N, C)`; **node_mask** bool :math:`(B, N)`.
+        - **logits** :math:`(B, N(N-1)/2, C)` (pairs in ``torch.triu_indices(N, N, 1)``
+          order) or :math:`(B, N, N, C)`; **node_mask** bool :math:`(B, N)`.
         - **output** :math:`(B, N, N, C)`, exactly symmetric in the two node dimensions.
     """
 

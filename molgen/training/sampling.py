@@ -11,8 +11,8 @@ from typing import Any
 
 import torch
 
-from molgen.chem import Vocabulary, decode
-from molgen.config import Config
+from molgen.chem import Vocabulary, atom_valences, bond_orders, decode
+from molgen.config import Config, GeneratorConfig
 from molgen.models import Generator
 from molgen.parallel import ProcessPool, resolve_jobs
 from molgen.training.checkpoint import (
@@ -25,8 +25,11 @@ from molgen.training.checkpoint import (
 )
 
 __all__ = [
+    "CONSTRAINT_DEFINITIONS",
     "TRAIN_SMILES_NAME",
     "Run",
+    "build_generator",
+    "constraint_report",
     "generate_smiles",
     "iter_samples",
     "load_generator",
@@ -46,25 +49,36 @@ def _batch_seed(seed: int, index: int) -> int:
     return (seed * 1_000_003 + index) % (2**63)
 
 
-@torch.no_grad()
-def generate_smiles(
+def build_generator(cfg: GeneratorConfig, vocab: Vocabulary) -> Generator:
+    """The generator of ``cfg`` for ``vocab``'s graphs, with the valence budgets and bond
+    orders of its classes (used by ``generator.constraint``; the model itself has no RDKit)."""
+    return Generator(
+        cfg,
+        vocab.max_atoms,
+        vocab.num_atom_types,
+        vocab.num_bond_types,
+        atom_valences=atom_valences(vocab),
+        bond_orders=bond_orders(vocab),
+    )
+
+
+def _draw(
     generator: Generator,
-    vocab: Vocabulary,
     n: int,
     *,
-    tau: float,
     seed: int,
-    batch_size: int = 1024,
-    batches: Iterable[int] | None = None,
-) -> Iterator[list[str | None]]:
-    """Yield canonical SMILES in batches (``None`` where a graph does not sanitize).
+    batch_size: int,
+    batches: Iterable[int] | None,
+    sample_temperature: tuple[float, float] | None,
+    constrained: bool,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Atom classes ``[b, N]`` and bond classes ``[b, N, N]`` of each batch, in eval mode.
 
-    Fragments are kept (relaxed decoding, ``a.b``) so strict and relaxed validity can both be
-    measured downstream. Batch ``i`` (of ``ceil(n / batch_size)``) draws from its own RNG seeded
-    by ``(seed, i)``: sampling never disturbs training randomness, the same seed gives the same
-    molecules, and ``batches`` (a subset of batch indices) lets processes share the work.
+    Batch ``i`` draws from its own RNG seeded by ``(seed, i)``, so ``constrained=True`` and
+    ``False`` use the same noise. No ``tau``: the argmax of a sample does not depend on it.
     """
     device = next(generator.parameters()).device
+    temperature = generator.sample_temperature if sample_temperature is None else sample_temperature
     rng = torch.Generator(device)
     was_training = generator.training
     generator.eval()
@@ -73,10 +87,95 @@ def generate_smiles(
             b = min(batch_size, n - index * batch_size)
             rng.manual_seed(_batch_seed(seed, index))
             z = generator.sample_noise(b, generator=rng, device=device)
-            x, adj = generator(z, tau, generator=rng)  # [b, N, A], [b, N, N, R] one-hot
-            yield decode(x.argmax(-1).cpu(), adj.argmax(-1).cpu(), vocab, strict=False)
+            x, adj = generator(
+                z, generator=rng, sample_temperature=temperature, constrained=constrained
+            )  # [b, N, A], [b, N, N, R] one-hot
+            yield x.argmax(-1).cpu(), adj.argmax(-1).cpu()
     finally:
         generator.train(was_training)
+
+
+@torch.no_grad()
+def generate_smiles(
+    generator: Generator,
+    vocab: Vocabulary,
+    n: int,
+    *,
+    seed: int,
+    batch_size: int = 1024,
+    batches: Iterable[int] | None = None,
+    sample_temperature: tuple[float, float] | None = None,
+) -> Iterator[list[str | None]]:
+    """Yield canonical SMILES in batches (``None`` where a graph does not sanitize).
+
+    Fragments are kept (relaxed decoding, ``a.b``) so strict and relaxed validity can both be
+    measured downstream. Batch ``i`` (of ``ceil(n / batch_size)``) draws from its own RNG seeded
+    by ``(seed, i)``: sampling never disturbs training randomness, the same seed gives the same
+    molecules, and ``batches`` (a subset of batch indices) lets processes share the work.
+    ``sample_temperature`` ``(atoms, bonds)`` defaults to the generator's configured one.
+    """
+    for x, adj in _draw(
+        generator,
+        n,
+        seed=seed,
+        batch_size=batch_size,
+        batches=batches,
+        sample_temperature=sample_temperature,
+        constrained=True,
+    ):
+        yield decode(x, adj, vocab, strict=False)
+
+
+#: The keys of :func:`constraint_report` and what they measure.
+CONSTRAINT_DEFINITIONS = {
+    "validity_unconstrained_logits": "strict validity of the same logits and the same noise "
+    "sampled without valence budgets or connect rule (each bond drawn freely)",
+    "constraint_free_share": "share of samples that are strict-valid with no draw changed by "
+    "a constraint (GraphDF's 'validity without check'): the constrained sample equals the "
+    "unconstrained one of the same noise (no budget masked a drawn bond, no bond was forced or "
+    "added) and is strict-valid",
+}
+
+
+@torch.no_grad()
+def constraint_report(
+    generator: Generator,
+    vocab: Vocabulary,
+    n: int,
+    *,
+    seed: int,
+    batch_size: int = 1024,
+    sample_temperature: tuple[float, float] | None = None,
+) -> dict[str, float]:
+    """How much the generator's validity owes to its constraints (:data:`CONSTRAINT_DEFINITIONS`),
+    on the ``n`` samples :func:`generate_smiles` draws with the same arguments.
+
+    A constrained sample equals the unconstrained sample of the same noise exactly when no rule
+    changed a draw (the budgets only mask classes, and a masked class is drawn only if it was
+    the unconstrained draw). For ``generator.constraint: none`` both keys equal strict
+    validity.
+    """
+    draws = functools.partial(
+        _draw,
+        generator,
+        n,
+        seed=seed,
+        batch_size=batch_size,
+        batches=None,
+        sample_temperature=sample_temperature,
+    )
+    free_valid = untouched_valid = 0
+    for (x, adj), (x_free, adj_free) in zip(
+        draws(constrained=True), draws(constrained=False), strict=True
+    ):
+        valid = torch.tensor([s is not None for s in decode(x_free, adj_free, vocab, strict=True)])
+        untouched = (x == x_free).all(-1) & (adj == adj_free).flatten(1).all(-1)  # [b]
+        free_valid += int(valid.sum())
+        untouched_valid += int((valid & untouched).sum())
+    return {
+        "validity_unconstrained_logits": free_valid / n,
+        "constraint_free_share": untouched_valid / n,
+    }
 
 
 @dataclass(frozen=True)
@@ -110,10 +209,9 @@ def _generator_of(
             f"{path}: its config or vocabulary does not fit this molgen ({written_by(state)}): "
             f"{detail}"
         ) from exc
-    generator = Generator(
-        cfg.generator, vocab.max_atoms, vocab.num_atom_types, vocab.num_bond_types
-    ).to(device)
-    load_part(generator, state, "generator", path)
+    generator = build_generator(cfg.generator, vocab).to(device)
+    # The averaged weights (train.ema_decay) are the ones to sample, when the run has them.
+    load_part(generator, state, "generator_ema" if "generator_ema" in state else "generator", path)
     return generator, vocab, float(state["tau"]), cfg
 
 
@@ -166,9 +264,7 @@ def iter_samples(
     if not isinstance(run, Run):
         run = load_run(run)
     if resolve_jobs(jobs) == 1:
-        yield from generate_smiles(
-            run.generator, run.vocab, n, tau=run.tau, seed=seed, batch_size=batch_size
-        )
+        yield from generate_smiles(run.generator, run.vocab, n, seed=seed, batch_size=batch_size)
         return
     checkpoint = str(run.checkpoint)
     sample = functools.partial(_sample_batch, checkpoint, n=n, seed=seed, batch_size=batch_size)
@@ -184,9 +280,9 @@ def _worker_generator(checkpoint: str) -> tuple[Generator, Vocabulary, float, Co
 def _sample_batch(
     checkpoint: str, index: int, *, n: int, seed: int, batch_size: int
 ) -> list[str | None]:
-    generator, vocab, tau, _ = _worker_generator(checkpoint)
+    generator, vocab, _, _ = _worker_generator(checkpoint)
     batches = generate_smiles(
-        generator, vocab, n, tau=tau, seed=seed, batch_size=batch_size, batches=[index]
+        generator, vocab, n, seed=seed, batch_size=batch_size, batches=[index]
     )
     return next(batches)
 

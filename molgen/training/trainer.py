@@ -11,6 +11,7 @@ checkpoint, so N steps and N/2 steps + resume + N/2 steps give identical paramet
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import logging
 import math
@@ -54,7 +55,7 @@ from molgen.training.checkpoint import (
     written_by,
 )
 from molgen.training.rewards import molecule_rewards
-from molgen.training.sampling import generate_smiles
+from molgen.training.sampling import build_generator, constraint_report, generate_smiles
 
 __all__ = [
     "TRAIN_METRICS",
@@ -64,6 +65,7 @@ __all__ = [
     "TrainingDiverged",
     "Update",
     "critic_step",
+    "ema_decay_at",
     "generate",
     "generator_step",
     "init_state",
@@ -72,6 +74,7 @@ __all__ = [
     "reward_step",
     "save",
     "train",
+    "update_ema",
 ]
 
 log = logging.getLogger(__name__)
@@ -166,7 +169,7 @@ def _check_resumable(cfg: Config, saved: Config, checkpoint: Path) -> None:
     changed = [key for key in _STATE_DEFINING if getattr(cfg, key) != getattr(saved, key)]
     changed += [
         f"train.{k}"
-        for k in ("batch_size", "lr_generator", "lr_discriminator", "betas")
+        for k in ("batch_size", "lr_generator", "lr_discriminator", "betas", "ema_decay")
         if getattr(cfg.train, k) != getattr(saved.train, k)
     ]
     if changed:
@@ -270,6 +273,7 @@ class TrainState:
     noise_rng: torch.Generator  # latent noise and Gumbel draws
     data_rng: torch.Generator  # which real graphs each batch holds
     step: int = 0  # generator steps done
+    generator_ema: Generator | None = None  # averaged weights (train.ema_decay), for sampling
 
     #: Checkpoint key -> the attribute whose ``state_dict()`` it holds.
     STATEFUL: ClassVar[dict[str, str]] = {
@@ -280,11 +284,17 @@ class TrainState:
         "opt_discriminator": "opt_critic",
         "opt_reward": "opt_reward",
         "schedule": "schedule",
+        "generator_ema": "generator_ema",
     }
 
     @property
     def vocab(self) -> Vocabulary:
         return self.dataset.vocab
+
+    @property
+    def sampler(self) -> Generator:
+        """The generator to evaluate and sample: the averaged one when there is one."""
+        return self.generator if self.generator_ema is None else self.generator_ema
 
     def state_dict(self, ctx: distributed.Distributed | None = None) -> dict[str, Any]:
         """The checkpoint. Under ``torchrun`` every rank must call it: it gathers each rank's
@@ -328,13 +338,9 @@ def init_state(cfg: Config, dataset: MolDataset, device: torch.device, rank: int
     """A fresh run's state: weights from ``cfg.seed`` (the same on every rank), then this
     rank's RNGs (rank 0 draws what a single-process run draws)."""
     vocab = dataset.vocab
-    n_nodes, n_atom_types, n_bond_types = (
-        vocab.max_atoms,
-        vocab.num_atom_types,
-        vocab.num_bond_types,
-    )
+    n_atom_types, n_bond_types = vocab.num_atom_types, vocab.num_bond_types
     torch.manual_seed(cfg.seed)  # identical initial weights on every rank
-    generator = Generator(cfg.generator, n_nodes, n_atom_types, n_bond_types).to(device)
+    generator = build_generator(cfg.generator, vocab).to(device)
     critic = Discriminator(
         cfg.discriminator,
         n_atom_types,
@@ -363,6 +369,9 @@ def init_state(cfg: Config, dataset: MolDataset, device: torch.device, rank: int
             "total_steps": cfg.temperature.total_steps or cfg.train.steps,
         }
     )
+    generator_ema = None
+    if cfg.train.ema_decay is not None:
+        generator_ema = copy.deepcopy(generator).requires_grad_(False)
     # Every rank draws different noise and data.
     rank_seed = cfg.seed + 1_000_003 * rank
     torch.manual_seed(rank_seed)  # dropout, gradient-penalty interpolation
@@ -378,6 +387,7 @@ def init_state(cfg: Config, dataset: MolDataset, device: torch.device, rank: int
         schedule=schedule,
         noise_rng=torch.Generator(device).manual_seed(rank_seed),
         data_rng=torch.Generator().manual_seed(rank_seed + 1),
+        generator_ema=generator_ema,
     )
 
 
@@ -440,7 +450,7 @@ class Fake(NamedTuple):
 
     z: torch.Tensor  # [B, Z]
     graph: Graph  # [B, N, A], [B, N, N, R]: straight-through one-hot samples
-    logits: Graph  # [B, N, A], [B, N, N, R]
+    logits: Graph  # atoms [B, N, A], bonds of the pairs i < j [B, N(N-1)/2, R]
 
 
 def real_batch(state: TrainState, rt: Runtime) -> Graph:
@@ -518,6 +528,22 @@ def generator_step(state: TrainState, rt: Runtime, fake: Fake) -> Update:
     return Update(loss, stats, grad_norm)
 
 
+def ema_decay_at(decay: float, updates: int) -> float:
+    """The decay of update number ``updates`` (0 for the first): ``min(decay, (1 + t) /
+    (10 + t))``, so the average forgets the initial weights within the first steps instead of
+    carrying them for ``1 / (1 - decay)`` steps (TensorFlow's ExponentialMovingAverage with
+    ``num_updates``)."""
+    return min(decay, (1 + updates) / (10 + updates))
+
+
+@torch.no_grad()
+def update_ema(average: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
+    r"""Move each parameter of ``average`` towards ``model``'s:
+    :math:`\bar\theta \leftarrow d\,\bar\theta + (1 - d)\,\theta`."""
+    for averaged, current in zip(average.parameters(), model.parameters(), strict=True):
+        averaged.lerp_(current, 1.0 - decay)
+
+
 def log_step(
     tracker: Tracker,
     state: TrainState,
@@ -553,7 +579,8 @@ def train(
     """Train MolGAN as configured, writing everything to ``run_dir``; returns the last metrics.
 
     ``run_dir`` receives ``checkpoint.pt`` (atomic, every ``train.checkpoint_every`` steps and at
-    the end), ``config.yaml``, ``train.smi`` (the reference for novelty), ``metrics.jsonl``, eval
+    the end), ``config.yaml``, ``train.smi`` (the reference for novelty), ``val.smi`` and
+    ``test.smi`` (the held-out splits), ``metrics.jsonl``, eval
     tables and molecule grids, ``curves.png`` and the offline W&B run.
 
     Under ``torchrun`` the run is data-parallel (DistributedDataParallel; gloo on CPU, NCCL on
@@ -652,7 +679,11 @@ def _start(
     elif ctx.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.yaml").write_text(to_yaml(cfg))
-        (run_dir / "train.smi").write_text("\n".join(dataset.train.smiles) + "\n")
+        # The splits beside the checkpoint: train for novelty, val for choosing sampling
+        # settings, test for the final scores.
+        for split in ("train", "val", "test"):
+            smiles = getattr(dataset, split).smiles
+            (run_dir / f"{split}.smi").write_text("".join(f"{s}\n" for s in smiles))
         (run_dir / "data.json").write_text(json.dumps(dataset.info, indent=2))
     return state
 
@@ -700,6 +731,9 @@ def _loop(
                 if state.reward_net is not None:  # RL: fit RDKit's rewards of real and fake
                     reward = reward_step(state, rt, real_batch(state, rt), fake)
                 generator = generator_step(state, rt, fake)
+                if state.generator_ema is not None:
+                    decay = ema_decay_at(cfg.train.ema_decay, state.step)
+                    update_ema(state.generator_ema, state.generator, decay)
                 timer["critic"] += t1 - t0
                 timer["generator"] += time.perf_counter() - t1
 
@@ -713,7 +747,7 @@ def _loop(
                 stop = ctx.any(interrupt.requested or out_of_time)  # every rank, same step
                 if tracker is not None and (state.step % cfg.train.eval_every == 0 or last):
                     t0 = time.perf_counter()
-                    metrics = evaluate_during_training(state, reference, tracker, tau, run_dir)
+                    metrics = evaluate_during_training(state, reference, tracker, run_dir)
                     timer["eval"] += time.perf_counter() - t0
                     bar.write(
                         f"step {state.step}: "
@@ -770,7 +804,7 @@ def _finish(
 
 
 def evaluate_during_training(
-    state: TrainState, reference: Reference, tracker: Tracker, tau: float, run_dir: Path
+    state: TrainState, reference: Reference, tracker: Tracker, run_dir: Path
 ) -> dict[str, float]:
     """Sample ``train.n_eval`` graphs, score them with molgen.metrics, log scalars, a table and a grid."""
     from molgen.chem.draw import draw_grid
@@ -779,12 +813,15 @@ def evaluate_during_training(
     smiles = [
         s
         for batch in generate_smiles(
-            state.generator, state.vocab, cfg.train.n_eval, tau=tau, seed=cfg.seed + step
+            state.sampler, state.vocab, cfg.train.n_eval, seed=cfg.seed + step
         )
         for s in batch
     ]
     evaluation = evaluate(smiles, reference, metrics=TRAIN_METRICS)
-    metrics = evaluation.metrics
+    # What the validity owes to the sampler's constraints, on the same noise.
+    metrics = evaluation.metrics | constraint_report(
+        state.sampler, state.vocab, cfg.train.n_eval, seed=cfg.seed + step
+    )
     tracker.log({f"eval/{k}": v for k, v in metrics.items()}, step)
     tracker.log_table(
         "eval/samples", list(TABLE_COLUMNS), [list(r) for r in evaluation.table[:64]], step

@@ -71,8 +71,13 @@ def test_checkpoint_is_read_once_sampled_on_jobs_and_its_training_set_is_the_ref
         calls["sample"] = (run.checkpoint.parent, n, seed, jobs)
         yield (["CCO", None, "CCN"] * n)[:n]
 
+    def constraint_report(generator, vocab, n, seed):
+        calls["constraints"] = (n, seed)
+        return {"validity_unconstrained_logits": 0.25, "constraint_free_share": 0.125}
+
     monkeypatch.setattr(command, "load_run", load_run)
     monkeypatch.setattr(command, "iter_samples", iter_samples)
+    monkeypatch.setattr(command, "constraint_report", constraint_report)
     run = tmp_path / "run"
     run.mkdir()
     (run / "checkpoint.pt").write_bytes(b"")
@@ -81,9 +86,13 @@ def test_checkpoint_is_read_once_sampled_on_jobs_and_its_training_set_is_the_ref
     args += ["-m", "validity", "-m", "novelty", "--cache-dir", str(tmp_path / "cache"), "-j", "2"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert calls == {"load": 1, "sample": (run, 6, 3, 2)}
+    assert calls == {"load": 1, "sample": (run, 6, 3, 2), "constraints": (6, 3)}
     report = json.loads(out.read_text())
     assert report["validity"] == 4 / 6 and report["novelty"] == 0.5
+    # The constraints' share of the validity, from the same samples' noise, with definitions.
+    assert report["validity_unconstrained_logits"] == 0.25
+    assert report["constraint_free_share"] == 0.125
+    assert "GraphDF" in report["definitions"]["constraint_free_share"]
 
 
 def test_unreadable_checkpoint_is_a_one_line_error(tmp_path):

@@ -482,6 +482,33 @@ def test_symmetric_pair_gradient_equals_pairwise_sampler():
     torch.testing.assert_close(logits.grad[:, rows, cols], pairs.grad / 2)
 
 
+@pytest.mark.parametrize("hard", [True, False])
+def test_symmetric_pair_logits_sample_like_their_dense_mirror(hard):
+    """Pair logits [B, P, C] give the sample and gradient of the dense symmetric logits."""
+    n = 5
+    rows, cols = torch.triu_indices(n, n, offset=1)
+    pairs = torch.randn(3, len(rows), 4, requires_grad=True)
+    dense = torch.zeros(3, n, n, 4)
+    dense[:, rows, cols] = dense[:, cols, rows] = pairs.detach()
+    dense.requires_grad_()
+    node_mask = torch.tensor([[1, 1, 1, 0, 1]] * 3, dtype=torch.bool)
+    weights = torch.randn(3, n, n, 4)
+    samples = []
+    for logits in (pairs, dense):
+        seed = torch.Generator().manual_seed(11)
+        adj = F.symmetric_gumbel_softmax(
+            logits, 0.7, hard=hard, node_mask=node_mask, generator=seed
+        )
+        (adj * weights).sum().backward()
+        samples.append(adj.detach())
+    assert torch.equal(samples[0], samples[1])
+    # Each dense entry of a pair gets half of the pair's gradient.
+    torch.testing.assert_close(dense.grad[:, rows, cols] * 2, pairs.grad)
+    assert torch.equal(
+        F.symmetric_one_hot_argmax(pairs, node_mask), F.symmetric_one_hot_argmax(dense, node_mask)
+    )
+
+
 def test_symmetric_one_hot_argmax_is_the_symmetric_mode():
     logits = torch.randn(3, 5, 5, 4)
     node_mask = torch.tensor([[1, 1, 1, 1, 0]] * 3, dtype=torch.bool)
@@ -497,8 +524,18 @@ def test_symmetric_one_hot_argmax_is_the_symmetric_mode():
     ("logits", "node_mask", "match"),
     [
         (torch.randn(2, 4, 5, 3), None, r"\[B, N, N, C\]"),
-        (torch.randn(4, 4, 3), None, r"\[B, N, N, C\]"),
+        (torch.randn(4, 4, 3), None, r"P = N\(N-1\)/2"),  # 4 is no pair count
+        (torch.randn(4, 4), None, r"\[B, N, N, C\]"),
         (torch.randn(2, 4, 4, 3), torch.ones(2, 3, dtype=torch.bool), "node_mask"),
+        (
+            torch.randn(2, 6, 3),
+            torch.ones(
+                2,
+                3,
+                dtype=torch.bool,
+            ),
+            "node_mask",
+        ),
         (torch.randn(2, 4, 4, 3), torch.ones(2, 4), "bool"),
     ],
 )

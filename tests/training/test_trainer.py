@@ -119,6 +119,50 @@ def test_resume_gives_identical_parameters(tmp_path, cache_dir):
         assert torch.equal(a[key], b[key]), key
 
 
+def test_ema_follows_the_hand_computed_average():
+    model, average = torch.nn.Linear(3, 2), torch.nn.Linear(3, 2)
+    start = [p.detach().clone() for p in average.parameters()]
+    trainer_module.update_ema(average, model, 0.75)
+    for before, current, after in zip(start, model.parameters(), average.parameters(), strict=True):
+        torch.testing.assert_close(after, 0.75 * before + 0.25 * current.detach())
+    # Warm-up: update t uses min(decay, (1 + t) / (10 + t)).
+    assert trainer_module.ema_decay_at(0.999, 0) == 0.1
+    assert trainer_module.ema_decay_at(0.999, 90) == 91 / 100
+    assert trainer_module.ema_decay_at(0.5, 90) == 0.5
+
+
+def test_ema_run_keeps_the_average_and_samples_it(tmp_path, cache_dir):
+    """Three steps with decay 0.5: the average is d2 (d1 (d0 w0 + (1 - d0) w1) + ...) of the
+    generator after each step, which a run without EMA (same seed, same draws) reproduces."""
+    from molgen.training.sampling import build_generator, load_run
+
+    plain, averaged = tmp_path / "plain", tmp_path / "averaged"
+    weights = []
+    for steps in range(4):  # the generator's weights after 0, 1, 2 and 3 steps
+        run = plain / str(steps)
+        cfg = debug_config(cache_dir, f"train.steps={max(steps, 1)}", "train.eval_every=1000")
+        if steps:
+            train(cfg, run, progress=False)
+            weights.append(load_checkpoint(run)["generator"])
+    cfg = debug_config(cache_dir, "train.steps=3", "train.eval_every=1000", "train.ema_decay=0.5")
+    train(cfg, averaged, progress=False)
+    state = load_checkpoint(averaged)
+    for key, value in state["generator"].items():
+        assert torch.equal(value, weights[2][key])  # EMA does not change training
+    vocab = load_run(averaged).vocab
+    torch.manual_seed(cfg.seed)  # the run's initial weights
+    initial = build_generator(cfg.generator, vocab).state_dict()
+    for key in initial:
+        expected = initial[key]
+        for t, after in enumerate(weights):
+            decay = min(0.5, (1 + t) / (10 + t))
+            expected = decay * expected + (1 - decay) * after[key]
+        torch.testing.assert_close(state["generator_ema"][key], expected)
+    # Sampling a run uses its averaged weights.
+    loaded = load_run(averaged).generator.state_dict()
+    assert all(torch.equal(loaded[k], state["generator_ema"][k]) for k in loaded)
+
+
 def test_interrupt_saves_and_resume_matches(tmp_path, cache_dir, monkeypatch):
     straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
     cfg = debug_config(
@@ -261,8 +305,9 @@ def test_time_box_stops_with_a_resumable_checkpoint(tmp_path, cache_dir):
         ["gan.pack=2"],
         ["gan.minibatch_std=true"],
         ["gan.diversity_weight=0.5"],
+        ["generator.constraint=valence_connected"],
     ],
-    ids=["rl", "pack", "minibatch_std", "diversity"],
+    ids=["rl", "pack", "minibatch_std", "diversity", "constrained"],
 )
 def test_each_gan_option_trains_and_logs(tmp_path, cache_dir, overrides):
     cfg = debug_config(
@@ -279,6 +324,13 @@ def test_each_gan_option_trains_and_logs(tmp_path, cache_dir, overrides):
         assert load_checkpoint(tmp_path)["reward"] is not None
     if cfg.gan.diversity_weight:
         assert all(r["train/diversity"] > 0 for r in records if "train/generator_loss" in r)
+    (evaluation,) = [r for r in records if "eval/validity" in r]
+    # The constraints' share of the validity is reported at every evaluation.
+    assert 0 <= evaluation["eval/constraint_free_share"] <= evaluation["eval/validity"]
+    free = evaluation["eval/validity_unconstrained_logits"]
+    assert evaluation["eval/constraint_free_share"] <= free
+    if cfg.generator.constraint == "valence_connected":
+        assert evaluation["eval/validity_relaxed"] == 1.0  # budgets: every sample sanitizes
 
 
 @pytest.mark.slow  # compiles the critic step twice (about a minute on CPU)
