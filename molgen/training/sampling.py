@@ -211,7 +211,8 @@ def _generator_of(
         ) from exc
     generator = build_generator(cfg.generator, vocab).to(device)
     # The averaged weights (train.ema_decay) are the ones to sample, when the run has them.
-    load_part(generator, state, "generator_ema" if "generator_ema" in state else "generator", path)
+    averaged = state.get("generator_ema") is not None
+    load_part(generator, state, "generator_ema" if averaged else "generator", path)
     return generator, vocab, float(state["tau"]), cfg
 
 
