@@ -102,6 +102,8 @@ def chemnet_activations(
     import torch
     from fcd.utils import SmilesDataset
 
+    from molgen.metrics.chemnet import chemnet_forward
+
     if encoding not in ENCODINGS:
         raise ValueError(f"encoding must be one of {ENCODINGS}, got {encoding!r}")
     if len(smiles) == 0:
@@ -120,7 +122,8 @@ def chemnet_activations(
             # a molecule's activations never depend on the batch it lands in
             batch = np.stack(rows * 2 if len(rows) == 1 else rows).astype(np.float32)
             # SmilesDataset gives [length, vocab]; ChemNet's conv wants [batch, vocab, length]
-            out[start:stop] = model(torch.from_numpy(batch).transpose(1, 2))[: len(rows)].numpy()
+            x = torch.from_numpy(batch).transpose(1, 2)
+            out[start:stop] = chemnet_forward(model, x)[: len(rows)].numpy()
     return out
 
 
