@@ -21,6 +21,13 @@ times `--benchmark moses` instead: N generated molecules (MOSES test and train m
 invalid lines) against M molecules of each of MOSES' test, scaffold-test and training sets, cold
 and with the cached reference statistics, and MOSES' own ``get_all_metrics`` on the same files
 when ``--moses-python`` (an interpreter with MOSES, see scripts/compare_moses.py) is given.
+
+    python scripts/bench_eval.py --benchmark moses --default-references -n 10000 \
+        --cache-dir /work/cache-moses --moses-python /tmp/mosesvenv/bin/python
+
+is the issue's scale: 10,000 molecules of MOSES' test and training sets and 1,000 invalid,
+charged and fragment lines against MOSES' own 176k/176k/1.58M sets (MOSES then loads its
+precomputed test statistics; molgen reads its cache, built by the first run into --cache-dir).
 """
 
 from __future__ import annotations
