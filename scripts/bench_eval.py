@@ -21,6 +21,13 @@ times `--benchmark moses` instead: N generated molecules (MOSES test and train m
 invalid lines) against M molecules of each of MOSES' test, scaffold-test and training sets, cold
 and with the cached reference statistics, and MOSES' own ``get_all_metrics`` on the same files
 when ``--moses-python`` (an interpreter with MOSES, see scripts/compare_moses.py) is given.
+
+    python scripts/bench_eval.py --benchmark moses --default-references -n 10000 \
+        --cache-dir /work/cache-moses --moses-python /tmp/mosesvenv/bin/python
+
+is the issue's scale: 10,000 molecules of MOSES' test and training sets and 1,000 invalid,
+charged and fragment lines against MOSES' own 176k/176k/1.58M sets (MOSES then loads its
+precomputed test statistics; molgen reads its cache, built by the first run into --cache-dir).
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import math
+import os
 import tempfile
 import time
 import warnings
@@ -231,23 +239,56 @@ def write_moses_files(folder: Path, n_generated: int, n_reference: int, seed: in
     return files
 
 
+#: Lines a generator also writes: invalid ones, and valid ones that MOSES' filters reject
+#: (charges, salts, fragments).
+ODD_LINES = (
+    "C1CC",
+    "C(C)(C)(C)(C)C",
+    "xyz",
+    "",
+    "C[N+](C)(C)C.[Cl-]",
+    "CC(=O)[O-].[Na+]",
+    "c1ccccc1.CCO",
+    "OC(=O)c1ccccc1.N",
+)
+
+
+def write_generated_for_default_references(folder: Path, n_generated: int, seed: int) -> Path:
+    """``n_generated`` molecules drawn from MOSES' test and training sets (half each) and
+    ``n_generated // 10`` more lines of :data:`ODD_LINES`, shuffled."""
+    from molgen.metrics.moses import read_moses_split
+
+    rng = np.random.default_rng(seed)
+    test, train = read_moses_split("test"), read_moses_split("train")
+    n_test = n_generated // 2
+    generated = [test[i] for i in rng.choice(len(test), n_test, replace=False)]
+    generated += [train[i] for i in rng.choice(len(train), n_generated - n_test, replace=False)]
+    generated += [ODD_LINES[k % len(ODD_LINES)] for k in range(n_generated // 10)]
+    path = folder / "generated.smi"
+    path.write_text("\n".join(rng.permutation(generated)) + "\n")
+    return path
+
+
 def bench_moses(args: argparse.Namespace) -> None:
     import compare_moses  # beside this script
 
     folder = Path(tempfile.mkdtemp(prefix="molgen-bench-moses-"))
-    files = write_moses_files(folder, args.n_generated, args.n_reference, args.seed)
+    if args.default_references:
+        generated = write_generated_for_default_references(folder, args.n_generated, args.seed)
+        files = {"generated": generated, "test": None, "test_scaffolds": None, "train": None}
+        scale = "MOSES' own test, scaffold-test and training sets"
+    else:
+        files = write_moses_files(folder, args.n_generated, args.n_reference, args.seed)
+        scale = f"{args.n_reference} molecules of each MOSES set"
+    n_lines = len(compare_moses.read_tokens(files["generated"]))
     print(
-        f"{args.n_generated} generated vs {args.n_reference} molecules of each MOSES set, "
-        f"n_jobs={args.jobs}, files in {folder}"
+        f"{n_lines} generated lines vs {scale}, n_jobs={args.jobs}, files in {folder}, "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
     )
     run = argparse.Namespace(
-        generated=str(files["generated"]),
-        test=str(files["test"]),
-        test_scaffolds=str(files["test_scaffolds"]),
-        train=str(files["train"]),
-        jobs=args.jobs,
+        **{name: path and str(path) for name, path in files.items()}, jobs=args.jobs
     )
-    cache = str(folder / "cache")
+    cache = args.cache_dir or str(folder / "cache")
     cold = compare_moses.run_molgen(run, cache)
     cached = compare_moses.run_molgen(run, cache)
     print(f"molgen, cold cache:       {cold['seconds']:8.1f} s")
@@ -257,6 +298,7 @@ def bench_moses(args: argparse.Namespace) -> None:
         return
     moses = compare_moses.moses_in_subprocess(args.moses_python, run)
     print(f"MOSES get_all_metrics:    {moses['seconds']:8.1f} s")
+    print(f"load average now {os.getloadavg()[0]:.1f}")
     print(
         f"speed-up: {moses['seconds'] / cold['seconds']:.1f}x cold, "
         f"{moses['seconds'] / cached['seconds']:.1f}x cached\n"
@@ -280,6 +322,15 @@ def main() -> None:
     parser.add_argument("--skip-baseline-fcd", action="store_true")
     parser.add_argument("--benchmark", choices=("molgen", "moses"), default="molgen")
     parser.add_argument("--moses-python", help="interpreter with MOSES (--benchmark moses)")
+    parser.add_argument(
+        "--default-references",
+        action="store_true",
+        help="--benchmark moses against MOSES' own sets (MOSES uses its precomputed test "
+        "statistics; -m is ignored)",
+    )
+    parser.add_argument(
+        "--cache-dir", help="molgen's reference cache (default: a new one, i.e. cold first)"
+    )
     args = parser.parse_args()
     if args.benchmark == "moses":
         bench_moses(args)

@@ -63,8 +63,11 @@ def patch_for_moses() -> None:
     torch.load = lambda *a, **k: load(*a, **{"weights_only": False, **k})
 
 
-def run_moses(generated: str, test: str, test_scaffolds: str, train: str, jobs: int) -> dict:
-    """MOSES ``get_all_metrics`` on the files (and its wall time under ``"seconds"``)."""
+def run_moses(
+    generated: str, test: str | None, test_scaffolds: str | None, train: str | None, jobs: int
+) -> dict:
+    """MOSES ``get_all_metrics`` on the files (and its wall time under ``"seconds"``); a
+    reference file that is None is MOSES' own set (with its precomputed test statistics)."""
     patch_for_moses()
     from moses import get_all_metrics
 
@@ -73,9 +76,9 @@ def run_moses(generated: str, test: str, test_scaffolds: str, train: str, jobs: 
     values = get_all_metrics(
         gen,
         n_jobs=jobs,
-        test=read_tokens(test),
-        test_scaffolds=read_tokens(test_scaffolds),
-        train=read_tokens(train),
+        test=test and read_tokens(test),
+        test_scaffolds=test_scaffolds and read_tokens(test_scaffolds),
+        train=train and read_tokens(train),
     )
     seconds = time.perf_counter() - start
     return {**{k: float(v) for k, v in values.items()}, "seconds": seconds}
@@ -83,8 +86,9 @@ def run_moses(generated: str, test: str, test_scaffolds: str, train: str, jobs: 
 
 def moses_in_subprocess(python: str, args: argparse.Namespace) -> dict:
     command = [python, __file__, args.generated, "--moses-only", "--jobs", str(args.jobs)]
-    command += ["--test", args.test, "--test-scaffolds", args.test_scaffolds]
-    command += ["--train", args.train]
+    for flag, path in (("--test", args.test), ("--test-scaffolds", args.test_scaffolds)):
+        command += [flag, path] if path else []
+    command += ["--train", args.train] if args.train else []
     out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
@@ -125,9 +129,9 @@ def compare(moses: dict, molgen: dict) -> bool:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("generated")
-    parser.add_argument("--test", required=True)
-    parser.add_argument("--test-scaffolds", required=True)
-    parser.add_argument("--train", required=True)
+    parser.add_argument("--test", help="default: MOSES' test set")
+    parser.add_argument("--test-scaffolds", help="default: MOSES' scaffold-test set")
+    parser.add_argument("--train", help="default: MOSES' training set")
     parser.add_argument("--moses-python", default=sys.executable, help="interpreter with MOSES")
     parser.add_argument("--jobs", "-j", type=int, default=1)
     parser.add_argument("--cache-dir", default=None, help="molgen's reference cache (default none)")

@@ -122,6 +122,8 @@ def chemnet_activations(
     """
     import torch
 
+    from molgen.metrics.chemnet import chemnet_forward
+
     if encoding not in ENCODINGS:
         raise ValueError(f"encoding must be one of {ENCODINGS}, got {encoding!r}")
     if encoding == "fcd":
@@ -156,7 +158,7 @@ def chemnet_activations(
                 batch = np.stack(rows * 2 if len(rows) == 1 else rows).astype(np.float32)
                 # [batch, length, vocab] -> ChemNet's conv wants [batch, vocab, length]
                 x = torch.from_numpy(batch).transpose(1, 2)
-                out[part] = model(x)[: len(part)].numpy()
+                out[part] = chemnet_forward(model, x)[: len(part)].numpy()
     return out
 
 
