@@ -4,6 +4,7 @@ minutes) and, at intervals, scores samples of the (averaged) generator.
     python scripts/bench_quality.py --steps 3000 --intervals 3     # full QM9 (configs/qm9.yaml)
     python scripts/bench_quality.py --minutes 30                   # time-boxed instead
     python scripts/bench_quality.py --steps 2000 --tune-temperature generator.constraint=valence
+    python scripts/bench_quality.py --run runs/bench_quality/run --tune-temperature  # no training
 
 Each row: training minutes and ms per generator step (the trainer's own step timers, so a row
 converts to CPU minutes), strict and relaxed validity, uniqueness, novelty against the
@@ -14,7 +15,8 @@ keeps ``train.smi``, ``val.smi`` and ``test.smi``.
 
 ``--tune-temperature`` then scores a grid of sampling temperatures (atoms x bonds) on the
 validation split (FCD against ``val.smi``, ``--tune-samples`` each), picks the lowest FCD, and
-scores that setting on the test split: temperatures are never chosen on test.
+scores that setting on the test split: temperatures are never chosen on test. ``--run DIR``
+scores (and tunes) a run folder that is already trained instead of training one.
 
 Training time excludes the measurements: the run is trained in ``--intervals`` segments, each
 resumed from the last checkpoint. Writes --out/quality.json and --out/quality.png. Extra
@@ -26,9 +28,10 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import math
 from pathlib import Path
 
-from molgen.config import load_config
+from molgen.config import Config, load_config
 from molgen.metrics import Reference, compute_metrics
 from molgen.plotting import pyplot, save_figure
 from molgen.training import train
@@ -36,7 +39,7 @@ from molgen.training.sampling import constraint_report, generate_smiles, load_ru
 
 METRICS = ("validity", "validity_relaxed", "uniqueness", "novelty")
 COLUMNS = (*METRICS, "fcd_test", "vun", "validity_unconstrained_logits", "constraint_free_share")
-ATOM_TEMPERATURES = (0.8, 1.0, 1.25)
+ATOM_TEMPERATURES = (0.8, 1.0, 1.25, 1.5)
 BOND_TEMPERATURES = (1.0, 1.5, 2.0, 3.0)
 
 
@@ -66,6 +69,16 @@ def score(
     row["vun"] = row["validity"] * row["uniqueness"] * row["novelty"]
     row |= constraint_report(run.generator, run.vocab, n, **kwargs)
     return row
+
+
+def load_references(run_dir: Path, cfg: Config) -> dict[str, Reference]:
+    """The run folder's splits as metric references (cached under ``cfg.data.cache_dir``)."""
+    return {
+        split: Reference.from_smiles(
+            (run_dir / f"{split}.smi").read_text().splitlines(), cache_dir=cfg.data.cache_dir
+        )
+        for split in ("train", "val", "test")
+    }
 
 
 def tune_temperature(
@@ -111,6 +124,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     budget = parser.add_mutually_exclusive_group()
     budget.add_argument("--steps", type=int, help="generator steps to train (fixed work)")
     budget.add_argument("--minutes", type=float, help="training minutes (default 30)")
+    budget.add_argument("--run", type=Path, help="score this trained run folder; no training")
     parser.add_argument("--intervals", type=int, default=6, help="measurements along the way")
     parser.add_argument("-n", "--samples", type=int, default=10_000, help="samples per score")
     parser.add_argument("--tune-temperature", action="store_true", help="choose on val")
@@ -120,7 +134,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("overrides", nargs="*", help="dotted key=value config overrides")
     args = parser.parse_intermixed_args(argv)  # overrides may come before options
 
-    minutes = 30.0 if args.steps is None and args.minutes is None else args.minutes
+    trains = args.run is None
+    minutes = 30.0 if trains and args.steps is None and args.minutes is None else args.minutes
     overrides = [
         *args.overrides,
         "train.eval_every=100000000",  # measured here, outside training time
@@ -128,8 +143,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     ]
     if minutes is not None:
         overrides += ["train.steps=100000000", f"train.max_minutes={minutes / args.intervals}"]
-    run_dir = args.out / "run"
-    if run_dir.exists():
+    run_dir = args.out / "run" if trains else args.run
+    if trains and run_dir.exists():
         raise SystemExit(f"{run_dir} exists; remove it or choose another --out")
     references: dict[str, Reference] = {}
     rows: list[dict] = []
@@ -138,7 +153,18 @@ def main(argv: list[str] | None = None) -> list[dict]:
         f"{'minutes':>7} {'step':>7} {'ms/step':>7} " + " ".join(f"{c[:10]:>10}" for c in COLUMNS),
         flush=True,
     )
-    for i in range(args.intervals):
+    if not trains:  # trained elsewhere: its training time is not measured here
+        references = load_references(run_dir, load_config(run_dir / "config.yaml"))
+        rows.append(
+            {
+                "minutes": math.nan,
+                "step": segment_time(run_dir)[1],
+                "ms_per_step": math.nan,
+                **score(run_dir, args.samples, 0, references, "test"),
+            }
+        )
+        print_row(rows[-1])
+    for i in range(args.intervals if trains else 0):
         steps = (
             [] if args.steps is None else [f"train.steps={args.steps * (i + 1) // args.intervals}"]
         )
@@ -147,14 +173,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         train(cfg, run_dir, resume=i > 0, progress=False)
         seconds, step = segment_time(run_dir)
         trained_s += seconds
-        if not references:
-            references = {
-                split: Reference.from_smiles(
-                    (run_dir / f"{split}.smi").read_text().splitlines(),
-                    cache_dir=cfg.data.cache_dir,
-                )
-                for split in ("train", "val", "test")
-            }
+        references = references or load_references(run_dir, cfg)
         row = {
             "minutes": trained_s / 60,
             "step": step,

@@ -35,3 +35,11 @@ def test_fixed_steps_are_scored_against_test_and_temperatures_chosen_on_val(tmp_
     best = min(result["grid"], key=lambda r: r["fcd_val"])
     assert (result["tuned"]["atoms"], result["tuned"]["bonds"]) == (best["atoms"], best["bonds"])
     assert "chosen on val" in capsys.readouterr().out
+    # --run scores the trained folder again without training it further.
+    checkpoint = run / "checkpoint.pt"
+    before = checkpoint.stat().st_mtime_ns, checkpoint.read_bytes()
+    again = module.main(["--run", str(run), "-n", "64", "--out", str(tmp_path / "again")])
+    assert (checkpoint.stat().st_mtime_ns, checkpoint.read_bytes()) == before
+    assert [r["step"] for r in again] == [4] and math.isnan(again[0]["ms_per_step"])
+    assert again[0]["validity_relaxed"] == 1.0
+    assert json.loads((tmp_path / "again" / "quality.json").read_text())["rows"][0]["step"] == 4
