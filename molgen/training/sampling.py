@@ -15,6 +15,7 @@ import torch
 from molgen.chem import Vocabulary, atom_valences, bond_orders, decode
 from molgen.config import Config, GeneratorConfig
 from molgen.errors import InputError
+from molgen.io import check_output_path
 from molgen.models import Generator
 from molgen.parallel import ProcessPool, resolve_jobs
 from molgen.training.checkpoint import (
@@ -294,6 +295,7 @@ def export_generator(
 
     ``sample_temperature`` ``(atoms, bonds)`` replaces ``generator.sample_temperature`` in the
     exported config (the temperatures chosen on the validation split)."""
+    output = check_output_path(output)
     checkpoint = find_checkpoint(run_path)
     state = load_checkpoint(checkpoint, formats=SAMPLING_FORMATS)
     generator, vocab, tau, cfg = _generator_of(state, "cpu", checkpoint)  # checks every entry
@@ -319,7 +321,7 @@ def export_generator(
         "tau": tau,
         "provenance": provenance,
     }
-    return save_checkpoint(exported, Path(output), file_format=GENERATOR_FORMAT)
+    return save_checkpoint(exported, output, file_format=GENERATOR_FORMAT)
 
 
 def load_generator(

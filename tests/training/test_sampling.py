@@ -138,10 +138,17 @@ def test_export_stores_the_sampling_temperatures_given(ema_run, tmp_path):
     )
     assert sample_smiles(run, 48, seed=1) == [s for batch in drawn for s in batch]
     assert sample_smiles(run, 48, seed=1) != sample_smiles(source, 48, seed=1)
-    # one temperature alone, or one that is not positive, is refused before anything is written
+    # an exported generator re-exported with other temperatures keeps its provenance
+    again = export_generator(exported, tmp_path / "again.pt", sample_temperature=(1.0, 1.0))
+    assert load_run(again).generator.sample_temperature == (1.0, 1.0)
+    assert torch.load(again, weights_only=True)["provenance"]["source"] == str(
+        ema_run / "checkpoint.pt"
+    )
+    # one temperature alone, one not positive, or a folder to write to: refused, nothing written
     for wrong, message in [
         (temperatures[:2], "together"),
         (temperatures[:3] + ["0"], "positive and finite, got atoms=2.0, bonds=0.0"),
+        (["-o", str(tmp_path)], f"{tmp_path} is a folder"),
     ]:
         result = runner.invoke(app, ["export", str(ema_run), "-o", str(tmp_path / "x.pt"), *wrong])
         assert result.exit_code == 2 and message in result.output, result.output
