@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Collection
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from molgen.training.sampling import (
     constraint_report,
     iter_samples,
     load_run,
+    shipped_generators,
 )
 
 __all__ = ["BENCHMARKS", "is_checkpoint", "output_paths", "run_evaluation"]
@@ -34,9 +36,19 @@ BENCHMARKS = ("molgen", "moses")
 
 
 def is_checkpoint(path: Path) -> bool:
-    """A run directory holding a checkpoint, or a ``.pt`` file."""
+    """A run directory holding a checkpoint, a ``.pt`` file, or (no such path existing) the
+    name of a generator shipped with molgen."""
     path = Path(path)
+    if not path.exists() and str(path) in shipped_generators():
+        return True
     return (path.is_dir() and (path / CHECKPOINT_NAME).is_file()) or path.suffix == ".pt"
+
+
+def _no_training_molecules(generated: Path) -> str:
+    return (
+        f"{generated} is an exported generator, without its training molecules: novelty and "
+        "the other metrics against a reference need --reference (e.g. the run's train.smi)"
+    )
 
 
 def output_paths(out: Path) -> dict[str, Path]:
@@ -71,8 +83,10 @@ def run_evaluation(
     train: Path | None = None,
     max_atoms: int | None = MAX_ATOMS,
 ) -> Evaluation:
-    """Evaluate a SMILES file, or ``n`` samples of a run (its checkpoint, read once, sampled
-    on ``n_jobs`` processes; its training molecules are the default reference), and write the
+    """Evaluate a SMILES file, or ``n`` samples of a run (its checkpoint, an exported or shipped
+    generator, read once, sampled on ``n_jobs`` processes; its training molecules are the
+    default reference, and an exported generator, which has none, gets a note and a warning
+    that the reference metrics need ``reference``), and write the
     report files (:func:`output_paths`). Samples and reference molecules with more than
     ``max_atoms`` heavy atoms are invalid (``"too_large"``).
 
@@ -96,11 +110,15 @@ def run_evaluation(
         raise InputError("--test/--test-scaffolds/--train need --benchmark moses")
     reference_smiles = None if reference is None else read_smiles_file(reference)
     run = None
+    notes = []
     if is_checkpoint(generated):
         run = load_run(generated)
         samples = (s for batch in iter_samples(run, n, seed, jobs=n_jobs) for s in batch)
-        if reference_smiles is None and benchmark == "molgen":
+        if reference_smiles is None and benchmark == "molgen" and run.train_smiles:
             reference_smiles = run.train_smiles
+        elif reference_smiles is None and benchmark == "molgen":
+            notes.append(_no_training_molecules(generated))
+            warnings.warn(notes[-1], stacklevel=2)
     else:
         samples = read_smiles_file(generated)
     ref = None
@@ -134,6 +152,7 @@ def run_evaluation(
         if run is not None:  # what the validity owes to the sampler's constraints, same noise
             evaluation.metrics |= constraint_report(run.generator, run.vocab, n, seed=seed)
             evaluation.definitions |= CONSTRAINT_DEFINITIONS
+        evaluation.notes.extend(notes)
         write_report(
             evaluation,
             staged.path(paths["json"]),

@@ -4,6 +4,9 @@ A checkpoint holds everything a run needs to continue exactly: model and optimis
 temperature schedule, the step, every RNG state, the vocabulary and the resolved config (as JSON
 types, never pickled objects), so ``torch.load(..., weights_only=True)`` reads it. It records
 the molgen version that wrote it, named in every error about its contents.
+
+An exported generator (:data:`GENERATOR_FORMAT`, ``molgen export``) is the same kind of file
+holding only what sampling needs; it can be sampled and evaluated, never resumed.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from molgen.io import atomic_write
 
 __all__ = [
     "CHECKPOINT_NAME",
+    "FORMAT",
+    "GENERATOR_FORMAT",
     "CheckpointError",
     "check_entries",
     "find_checkpoint",
@@ -32,7 +37,10 @@ __all__ = [
 ]
 
 CHECKPOINT_NAME = "checkpoint.pt"
+#: The format of a training checkpoint, one to continue from.
 FORMAT = "molgen.checkpoint/1"
+#: The format of an exported generator: weights, vocabulary, config and tau, for sampling only.
+GENERATOR_FORMAT = "molgen.generator/1"
 
 
 class CheckpointError(MolgenError, RuntimeError):
@@ -50,8 +58,9 @@ def _tensors(value: Any, key: str) -> Iterator[tuple[str, torch.Tensor]]:
             yield from _tensors(v, f"{key}[{i}]")
 
 
-def save_checkpoint(state: dict[str, Any], path: Path) -> Path:
+def save_checkpoint(state: dict[str, Any], path: Path, *, file_format: str = FORMAT) -> Path:
     """Write ``state`` to ``path`` atomically: a crash mid-write leaves the old file intact.
+    ``file_format`` is :data:`FORMAT`, or :data:`GENERATOR_FORMAT` for an exported generator.
 
     Refuses (:class:`CheckpointError`, the old file kept) a state with a NaN or infinite value
     in any floating-point tensor: a checkpoint is always one to continue from."""
@@ -61,7 +70,7 @@ def save_checkpoint(state: dict[str, Any], path: Path) -> Path:
                 f"not writing {path}: {key} holds NaN or infinite values (the previous "
                 "checkpoint, if any, is kept)"
             )
-    content = {**state, "format": FORMAT, "molgen_version": molgen.__version__}
+    content = {**state, "format": file_format, "molgen_version": molgen.__version__}
     return atomic_write(path, lambda f: torch.save(content, f))
 
 
@@ -83,9 +92,15 @@ def _summary(error: BaseException) -> str:
     return text.split(". ")[0][:200] or type(error).__name__
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a checkpoint written by :func:`save_checkpoint`; errors name the file and what is
-    wrong with it. Never unpickles: a file that needs Python objects built is refused."""
+def load_checkpoint(
+    path: str | Path,
+    map_location: str | torch.device = "cpu",
+    *,
+    formats: tuple[str, ...] = (FORMAT,),
+) -> dict[str, Any]:
+    """Read a checkpoint written by :func:`save_checkpoint` in one of ``formats`` (a training
+    checkpoint by default); errors name the file and what is wrong with it. Never unpickles: a
+    file that needs Python objects built is refused."""
     path = find_checkpoint(path)
     try:
         f = open(path, "rb")  # noqa: SIM115 (closed below)
@@ -113,14 +128,21 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             f"{path}: not a molgen checkpoint (it holds a {type(state).__name__}, not a dict)"
         )
     found = state.get("format")
-    if isinstance(found, str) and found.startswith("molgen.checkpoint/") and found != FORMAT:
+    expected = " or ".join(map(repr, formats))
+    if found in formats:
+        return state
+    if found == GENERATOR_FORMAT:
+        raise CheckpointError(
+            f"{path}: a generator exported for sampling (molgen export), not a training "
+            "checkpoint: it can be sampled and evaluated, not trained further"
+        )
+    if isinstance(found, str) and found.startswith(("molgen.checkpoint/", "molgen.generator/")):
         raise CheckpointError(
             f"{path}: format {found!r} ({written_by(state)}); this molgen "
-            f"({molgen.__version__}) reads {FORMAT!r}: use the molgen that wrote it"
+            f"({molgen.__version__}) reads {expected}: use the molgen "
+            "that wrote it"
         )
-    if found != FORMAT:
-        raise CheckpointError(f"{path}: not a molgen checkpoint (expected format {FORMAT!r})")
-    return state
+    raise CheckpointError(f"{path}: not a molgen checkpoint (expected format {expected})")
 
 
 def written_by(state: Mapping[str, Any]) -> str:

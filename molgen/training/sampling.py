@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import importlib.resources
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -13,14 +14,19 @@ import torch
 
 from molgen.chem import Vocabulary, atom_valences, bond_orders, decode
 from molgen.config import Config, GeneratorConfig
+from molgen.errors import InputError
+from molgen.io import check_output_path
 from molgen.models import Generator
 from molgen.parallel import ProcessPool, resolve_jobs
 from molgen.training.checkpoint import (
+    FORMAT,
+    GENERATOR_FORMAT,
     CheckpointError,
     check_entries,
     find_checkpoint,
     load_checkpoint,
     load_part,
+    save_checkpoint,
     written_by,
 )
 
@@ -30,17 +36,26 @@ __all__ = [
     "Run",
     "build_generator",
     "constraint_report",
+    "export_generator",
     "generate_smiles",
     "iter_samples",
     "load_generator",
     "load_reference_smiles",
     "load_run",
+    "resolve_checkpoint",
     "sample_smiles",
+    "shipped_generators",
 ]
 
 
 #: The training molecules of a run, one SMILES a line, beside its checkpoint.
 TRAIN_SMILES_NAME = "train.smi"
+
+#: The generators shipped with molgen, ``NAME.pt`` (exported, :func:`export_generator`).
+PRETRAINED_DIR = importlib.resources.files("molgen") / "pretrained"
+
+#: The files sampling reads: training checkpoints and exported generators.
+SAMPLING_FORMATS = (FORMAT, GENERATOR_FORMAT)
 
 
 def _batch_seed(seed: int, index: int) -> int:
@@ -182,7 +197,8 @@ def constraint_report(
 class Run:
     """A finished or interrupted training run, read once by :func:`load_run`: its checkpoint's
     path, the generator (in eval use, on the device it was loaded to) with its vocabulary, the
-    temperature reached in training and the run's config, and its training molecules."""
+    temperature reached in training and the run's config, and its training molecules (none for
+    an exported generator, which does not carry them)."""
 
     checkpoint: Path
     generator: Generator
@@ -216,18 +232,48 @@ def _generator_of(
     return generator, vocab, float(state["tau"]), cfg
 
 
+def shipped_generators() -> list[str]:
+    """The names of the generators shipped with molgen (``molgen/pretrained/NAME.pt``)."""
+    return sorted(
+        entry.name.removesuffix(".pt")
+        for entry in PRETRAINED_DIR.iterdir()
+        if entry.name.endswith(".pt")
+    )
+
+
+def resolve_checkpoint(source: str | Path) -> Path:
+    """The file or folder a checkpoint argument names: an existing path (a run directory, a
+    checkpoint or an exported generator) wins; otherwise the name of a shipped generator
+    (:func:`shipped_generators`, e.g. ``qm9``); otherwise :class:`CheckpointError` listing
+    the shipped names."""
+    if Path(source).exists():
+        return Path(source)
+    shipped = shipped_generators()
+    if str(source) in shipped:
+        return Path(str(PRETRAINED_DIR / f"{source}.pt"))
+    raise CheckpointError(
+        f"no checkpoint at {source}: no such file or folder, nor a generator shipped with "
+        f"molgen (shipped: {', '.join(shipped) or 'none'})"
+    )
+
+
 def load_run(path: str | Path, device: str = "cpu") -> Run:
-    """Read a run directory (or its checkpoint file) once: the checkpoint for the generator,
-    vocabulary, temperature and config; ``train.smi`` beside it for the training molecules (the
-    checkpoint's own copy when that file is absent, e.g. a checkpoint moved on its own).
+    """Read a run directory, its checkpoint file, an exported generator
+    (:func:`export_generator`) or a shipped generator's name (:func:`resolve_checkpoint`)
+    once: the checkpoint for the generator, vocabulary, temperature and config; ``train.smi``
+    beside a training checkpoint for the training molecules (the checkpoint's own copy when
+    that file is absent, e.g. a checkpoint moved on its own). An exported generator has no
+    training molecules: its ``train_smiles`` is empty.
 
     Raises :class:`~molgen.training.checkpoint.CheckpointError` naming the path when there is
     no readable checkpoint."""
-    checkpoint = find_checkpoint(path)
-    state = load_checkpoint(checkpoint, map_location=device)
+    checkpoint = find_checkpoint(resolve_checkpoint(path))
+    state = load_checkpoint(checkpoint, map_location=device, formats=SAMPLING_FORMATS)
     generator, vocab, tau, cfg = _generator_of(state, device, checkpoint)
     train_file = checkpoint.parent / TRAIN_SMILES_NAME
-    if train_file.is_file():
+    if state["format"] == GENERATOR_FORMAT:
+        train_smiles = []
+    elif train_file.is_file():
         train_smiles = train_file.read_text().splitlines()
     else:
         check_entries(state, {"train_smiles": list}, checkpoint)
@@ -235,13 +281,58 @@ def load_run(path: str | Path, device: str = "cpu") -> Run:
     return Run(checkpoint, generator, vocab, tau, cfg, train_smiles)
 
 
+def export_generator(
+    run_path: str | Path,
+    output: str | Path,
+    sample_temperature: tuple[float, float] | None = None,
+) -> Path:
+    """Write the generator of a run (a run directory or checkpoint, or an exported generator)
+    to ``output`` for sampling only (:data:`~molgen.training.checkpoint.GENERATOR_FORMAT`,
+    written atomically): its weights, vocabulary, config, ``tau``, the molgen version and
+    ``provenance`` (the source checkpoint, its step, and which weights were taken). The
+    averaged weights (``generator_ema``) are stored as the generator's when the run has them,
+    so only they can be sampled. No critic, optimisers, RNG states or training molecules.
+
+    ``sample_temperature`` ``(atoms, bonds)`` replaces ``generator.sample_temperature`` in the
+    exported config (the temperatures chosen on the validation split)."""
+    output = check_output_path(output)
+    checkpoint = find_checkpoint(run_path)
+    state = load_checkpoint(checkpoint, formats=SAMPLING_FORMATS)
+    generator, vocab, tau, cfg = _generator_of(state, "cpu", checkpoint)  # checks every entry
+    config = cfg.model_dump(mode="json")
+    if sample_temperature is not None:
+        atoms, bonds = sample_temperature
+        if not (math.isfinite(atoms) and math.isfinite(bonds) and atoms > 0 and bonds > 0):
+            raise InputError(
+                f"sample temperatures must be positive and finite, got atoms={atoms}, bonds={bonds}"
+            )
+        config["generator"]["sample_temperature"] = {"atoms": atoms, "bonds": bonds}
+    if state["format"] == GENERATOR_FORMAT:
+        check_entries(state, {"provenance": dict}, checkpoint)
+        provenance = state["provenance"]
+    else:
+        check_entries(state, {"step": int}, checkpoint)
+        weights = "generator_ema" if state.get("generator_ema") is not None else "generator"
+        provenance = {"source": str(checkpoint), "step": state["step"], "weights": weights}
+    exported = {
+        "config": config,
+        "vocab": vocab.to_dict(),
+        "generator": generator.state_dict(),
+        "tau": tau,
+        "provenance": provenance,
+    }
+    return save_checkpoint(exported, output, file_format=GENERATOR_FORMAT)
+
+
 def load_generator(
     checkpoint: str | Path, device: str = "cpu"
 ) -> tuple[Generator, Vocabulary, float, Config]:
-    """Rebuild the generator of a checkpoint; returns it with its vocabulary, the temperature
-    reached in training, and the run's config."""
-    checkpoint = find_checkpoint(checkpoint)
-    return _generator_of(load_checkpoint(checkpoint, map_location=device), device, checkpoint)
+    """Rebuild the generator of a checkpoint (or exported or shipped generator,
+    :func:`load_run`); returns it with its vocabulary, the temperature reached in training, and
+    the run's config."""
+    checkpoint = find_checkpoint(resolve_checkpoint(checkpoint))
+    state = load_checkpoint(checkpoint, map_location=device, formats=SAMPLING_FORMATS)
+    return _generator_of(state, device, checkpoint)
 
 
 def sample_smiles(

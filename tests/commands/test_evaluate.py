@@ -2,6 +2,7 @@ import csv
 import gzip
 import importlib.util
 import json
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -110,6 +111,43 @@ def test_is_checkpoint(tmp_path):
     assert is_checkpoint(tmp_path / "run")
     assert is_checkpoint(tmp_path / "model.pt")
     assert not is_checkpoint(tmp_path / "samples.smi")
+
+
+def test_a_shipped_generators_name_is_a_checkpoint_unless_a_path_has_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert is_checkpoint(Path("qm9")) and not is_checkpoint(Path("qm8"))
+    _write(tmp_path / "qm9", ["CCO"])  # a SMILES file of that name wins
+    assert not is_checkpoint(Path("qm9"))
+
+
+def test_an_exported_generator_has_no_training_molecules_for_novelty(tmp_path):
+    from molgen.chem import Vocabulary
+    from molgen.config import load_config
+    from molgen.training.checkpoint import GENERATOR_FORMAT, save_checkpoint
+    from molgen.training.sampling import build_generator
+
+    cfg = load_config("configs/debug.yaml", ["generator.constraint=valence_connected"])
+    vocab = Vocabulary(("C", "N", "O"), max_atoms=6)
+    state = {
+        "config": cfg.model_dump(mode="json"),
+        "vocab": vocab.to_dict(),
+        "generator": build_generator(cfg.generator, vocab).state_dict(),
+        "tau": 0.5,
+        "provenance": {},
+    }
+    exported = save_checkpoint(state, tmp_path / "gen.pt", file_format=GENERATOR_FORMAT)
+    out = tmp_path / "report.json"
+    kwargs = {"n": 16, "metrics": ["validity", "novelty"], "progress": False}
+    kwargs["cache_dir"] = tmp_path / "cache"
+    with pytest.warns(UserWarning, match="novelty .* need --reference"):
+        run_evaluation(exported, out, **kwargs)
+    report = json.loads(out.read_text())
+    assert "novelty" not in report and "validity" in report
+    assert any("exported generator, without its training molecules" in n for n in report["notes"])
+    reference = _write(tmp_path / "ref.smi", REFERENCE)
+    run_evaluation(exported, out, reference=reference, **kwargs)
+    report = json.loads(out.read_text())
+    assert 0.0 <= report["novelty"] <= 1.0 and not report["notes"]
 
 
 def test_evaluate_moses_benchmark_writes_moses_keys_and_table(tmp_path):

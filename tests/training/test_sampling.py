@@ -1,12 +1,27 @@
+from pathlib import Path
+
 import pytest
 import torch
+from typer.testing import CliRunner
 
 import molgen.training.sampling as sampling
 from molgen.chem import Vocabulary
+from molgen.cli import app
 from molgen.config import load_config
 from molgen.models import Generator
-from molgen.training import CheckpointError, save_checkpoint
-from molgen.training.sampling import iter_samples, load_run, sample_smiles
+from molgen.training import CheckpointError, load_checkpoint, save_checkpoint
+from molgen.training.checkpoint import GENERATOR_FORMAT
+from molgen.training.sampling import (
+    export_generator,
+    generate_smiles,
+    iter_samples,
+    load_run,
+    resolve_checkpoint,
+    sample_smiles,
+    shipped_generators,
+)
+
+runner = CliRunner()
 
 TRAIN = ["CCO", "CCN", "C1CC1"]
 
@@ -57,3 +72,136 @@ def test_a_worker_that_cannot_load_the_checkpoint_stops_sampling_with_its_error(
     (path / "checkpoint.pt").write_bytes(b"truncated")
     with pytest.raises(CheckpointError, match="not a readable checkpoint"):
         list(iter_samples(run, 64, batch_size=16, jobs=2))
+
+
+@pytest.fixture(scope="module")
+def ema_run(tmp_path_factory):
+    """A tiny trained run whose averaged weights differ from its raw ones (decay 0.5); its
+    sampler keeps valences and connects, so its samples are SMILES to compare."""
+    from molgen.training import train
+
+    root = tmp_path_factory.mktemp("ema_run")
+    overrides = [f"data.cache_dir={root / 'cache'}", "logging.wandb.mode=disabled"]
+    overrides += ["train.steps=3", "train.eval_every=1000", "train.ema_decay=0.5"]
+    overrides += ["generator.constraint=valence_connected"]
+    train(load_config("configs/debug.yaml", overrides), root / "run", progress=False)
+    return root / "run"
+
+
+def test_an_exported_generator_samples_its_runs_averaged_weights_and_nothing_else(
+    ema_run, tmp_path
+):
+    exported = tmp_path / "gen.pt"
+    result = runner.invoke(app, ["export", str(ema_run), "-o", str(exported)])
+    assert result.exit_code == 0, result.output
+    state = load_checkpoint(ema_run)
+    saved = torch.load(exported, weights_only=True)
+    assert set(saved) == {"format", "molgen_version", "generator", "vocab", "config", "tau"} | {
+        "provenance"
+    }  # no critic, optimisers, RNG states or training molecules
+    assert saved["format"] == GENERATOR_FORMAT and saved["tau"] == state["tau"]
+    assert saved["provenance"] == {
+        "source": str(ema_run / "checkpoint.pt"),
+        "step": 3,
+        "weights": "generator_ema",
+    }
+    assert saved["config"] == state["config"] and saved["vocab"] == state["vocab"]
+    assert not any(  # the averaged weights are stored as the generator's, the raw ones not at all
+        torch.equal(saved["generator"][k], state["generator"][k])
+        for k, v in state["generator"].items()
+        if v.is_floating_point()
+    )
+    for key, value in state["generator_ema"].items():
+        assert torch.equal(saved["generator"][key], value)
+    assert exported.stat().st_size < (ema_run / "checkpoint.pt").stat().st_size / 3
+    run = load_run(exported)
+    assert run.train_smiles == [] and run.checkpoint == exported
+    samples = sample_smiles(exported, 40, seed=3, batch_size=16)
+    assert samples == sample_smiles(ema_run, 40, seed=3, batch_size=16)
+    assert all(samples)  # molecules, not failures, are compared
+    # an exported generator is not a checkpoint to continue from
+    with pytest.raises(CheckpointError, match="exported for sampling .* not trained further"):
+        load_checkpoint(exported)
+
+
+def test_export_stores_the_sampling_temperatures_given(ema_run, tmp_path):
+    exported = tmp_path / "gen.pt"
+    args = ["export", str(ema_run), "-o", str(exported)]
+    temperatures = ["--sample-atoms-temperature", "2.0", "--sample-bonds-temperature", "0.5"]
+    result = runner.invoke(app, args + temperatures)
+    assert result.exit_code == 0, result.output
+    run, source = load_run(exported), load_run(ema_run)
+    assert run.config.generator.sample_temperature.model_dump() == {"atoms": 2.0, "bonds": 0.5}
+    assert run.generator.sample_temperature == (2.0, 0.5)
+    drawn = generate_smiles(
+        source.generator, source.vocab, 48, seed=1, sample_temperature=(2.0, 0.5)
+    )
+    assert sample_smiles(run, 48, seed=1) == [s for batch in drawn for s in batch]
+    assert sample_smiles(run, 48, seed=1) != sample_smiles(source, 48, seed=1)
+    # an exported generator re-exported with other temperatures keeps its provenance
+    again = export_generator(exported, tmp_path / "again.pt", sample_temperature=(1.0, 1.0))
+    assert load_run(again).generator.sample_temperature == (1.0, 1.0)
+    assert torch.load(again, weights_only=True)["provenance"]["source"] == str(
+        ema_run / "checkpoint.pt"
+    )
+    # one temperature alone, one not positive, or a folder to write to: refused, nothing written
+    for wrong, message in [
+        (temperatures[:2], "together"),
+        (temperatures[:3] + ["0"], "positive and finite, got atoms=2.0, bonds=0.0"),
+        (["-o", str(tmp_path)], f"{tmp_path} is a folder"),
+    ]:
+        result = runner.invoke(app, ["export", str(ema_run), "-o", str(tmp_path / "x.pt"), *wrong])
+        assert result.exit_code == 2 and message in result.output, result.output
+        assert not (tmp_path / "x.pt").exists()
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda blob: blob[: len(blob) // 2], "not a readable checkpoint"),
+        (lambda blob: b"", "the file is empty"),
+    ],
+)
+def test_sampling_a_damaged_exported_generator_is_a_one_line_error(
+    ema_run, tmp_path, damage, message
+):
+    exported = export_generator(ema_run, tmp_path / "gen.pt")
+    exported.write_bytes(damage(exported.read_bytes()))
+    result = runner.invoke(app, ["sample", str(exported), "-n", "4", "-o", str(tmp_path / "s")])
+    lines = result.output.strip().splitlines()
+    assert result.exit_code == 2 and len(lines) == 1, result.output
+    assert lines[0].startswith(f"error: {exported}: ") and message in lines[0]
+
+
+def test_an_exported_generator_missing_its_weights_names_the_file_and_entry(ema_run, tmp_path):
+    exported = export_generator(ema_run, tmp_path / "gen.pt")
+    state = torch.load(exported, weights_only=True)
+    del state["generator"]
+    torch.save(state, exported)
+    with pytest.raises(CheckpointError, match=f"{exported}: no 'generator' entry"):
+        load_run(exported)
+
+
+def test_a_checkpoint_argument_is_an_existing_path_first_then_a_shipped_name(
+    ema_run, tmp_path, monkeypatch
+):
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    export_generator(ema_run, shipped / "tiny.pt")
+    (shipped / "README.md").write_text("not a generator\n")
+    monkeypatch.setattr(sampling, "PRETRAINED_DIR", shipped)
+    monkeypatch.chdir(tmp_path)
+    assert shipped_generators() == ["tiny"]
+    assert resolve_checkpoint("tiny") == shipped / "tiny.pt"
+    assert load_run("tiny").checkpoint == shipped / "tiny.pt"
+    Path("tiny").mkdir()  # a folder of that name wins over the shipped generator
+    assert resolve_checkpoint("tiny") == Path("tiny")
+    with pytest.raises(CheckpointError, match="tiny: a folder without checkpoint.pt"):
+        load_run("tiny")
+    with pytest.raises(CheckpointError, match=r"no checkpoint at tinyy: .*\(shipped: tiny\)"):
+        load_run("tinyy")
+
+
+def test_molgen_ships_the_qm9_generator():
+    assert "qm9" in shipped_generators()
+    assert resolve_checkpoint("qm9").is_file()
