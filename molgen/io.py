@@ -47,6 +47,17 @@ def check_output_path(path: str | Path) -> Path:
     return path
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+#: The mode ``open(path, "w")`` gives a new file: read once, as setting umask to read it is
+#: not thread-safe.
+_NEW_FILE_MODE = 0o666 & ~_umask()
+
+
 def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
     """Write ``path`` through ``write(f)`` on a binary file, atomically and durably.
 
@@ -65,6 +76,7 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.chmod(tmp, _NEW_FILE_MODE)  # mkstemp's 0600 would hide outputs from other users
     except OSError as error:
         raise _fault(path, error) from error
     try:

@@ -1,6 +1,7 @@
 import errno
 import fcntl
 import os
+import stat
 import time
 
 import pytest
@@ -122,3 +123,10 @@ def test_staged_files_replace_a_set_together_or_not_at_all(tmp_path):
         staged.commit()
     assert [a.read_text(), b.read_text(), c.exists()] == ["new", "new", False]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.csv", "r.json"]
+
+
+def test_atomic_write_gives_the_mode_a_plain_open_gives(tmp_path):
+    plain = tmp_path / "plain.bin"
+    plain.write_bytes(b"x")
+    atomic = atomic_write(tmp_path / "atomic.bin", lambda f: f.write(b"x"))
+    assert stat.S_IMODE(atomic.stat().st_mode) == stat.S_IMODE(plain.stat().st_mode)
