@@ -239,6 +239,7 @@ class Generator(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
+        # In registration order: the linear head draws the weights it always has for a seed.
         for layer in self.mlp:
             if isinstance(layer, Linear):
                 layer.reset_parameters()
