@@ -39,6 +39,7 @@ from molgen.nn.gumbel import EVAL_MODES
 from molgen.nn.schedules import SCHEDULES
 
 __all__ = [
+    "BOND_HEADS",
     "CONSTRAINTS",
     "Config",
     "ConfigError",
@@ -64,6 +65,8 @@ __all__ = [
 DATASETS = ("qm9_5k", "qm9", "moses")
 #: ``generator.constraint``: how bonds are sampled given the sampled atoms (molgen.models).
 CONSTRAINTS = ("none", "valence", "valence_connected")
+#: ``generator.bond_head``: how the generator turns its hidden state into bond logits.
+BOND_HEADS = ("linear", "pairwise")
 #: ``reward.objectives``: the scores of ``molgen.training.rewards.OBJECTIVES`` (which needs
 #: RDKit, so the config names them and a test keeps the two equal).
 OBJECTIVES = ("validity", "qed", "logp", "sa")
@@ -207,6 +210,14 @@ class GeneratorConfig(_Strict):
         "bond (join), or bond every atom to an earlier one (earlier)",
     )
     sample_temperature: SampleTemperature = Field(default_factory=SampleTemperature)
+    bond_head: Literal[BOND_HEADS] = Field(
+        "linear",
+        description="bond logits from one linear layer over all pairs (linear), or from "
+        "per-node embeddings and the sampled atom types, read out per pair (pairwise)",
+    )
+    bond_embedding_dim: StrictInt = Field(
+        64, ge=1, description="bond_head=pairwise: width d of the node embeddings"
+    )
 
     @model_validator(mode="after")
     def _estimator_needs_hard(self) -> GeneratorConfig:

@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 
 from molgen.config import (
+    BOND_HEADS,
     CONSTRAINTS,
     DATASETS,
     OBJECTIVES,
@@ -162,6 +163,16 @@ def test_constraints_and_connect_rules_are_the_samplers():
         load_config(None, ["generator.sample_temperature.atom=2"])
     cfg = load_config(None, ["generator.sample_temperature={atoms: 1, bonds: 3}"]).generator
     assert (cfg.sample_temperature.atoms, cfg.sample_temperature.bonds) == (1.0, 3.0)
+
+
+def test_bond_heads():
+    assert GeneratorConfig().bond_head == "linear"
+    for head in BOND_HEADS:
+        assert load_config(None, [f"generator.bond_head={head}"]).generator.bond_head == head
+    with pytest.raises(ConfigError, match="generator.bond_head"):
+        load_config(None, ["generator.bond_head=bilinear"])
+    with pytest.raises(ConfigError, match="generator.bond_embedding_dim"):
+        load_config(None, ["generator.bond_head=pairwise", "generator.bond_embedding_dim=0"])
 
 
 @pytest.mark.parametrize("schedule", sorted(SCHEDULES))

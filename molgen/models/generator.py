@@ -12,7 +12,7 @@ from torch_geometric.nn.dense.linear import Linear
 from molgen.config import GeneratorConfig
 from molgen.nn import BudgetedSymmetricGumbelSoftmax, GumbelSoftmax, SymmetricGumbelSoftmax
 
-__all__ = ["Generator", "check_type_counts", "glorot_linear", "tanh_mlp"]
+__all__ = ["Generator", "PairwiseBondHead", "check_type_counts", "glorot_linear", "tanh_mlp"]
 
 
 def glorot_linear(in_channels: int, out_channels: int) -> Linear:
@@ -41,21 +41,111 @@ def check_type_counts(num_atom_types: int, num_bond_types: int) -> None:
             raise ValueError(f"{name} must be >= 2 (class 0 plus at least one type), got {value}")
 
 
+class PairwiseBondHead(nn.Module):
+    r"""Bond logits of the unordered pairs from per-node embeddings and the sampled atom types.
+
+    .. math::
+        \mathbf{e}_i = (\mathbf{W}_E \mathbf{h} + \mathbf{b}_E)_i + \mathbf{M}^\top
+        \mathbf{x}_i, \qquad
+        \boldsymbol{\ell}_{ij} = \mathbf{W}_2 \tanh\left(\mathbf{W}_1
+        [\mathbf{e}_i + \mathbf{e}_j \,\|\, \mathbf{e}_i \odot \mathbf{e}_j]
+        + \mathbf{b}_1\right) + \mathbf{b}_2 \quad (i < j)
+
+    :math:`(\cdot)_i` is the :math:`i`-th of :math:`N` blocks of width :math:`d`, and
+    :math:`\mathbf{M} \in \mathbb{R}^{A \times d}` embeds atom classes, so with
+    straight-through one-hot atoms :math:`\mathbf{x}` gradients reach the atom logits through
+    the atom sample. Both readout inputs are symmetric in :math:`(i, j)`, so
+    :math:`\boldsymbol{\ell}_{ij} = \boldsymbol{\ell}_{ji}` by construction. It has
+    :math:`(H + 1) N d + A d + 2d^2 + d + (d + 1) R` parameters (:math:`H` the width of
+    :math:`\mathbf{h}`), linear in :math:`N`, where one linear layer over all pairs has
+    :math:`(H + 1) R N (N - 1) / 2`.
+
+    Args:
+        in_channels: width of :math:`\mathbf{h}`.
+        num_nodes: :math:`N`.
+        num_atom_types: :math:`A`, atom classes including class 0 ("no atom").
+        num_bond_types: :math:`R`, bond classes including class 0 ("no bond").
+        embedding_dim: :math:`d`, the width of the node embeddings and of the readout's
+            hidden layer.
+
+    Shapes:
+        - **h:** :math:`(B, \text{in\_channels})`
+        - **x:** :math:`(B, N, A)`, the sampled atoms (one-hot or relaxed)
+        - **output:** :math:`(B, N(N-1)/2, R)` in ``torch.triu_indices(N, N, 1)`` order
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        num_nodes: int,
+        num_atom_types: int,
+        num_bond_types: int,
+        embedding_dim: int,
+    ):
+        super().__init__()
+        self.in_channels = in_channels
+        self.num_nodes = num_nodes
+        self.num_atom_types = num_atom_types
+        self.num_bond_types = num_bond_types
+        self.embedding_dim = embedding_dim
+        self.node_embedding = glorot_linear(in_channels, num_nodes * embedding_dim)
+        self.atom_embedding = nn.Parameter(torch.empty(num_atom_types, embedding_dim))
+        self.readout = nn.Sequential(
+            glorot_linear(2 * embedding_dim, embedding_dim),
+            nn.Tanh(),
+            glorot_linear(embedding_dim, num_bond_types),
+        )
+        rows, cols = torch.triu_indices(num_nodes, num_nodes, offset=1)
+        self.register_buffer("rows", rows, persistent=False)
+        self.register_buffer("cols", cols, persistent=False)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        self.node_embedding.reset_parameters()
+        nn.init.xavier_uniform_(self.atom_embedding)
+        for layer in self.readout:
+            if isinstance(layer, Linear):
+                layer.reset_parameters()
+
+    def forward(self, h: Tensor, x: Tensor) -> Tensor:
+        batch = h.shape[0]
+        embedding = self.node_embedding(h).view(batch, self.num_nodes, self.embedding_dim)
+        embedding = embedding + x @ self.atom_embedding  # [B, N, d]
+        first, second = embedding[:, self.rows], embedding[:, self.cols]  # [B, P, d]
+        pair = torch.cat([first + second, first * second], dim=-1)  # [B, P, 2d]
+        return self.readout(pair)  # [B, P, R]
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.in_channels}, num_nodes={self.num_nodes}, "
+            f"num_atom_types={self.num_atom_types}, num_bond_types={self.num_bond_types}, "
+            f"embedding_dim={self.embedding_dim}"
+        )
+
+
 class Generator(nn.Module):
     r"""MLP generator of dense molecular graphs (De Cao & Kipf, 2018).
 
     .. math::
         \mathbf{h} = \mathrm{MLP}(\mathbf{z}), \quad
         \mathbf{X} = \mathrm{GS}(\mathbf{W}_X \mathbf{h}, \tau), \quad
-        \mathbf{A} = \mathrm{SymGS}(\mathbf{W}_A \mathbf{h}, \tau, \text{mask} = [\mathbf{X}
+        \mathbf{A} = \mathrm{SymGS}(f_A(\mathbf{h}, \mathbf{X}), \tau, \text{mask} = [\mathbf{X}
         \text{ not padding}], \text{budget} = v(\mathbf{X}))
 
     The MLP has tanh activations (and dropout when configured). Atom logits are a linear head
     reshaped to ``[B, N, A]``. Bond logits are produced only for the :math:`N(N-1)/2` unordered
-    pairs :math:`i < j` (``[B, P, R]`` in ``torch.triu_indices(N, N, 1)`` order, MolGAN's
-    :math:`(L + L^\top)/2` spans the same functions with twice the outputs) and stay pairs
-    until the sampler mirrors its samples. Atoms come from :class:`molgen.nn.GumbelSoftmax`,
-    bonds, by ``cfg.constraint``, from
+    pairs :math:`i < j` (``[B, P, R]`` in ``torch.triu_indices(N, N, 1)`` order) and stay pairs
+    until the sampler mirrors its samples. The bond head :math:`f_A`, by ``cfg.bond_head``:
+
+    - ``"linear"``: :math:`f_A(\mathbf{h}, \mathbf{X}) = \mathbf{W}_A \mathbf{h}`, one linear
+      layer over all pairs (MolGAN's :math:`(L + L^\top)/2` spans the same functions with twice
+      the outputs);
+    - ``"pairwise"``: :class:`PairwiseBondHead`, per-node embeddings of :math:`\mathbf{h}` plus
+      an embedding of each node's sampled atom type, read out per pair, so bond logits depend
+      on the atoms drawn (``cfg.bond_embedding_dim`` wide).
+
+    Atoms are sampled first, from :class:`molgen.nn.GumbelSoftmax`; then bond logits are
+    computed and bonds drawn, by ``cfg.constraint``, from
 
     - ``"none"``: :class:`molgen.nn.SymmetricGumbelSoftmax`, each pair independently;
     - ``"valence"``: :class:`molgen.nn.BudgetedSymmetricGumbelSoftmax`: a bond class is drawn
@@ -73,7 +163,8 @@ class Generator(nn.Module):
 
     Args:
         cfg: :class:`molgen.config.GeneratorConfig` (z_dim, hidden, dropout, hard, estimator,
-            gumbel_rao_samples, eval_mode, constraint, connect, sample_temperature).
+            gumbel_rao_samples, eval_mode, constraint, connect, sample_temperature, bond_head,
+            bond_embedding_dim).
         num_nodes: :math:`N`, maximum atoms per molecule.
         num_atom_types: :math:`A`, atom classes including class 0 ("no atom").
         num_bond_types: :math:`R`, bond classes including class 0 ("no bond").
@@ -109,7 +200,13 @@ class Generator(nn.Module):
         self.mlp = tanh_mlp(cfg.z_dim, cfg.hidden, cfg.dropout)
         num_pairs = num_nodes * (num_nodes - 1) // 2
         self.atom_head = glorot_linear(cfg.hidden[-1], num_nodes * num_atom_types)
-        self.bond_head = glorot_linear(cfg.hidden[-1], num_pairs * num_bond_types)
+        self.bond_head: nn.Module
+        if cfg.bond_head == "pairwise":
+            self.bond_head = PairwiseBondHead(
+                cfg.hidden[-1], num_nodes, num_atom_types, num_bond_types, cfg.bond_embedding_dim
+            )
+        else:
+            self.bond_head = glorot_linear(cfg.hidden[-1], num_pairs * num_bond_types)
         sampler_args = dict(
             hard=cfg.hard,
             estimator=cfg.estimator,
@@ -142,9 +239,17 @@ class Generator(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        for module in self.modules():
-            if isinstance(module, Linear):
-                module.reset_parameters()
+        # In registration order: the linear head draws the weights it always has for a seed.
+        for layer in self.mlp:
+            if isinstance(layer, Linear):
+                layer.reset_parameters()
+        self.atom_head.reset_parameters()
+        self.bond_head.reset_parameters()
+
+    @property
+    def bonds_need_atoms(self) -> bool:
+        """Whether the bond logits depend on the sampled atoms (``bond_head="pairwise"``)."""
+        return isinstance(self.bond_head, PairwiseBondHead)
 
     def sample_noise(
         self,
@@ -161,15 +266,72 @@ class Generator(nn.Module):
             batch_size, self.z_dim, generator=generator, device=device, dtype=weight.dtype
         )
 
-    def logits(self, z: Tensor) -> tuple[Tensor, Tensor]:
-        """Atom logits ``[B, N, A]`` and bond logits of the pairs ``[B, N(N-1)/2, R]``."""
+    def features(self, z: Tensor) -> Tensor:
+        """The MLP's output ``h: [B, hidden[-1]]`` for noise ``z [B, z_dim]``."""
         if z.dim() != 2 or z.shape[1] != self.z_dim:
             raise ValueError(f"z must have shape (batch, {self.z_dim}), got {tuple(z.shape)}")
-        batch = z.shape[0]
-        h = self.mlp(z)
-        atom_logits = self.atom_head(h).view(batch, self.num_nodes, self.num_atom_types)
-        bond_logits = self.bond_head(h).view(batch, -1, self.num_bond_types)
-        return atom_logits, bond_logits
+        return self.mlp(z)
+
+    def atom_logits(self, h: Tensor) -> Tensor:
+        """Atom logits ``[B, N, A]`` from the features ``h [B, hidden[-1]]``."""
+        return self.atom_head(h).view(h.shape[0], self.num_nodes, self.num_atom_types)
+
+    def bond_logits(self, h: Tensor, x: Tensor | None = None) -> Tensor:
+        """Bond logits of the pairs ``[B, N(N-1)/2, R]`` from the features ``h`` and, for the
+        pairwise head, the sampled atoms ``x [B, N, A]`` (the linear head ignores ``x``)."""
+        if not self.bonds_need_atoms:
+            return self.bond_head(h).view(h.shape[0], -1, self.num_bond_types)
+        if x is None:
+            raise ValueError(
+                "generator.bond_head='pairwise' conditions the bond logits on the sampled "
+                "atoms: pass x [B, N, A] (forward samples them first)"
+            )
+        return self.bond_head(h, x)
+
+    def logits(self, z: Tensor, x: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Atom logits ``[B, N, A]`` and bond logits of the pairs ``[B, N(N-1)/2, R]``; the
+        pairwise bond head needs the atoms ``x [B, N, A]`` sampled from those atom logits."""
+        h = self.features(z)
+        return self.atom_logits(h), self.bond_logits(h, x)
+
+    def sample_atoms(
+        self,
+        atom_logits: Tensor,
+        tau: float | Tensor = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """Atoms ``x [B, N, A]`` (straight-through one-hot when hard) from ``[B, N, A]``."""
+        return self.atom_sampler(atom_logits, tau, generator=generator)
+
+    def sample_bonds(
+        self,
+        x: Tensor,
+        bond_logits: Tensor,
+        tau: float | Tensor = 1.0,
+        generator: torch.Generator | None = None,
+        *,
+        constrained: bool = True,
+    ) -> Tensor:
+        """Bonds ``adj [B, N, N, R]`` among the sampled atoms ``x [B, N, A]`` from the pair
+        logits ``[B, N(N-1)/2, R]`` (``cfg.constraint``'s sampler).
+
+        With ``constrained=False`` a constrained generator draws its bonds from the same noise
+        without budgets or connect rule, so a sample equal to the constrained one is one in
+        which no constraint changed a draw.
+        """
+        atoms = x.detach().argmax(-1)  # [B, N]
+        node_mask = atoms != 0
+        if self.constraint == "none":
+            return self.bond_sampler(bond_logits, tau, node_mask=node_mask, generator=generator)
+        if constrained:
+            budget = self.atom_valences[atoms]  # [B, N]
+            return self.bond_sampler(
+                bond_logits, budget, self.bond_orders, tau, node_mask, generator=generator
+            )
+        unlimited = torch.full(atoms.shape, math.inf, device=atoms.device)
+        return self.free_bond_sampler(
+            bond_logits, unlimited, self.bond_orders, tau, node_mask, generator=generator
+        )
 
     def sample_from_logits(
         self,
@@ -180,28 +342,20 @@ class Generator(nn.Module):
         *,
         constrained: bool = True,
     ) -> tuple[Tensor, Tensor]:
-        """Sample atoms, then bonds among them (``cfg.constraint``'s sampler).
+        """Sample atoms, then bonds among them (:meth:`sample_atoms`, :meth:`sample_bonds`).
 
-        With ``constrained=False`` a constrained generator draws its bonds from the same noise
-        without budgets or connect rule, so a sample equal to the constrained one is one in
-        which no constraint changed a draw. Split from :meth:`forward` so callers that also
-        need the logits (e.g. the diversity term on probabilities) run the MLP once.
+        Only for bond logits that do not depend on the atoms (``bond_head="linear"``): the
+        pairwise head's come after the atoms, so use :meth:`forward` (``return_logits=True``)
+        or the steps :meth:`features`, :meth:`atom_logits`, :meth:`sample_atoms`,
+        :meth:`bond_logits`, :meth:`sample_bonds`.
         """
-        x = self.atom_sampler(atom_logits, tau, generator=generator)  # [B, N, A]
-        atoms = x.detach().argmax(-1)  # [B, N]
-        node_mask = atoms != 0
-        if self.constraint == "none":
-            adj = self.bond_sampler(bond_logits, tau, node_mask=node_mask, generator=generator)
-        elif constrained:
-            budget = self.atom_valences[atoms]  # [B, N]
-            adj = self.bond_sampler(
-                bond_logits, budget, self.bond_orders, tau, node_mask, generator=generator
+        if self.bonds_need_atoms:
+            raise ValueError(
+                "generator.bond_head='pairwise' computes bond logits from the sampled atoms, "
+                "so they cannot be given before sampling: use forward(..., return_logits=True)"
             )
-        else:
-            unlimited = torch.full(atoms.shape, math.inf, device=atoms.device)
-            adj = self.free_bond_sampler(
-                bond_logits, unlimited, self.bond_orders, tau, node_mask, generator=generator
-            )
+        x = self.sample_atoms(atom_logits, tau, generator)  # [B, N, A]
+        adj = self.sample_bonds(x, bond_logits, tau, generator, constrained=constrained)
         return x, adj  # [B, N, A], [B, N, N, R]
 
     def forward(
@@ -214,26 +368,31 @@ class Generator(nn.Module):
         sample_temperature: tuple[float, float] | None = None,
         constrained: bool = True,
     ) -> tuple[Tensor, Tensor] | tuple[tuple[Tensor, Tensor], Tensor, Tensor]:
-        """Graphs ``(x [B, N, A], adj [B, N, N, R])`` for noise ``z [B, z_dim]``.
+        """Graphs ``(x [B, N, A], adj [B, N, N, R])`` for noise ``z [B, z_dim]``: atoms are
+        sampled, then bond logits computed (from the atoms too, for the pairwise head) and
+        bonds sampled among them.
 
         ``tau`` only shapes relaxed samples (``cfg.hard=False``) and gradients: hard samples
         without gradient are the same at any ``tau``. ``sample_temperature`` ``(atoms, bonds)``
         divides the logits before sampling (for sampling after training; training passes
-        none). ``constrained`` as in :meth:`sample_from_logits`.
+        none). ``constrained`` as in :meth:`sample_bonds`: the same atoms and the same bond
+        logits either way, for a given noise.
 
         With ``return_logits=True``: ``((x, adj), atom_logits, bond_logits)`` (bond logits of
-        the pairs, ``[B, N(N-1)/2, R]``), so callers that also need the logits (e.g. the
-        diversity term on probabilities) go through ``forward``, which DistributedDataParallel
-        requires.
+        the pairs, ``[B, N(N-1)/2, R]``, those the bonds were drawn from), so callers that also
+        need the logits (e.g. the diversity term on probabilities) go through ``forward``,
+        which DistributedDataParallel requires.
         """
-        atom_logits, bond_logits = self.logits(z)
+        h = self.features(z)  # [B, H]
+        atom_logits = self.atom_logits(h)  # [B, N, A]
         if sample_temperature is not None:
             atom_logits = atom_logits / sample_temperature[0]
+        x = self.sample_atoms(atom_logits, tau, generator)  # [B, N, A]
+        bond_logits = self.bond_logits(h, x)  # [B, P, R]
+        if sample_temperature is not None:
             bond_logits = bond_logits / sample_temperature[1]
-        graph = self.sample_from_logits(
-            atom_logits, bond_logits, tau, generator=generator, constrained=constrained
-        )
-        return (graph, atom_logits, bond_logits) if return_logits else graph
+        adj = self.sample_bonds(x, bond_logits, tau, generator, constrained=constrained)
+        return ((x, adj), atom_logits, bond_logits) if return_logits else (x, adj)
 
     def extra_repr(self) -> str:
         return (

@@ -8,6 +8,7 @@ from scipy.stats import chisquare
 from molgen.chem import Vocabulary, atom_valences, bond_orders, decode
 from molgen.config import GeneratorConfig
 from molgen.models import Generator
+from molgen.models.generator import PairwiseBondHead
 from molgen.training.sampling import build_generator, constraint_report, generate_smiles
 
 N, A, R = 9, 5, 5
@@ -65,8 +66,9 @@ def test_soft_samples_are_symmetric_distributions():
     assert ((x > 0) & (x < 1)).any()
 
 
-def test_every_parameter_gets_a_gradient_through_the_samples():
-    generator = make()
+@pytest.mark.parametrize("bond_head", ["linear", "pairwise"])
+def test_every_parameter_gets_a_gradient_through_the_samples(bond_head):
+    generator = make(bond_head=bond_head, bond_embedding_dim=8)
     x, adj = generator(generator.sample_noise(32), tau=1.0)
     weights = torch.Generator().manual_seed(0)
     loss = (x * torch.randn(x.shape, generator=weights)).sum()
@@ -93,6 +95,17 @@ def expected(logits, draws):
     return p / p.sum() * draws
 
 
+def assert_bonds_are_the_modes_among_atoms(x, adj, bond_logits):
+    """Bonds between sampled atoms are the modes of their pair logits, others "no bond"."""
+    atoms = x.argmax(-1) != 0
+    pairs = atoms[:, :, None] & atoms[:, None, :] & ~torch.eye(N, dtype=torch.bool)
+    rows, cols = torch.triu_indices(N, N, offset=1)
+    dense = torch.zeros(len(x), N, N, R)
+    dense[:, rows, cols] = dense[:, cols, rows] = bond_logits
+    assert torch.equal(adj.argmax(-1)[pairs], dense.argmax(-1)[pairs])
+    assert torch.all(adj.argmax(-1)[~pairs] == 0)
+
+
 def test_argmax_eval_mode_gives_the_modes():
     generator = Generator(GeneratorConfig(hidden=[32], eval_mode="argmax"), N, A, R).eval()
     z = generator.sample_noise(16)
@@ -100,13 +113,7 @@ def test_argmax_eval_mode_gives_the_modes():
     assert torch.equal(adj, generator(z, 1.0)[1])  # deterministic
     atom_logits, bond_logits = generator.logits(z)
     assert torch.equal(x.argmax(-1), atom_logits.argmax(-1))
-    atoms = x.argmax(-1) != 0
-    pairs = atoms[:, :, None] & atoms[:, None, :] & ~torch.eye(N, dtype=torch.bool)
-    rows, cols = torch.triu_indices(N, N, offset=1)
-    dense = torch.zeros(16, N, N, R)
-    dense[:, rows, cols] = dense[:, cols, rows] = bond_logits
-    assert torch.equal(adj.argmax(-1)[pairs], dense.argmax(-1)[pairs])
-    assert torch.all(adj.argmax(-1)[~pairs] == 0)
+    assert_bonds_are_the_modes_among_atoms(x, adj, bond_logits)
 
 
 def test_sample_frequencies_follow_the_logits():
@@ -157,18 +164,26 @@ def test_single_node_graphs_and_repr():
 QM9_VOCAB = Vocabulary(("C", "C-", "N", "N+", "N-", "O", "O-", "F"), max_atoms=9)
 
 
-def constrained(constraint: str, connect: str = "join", vocab: Vocabulary = QM9_VOCAB):
+def constrained(
+    constraint: str,
+    connect: str = "join",
+    vocab: Vocabulary = QM9_VOCAB,
+    bond_head: str = "linear",
+):
     torch.manual_seed(0)
-    cfg = GeneratorConfig(hidden=[32, 64], constraint=constraint, connect=connect)
+    cfg = GeneratorConfig(
+        hidden=[32, 64], constraint=constraint, connect=connect, bond_head=bond_head
+    )
     return build_generator(cfg, vocab)
 
 
+@pytest.mark.parametrize("bond_head", ["linear", "pairwise"])
 @pytest.mark.parametrize(
     ("constraint", "connect"),
     [("valence", "join"), ("valence_connected", "join"), ("valence_connected", "earlier")],
 )
-def test_constrained_samples_obey_budgets_and_sanitize(constraint, connect):
-    generator = constrained(constraint, connect)
+def test_constrained_samples_obey_budgets_and_sanitize(constraint, connect, bond_head):
+    generator = constrained(constraint, connect, bond_head=bond_head)
     x, adj = generator(generator.sample_noise(512), generator=torch.Generator().manual_seed(1))
     budget = torch.tensor(atom_valences(QM9_VOCAB))[x.argmax(-1)]  # [B, N]
     spent = (adj @ torch.tensor(bond_orders(QM9_VOCAB))).sum(-1)  # [B, N]
@@ -178,10 +193,11 @@ def test_constrained_samples_obey_budgets_and_sanitize(constraint, connect):
     assert all(s is not None for s in smiles)  # every sample is a molecule (maybe in pieces)
 
 
-def test_valence_connected_leaves_only_fragments_no_bond_can_join():
+@pytest.mark.parametrize("bond_head", ["linear", "pairwise"])
+def test_valence_connected_leaves_only_fragments_no_bond_can_join(bond_head):
     """Random weights draw saturated pieces (F-F, O=O) that no allowed bond joins; every other
     sample is one molecule, so the strict-validity failures are exactly those."""
-    generator = constrained("valence_connected")
+    generator = constrained("valence_connected", bond_head=bond_head)
     x, adj = generator(generator.sample_noise(512), generator=torch.Generator().manual_seed(2))
     atoms, bonds = x.argmax(-1), adj.argmax(-1)
     spare = torch.tensor(atom_valences(QM9_VOCAB))[atoms] - (
@@ -258,3 +274,114 @@ def test_constraint_report_counts_samples_no_rule_changed(constraint, connect):
     else:
         assert report["constraint_free_share"] == free
     assert validity > free
+
+
+# ------------------------------------------------------------------ pairwise bond head
+
+
+def test_pairwise_bond_head_equals_a_per_pair_loop_and_is_symmetric():
+    torch.manual_seed(0)
+    d, hidden = 6, 10
+    head = PairwiseBondHead(hidden, N, A, R, d)
+    h = torch.randn(3, hidden)
+    x = torch.randn(3, N, A).softmax(-1)  # relaxed atoms: the embedding is linear in x
+    logits = head(h, x)
+    assert logits.shape == (3, N * (N - 1) // 2, R)
+
+    w_node, b_node = head.node_embedding.weight, head.node_embedding.bias
+    w1, b1 = head.readout[0].weight, head.readout[0].bias
+    w2, b2 = head.readout[2].weight, head.readout[2].bias
+
+    def embedding(b, i):  # [d]: node i's block of the linear map of h, plus its atom mix
+        rows = slice(i * d, (i + 1) * d)
+        return w_node[rows] @ h[b] + b_node[rows] + x[b, i] @ head.atom_embedding
+
+    def readout(e_i, e_j):  # [R]
+        return w2 @ torch.tanh(w1 @ torch.cat([e_i + e_j, e_i * e_j]) + b1) + b2
+
+    with torch.no_grad():
+        for b in range(3):
+            for p, (i, j) in enumerate(torch.triu_indices(N, N, 1).T.tolist()):
+                e_i, e_j = embedding(b, i), embedding(b, j)
+                torch.testing.assert_close(logits[b, p], readout(e_i, e_j))
+                # Swapping the ends gives the same logits, bit for bit.
+                assert torch.equal(readout(e_i, e_j), readout(e_j, e_i))
+    assert "embedding_dim=6" in repr(head) and "num_nodes=9" in repr(head)
+
+
+def test_pairwise_reset_parameters_redraws_every_weight():
+    head = PairwiseBondHead(10, N, A, R, 6)
+    before = [p.detach().clone() for p in head.parameters()]
+    head.reset_parameters()
+    weights = [p for p in head.parameters() if p.dim() > 1]
+    assert len(weights) == 4  # node embedding, atom embedding, two readout layers
+    for old, new in zip(before, head.parameters(), strict=True):
+        if new.dim() > 1:
+            assert not torch.equal(old, new)
+        else:
+            assert torch.all(new == 0)  # biases start at zero, as MolGAN's
+
+
+def pairwise(**overrides) -> Generator:
+    torch.manual_seed(0)
+    return make(bond_head="pairwise", bond_embedding_dim=8, **overrides)
+
+
+def test_pairwise_bond_logits_depend_on_the_sampled_atoms():
+    generator = pairwise()
+    z = generator.sample_noise(5)
+    seed = torch.Generator().manual_seed(9)
+    (x, adj), atom_logits, bond_logits = generator(z, 1.0, generator=seed, return_logits=True)
+    expected_atoms, expected_bonds = generator.logits(z, x)
+    assert torch.equal(atom_logits, expected_atoms) and torch.equal(bond_logits, expected_bonds)
+    # Other atoms, other bond logits: the head reads the sample, not only z.
+    other = torch.nn.functional.one_hot((x.argmax(-1) + 1) % A, A).float()
+    assert not torch.allclose(generator.logits(z, other)[1], bond_logits)
+    # The same steps by hand draw the same graph.
+    seed = torch.Generator().manual_seed(9)
+    h = generator.features(z)
+    x_steps = generator.sample_atoms(generator.atom_logits(h), 1.0, seed)
+    adj_steps = generator.sample_bonds(x_steps, generator.bond_logits(h, x_steps), 1.0, seed)
+    assert torch.equal(x_steps, x) and torch.equal(adj_steps, adj)
+    with pytest.raises(ValueError, match="pass x"):
+        generator.logits(z)
+    with pytest.raises(ValueError, match="return_logits=True"):
+        generator.sample_from_logits(atom_logits, bond_logits)
+
+
+def test_pairwise_gradients_reach_the_atom_logits_through_the_atom_sample():
+    """A loss on the bonds alone reaches the atom head only through the straight-through atom
+    sample that the pairwise head embeds; with the linear head it does not reach it at all."""
+    for bond_head, reaches in (("pairwise", True), ("linear", False)):
+        torch.manual_seed(0)
+        generator = make(bond_head=bond_head, bond_embedding_dim=8)
+        x, adj = generator(generator.sample_noise(16), generator=torch.Generator().manual_seed(1))
+        weights = torch.randn(adj.shape, generator=torch.Generator().manual_seed(2))
+        (adj * weights).sum().backward()
+        grad = generator.atom_head.weight.grad
+        assert (grad is not None and grad.abs().sum() > 0) == reaches, bond_head
+        if reaches:
+            assert generator.bond_head.atom_embedding.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("constraint", ["none", "valence_connected"])
+def test_pairwise_unconstrained_draw_uses_the_constrained_draws_bond_logits(constraint):
+    generator = constrained(constraint, bond_head="pairwise")
+    z = generator.sample_noise(32)
+    draws = [
+        generator(z, generator=torch.Generator().manual_seed(3), return_logits=True, **kw)
+        for kw in ({"constrained": True}, {"constrained": False})
+    ]
+    (x, _), _, bond_logits = draws[0]
+    (x_free, _), _, bond_logits_free = draws[1]
+    assert torch.equal(x, x_free) and torch.equal(bond_logits, bond_logits_free)
+
+
+def test_pairwise_argmax_eval_mode_gives_the_modes_given_the_atoms():
+    torch.manual_seed(0)
+    generator = make(bond_head="pairwise", bond_embedding_dim=8, eval_mode="argmax").eval()
+    z = generator.sample_noise(16)
+    x, adj = generator(z, 1.0)
+    atom_logits, bond_logits = generator.logits(z, x)
+    assert torch.equal(x.argmax(-1), atom_logits.argmax(-1))
+    assert_bonds_are_the_modes_among_atoms(x, adj, bond_logits)

@@ -60,6 +60,31 @@ def test_load_run_reads_the_checkpoint_once_and_train_smi(run_dir, monkeypatch):
     assert load_run(path / "checkpoint.pt").train_smiles == ["C"]
 
 
+def test_a_pairwise_bond_head_round_trips_through_a_checkpoint(tmp_path):
+    cfg = load_config("configs/debug.yaml", ["generator.bond_head=pairwise"])
+    vocab = Vocabulary(("C", "N", "O"), max_atoms=6)
+    torch.manual_seed(0)
+    generator = Generator(cfg.generator, vocab.max_atoms, vocab.num_atom_types, 4)
+    state = {
+        "config": cfg.model_dump(mode="json"),
+        "vocab": vocab.to_dict(),
+        "generator": generator.state_dict(),
+        "tau": 0.5,
+        "train_smiles": ["C"],
+    }
+    assert "bond_head.atom_embedding" in state["generator"]
+    save_checkpoint(state, tmp_path / "checkpoint.pt")
+    run = load_run(tmp_path)
+    assert run.generator.bonds_need_atoms
+    for name, value in generator.state_dict().items():
+        assert torch.equal(run.generator.state_dict()[name], value), name
+    z = generator.sample_noise(8)
+    generator.eval()
+    drawn = generator(z, generator=torch.Generator().manual_seed(1))
+    loaded = run.generator(z, generator=torch.Generator().manual_seed(1))
+    assert all(torch.equal(a, b) for a, b in zip(drawn, loaded, strict=True))
+
+
 def test_a_loaded_run_samples_like_its_checkpoint(run_dir):
     path, _ = run_dir
     run = load_run(path)
