@@ -28,6 +28,15 @@ def test_classify_follows_moses_validity_and_canonical_form():
     ]
 
 
+def test_classify_caps_heavy_atoms():
+    got = classify_smiles_moses(
+        ["CCCCC", "CCCC", "[CH3][CH2]CC", "[H]C([H])([H])CCCC"], max_atoms=4
+    )
+    # more than 4 heavy atoms however long the string; hydrogens are not counted
+    assert got == [(None, "too_large"), ("CCCC", None), ("CCCC", None), (None, "too_large")]
+    assert classify_smiles_moses(["[H]C([H])([H])CCC"], max_atoms=4) == [("CCCC", None)]
+
+
 def moses_smarts() -> tuple[list[Chem.Mol], list[Chem.Mol]]:
     """MOSES' MCF and PAINS patterns, read as MOSES reads them."""
     with open(moses_file("metrics/mcf.csv"), newline="") as f:
