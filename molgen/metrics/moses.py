@@ -163,8 +163,9 @@ MOSES_DEFINITIONS = {
     "canonical": "MOSES canonic_smiles: Chem.MolToSmiles(mol), stereo kept (molgen's benchmark "
     "drops it); every metric but valid is over the valid samples' canonical SMILES, duplicates "
     "included unless a definition says otherwise",
-    "reference": "test (Test), test_scaffolds (TestSF), train: the distinct MOSES-valid canonical "
-    "SMILES of each file; by default MOSES' sets from the molsets 0.3.1 wheel "
+    "reference": "test (Test), test_scaffolds (TestSF): the distinct MOSES-valid canonical "
+    "SMILES of each file; train: the file's strings as written (MOSES' novelty compares with "
+    "them, not canonicalised); by default MOSES' sets from the molsets 0.3.1 wheel "
     "(moses/dataset/data/*.csv.gz, which have no duplicates)",
     "missing_value": "null in JSON (NaN in Python) when a metric has no molecules to average",
 }
@@ -319,8 +320,11 @@ MOSES = Benchmark(
         _property_distance("weight", "weight", "molecular weights (Descriptors.MolWt)"),
         Metric(
             "Novelty",
-            "MOSES novelty: distinct valid canonical SMILES not in the training set / distinct "
-            "valid canonical SMILES",
+            "MOSES novelty: distinct valid canonical SMILES not among the training set's strings "
+            "as written / distinct valid canonical SMILES (MOSES compares with set(train), not "
+            "canonicalised, as its published table was computed; a training string that is not "
+            "in RDKit's current canonical form never equals a sample; molgen's benchmark "
+            "canonicalises its reference)",
             _novelty,
             reference="train",
         ),
@@ -349,7 +353,8 @@ def moses_references(
 ) -> dict[str, Reference]:
     """``{name: Reference}`` for the names of :data:`MOSES_REFERENCES` given in ``files`` (a
     SMILES file, a list of SMILES, or None for MOSES' own set), canonicalised as MOSES does and
-    cached by content under ``cache_dir``."""
+    cached by content under ``cache_dir``; except ``train``, whose distinct strings are kept as
+    written: MOSES' novelty is the only metric that reads it, and compares with them so."""
     from molgen.metrics.report import read_smiles_file
 
     out = {}
@@ -362,6 +367,10 @@ def moses_references(
             smiles = read_smiles_file(given)
         else:
             smiles = given
+        if name == "train":
+            lines = list(smiles)
+            out[name] = Reference(list(dict.fromkeys(lines)), n_input=len(lines))
+            continue
         out[name] = Reference.from_smiles(
             smiles, cache_dir, n_jobs=n_jobs, classify=classify_smiles_moses
         )

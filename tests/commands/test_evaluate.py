@@ -169,7 +169,9 @@ def test_evaluate_moses_benchmark_writes_moses_keys_and_table(tmp_path):
     assert [key for key in report if key in metrics] == metrics  # MOSES' order, top level
     assert report["valid"] == 7 / 9  # the salt-like CC.O counts as valid for MOSES
     assert report["unique@1000"] == 6 / 7  # CCO = OCC
-    assert report["Novelty"] == 3 / 6  # CCO, CCN, c1ccccc1O are in the training file
+    # CCO and CCN are in the training file as written; its c1ccccc1O is not RDKit's canonical
+    # Oc1ccccc1, and MOSES compares the strings
+    assert report["Novelty"] == 4 / 6
     assert "fragments allowed" in report["definitions"]["valid"]
     markdown = (tmp_path / "report.md").read_text()
     header = "| Model | valid | unique@1000 | unique@10000 | FCD/Test | FCD/TestSF | SNN/Test |"
