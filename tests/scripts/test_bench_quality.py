@@ -1,5 +1,6 @@
 """Smoke test of scripts/bench_quality.py: a few steps, scored and tuned on val."""
 
+import argparse
 import importlib.util
 import json
 import math
@@ -10,12 +11,39 @@ import pytest
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "bench_quality.py"
 
 
-@pytest.mark.slow  # trains twice and loads ChemNet for FCD (about 30 s)
-def test_fixed_steps_are_scored_against_test_and_temperatures_chosen_on_val(tmp_path, capsys):
-    pytest.importorskip("fcd")
+@pytest.fixture(scope="module")
+def module():
     spec = importlib.util.spec_from_file_location("bench_quality", SCRIPT)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def test_temperature_rule_lowest_fcd_or_best_vun_within_the_fcd_bound(module):
+    grid = [
+        {"atoms": 1.0, "bonds": 1.0, "fcd_val": 1.09, "vun": 0.52},
+        {"atoms": 1.0, "bonds": 1.5, "fcd_val": 1.17, "vun": 0.60},
+        {"atoms": 1.0, "bonds": 2.0, "fcd_val": 1.34, "vun": 0.68},
+        {"atoms": 0.8, "bonds": 1.0, "fcd_val": 1.10, "vun": 0.50},
+    ]
+    assert module.choose_temperature(grid, None) == (1.0, 1.0)
+    assert module.choose_temperature(grid, 1.2) == (1.0, 1.5)
+    assert module.choose_temperature(grid, 2.0) == (1.0, 2.0)
+    assert module.choose_temperature(grid, 1.0) == (1.0, 1.0)  # none within: lowest FCD
+
+
+def test_sample_temperature_option_takes_two_positive_values(module):
+    assert module.temperature_pair("1.0,1.5") == (1.0, 1.5)
+    for bad in ("1.0", "1,2,3", "a,b", "0,1", "1,inf", "-1,1"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            module.temperature_pair(bad)
+
+
+@pytest.mark.slow  # trains twice and loads ChemNet for FCD (about 30 s)
+def test_fixed_steps_are_scored_against_test_and_temperatures_chosen_on_val(
+    module, tmp_path, capsys
+):
+    pytest.importorskip("fcd")
     module.ATOM_TEMPERATURES, module.BOND_TEMPERATURES = (1.0,), (1.0, 2.0)  # a small grid
     args = ["--steps", "4", "--intervals", "2", "-n", "64", "--tune-temperature"]
     args += ["--tune-samples", "32", "--config", "configs/debug.yaml", "--out", str(tmp_path)]
@@ -38,7 +66,8 @@ def test_fixed_steps_are_scored_against_test_and_temperatures_chosen_on_val(tmp_
     # --run scores the trained folder again without training it further.
     checkpoint = run / "checkpoint.pt"
     before = checkpoint.stat().st_mtime_ns, checkpoint.read_bytes()
-    again = module.main(["--run", str(run), "-n", "64", "--out", str(tmp_path / "again")])
+    args = ["--run", str(run), "-n", "64", "--sample-temperature", "1.0,2.0"]
+    again = module.main([*args, "--out", str(tmp_path / "again")])
     assert (checkpoint.stat().st_mtime_ns, checkpoint.read_bytes()) == before
     assert [r["step"] for r in again] == [4] and math.isnan(again[0]["ms_per_step"])
     assert again[0]["validity_relaxed"] == 1.0
