@@ -270,8 +270,9 @@ class TrainState:
 
     :meth:`state_dict` and :meth:`load_state_dict` are the checkpoint's schema, written once.
     A part of the state that is off in this run (the reward network and its optimiser without
-    RL, the latent head and its optimiser without ``gan.latent_weight``) is saved as ``None``. A new stateful part (e.g. averaged generator weights) is a field
-    here and a line in :attr:`STATEFUL`.
+    RL, the latent head and its optimiser without ``gan.latent_weight``) is saved as ``None``.
+    A new stateful part (e.g. averaged generator weights) is a field here and a line in
+    :attr:`STATEFUL`.
     """
 
     cfg: Config
@@ -368,10 +369,9 @@ def init_state(cfg: Config, dataset: MolDataset, device: torch.device, rank: int
     reward_net = None
     if cfg.gan.rl_weight > 0:
         reward_net = RewardNetwork(cfg.discriminator, n_atom_types, n_bond_types).to(device)
+    # Built last, so the other parts' initial weights are those of a run without it.
     latent_head = None
-    if (
-        cfg.gan.latent_weight > 0
-    ):  # built last: the other parts' weights stay those of a run without
+    if cfg.gan.latent_weight > 0:
         latent_head = LatentHead(
             cfg.discriminator, n_atom_types, n_bond_types, cfg.generator.z_dim
         ).to(device)
@@ -430,9 +430,9 @@ def init_state(cfg: Config, dataset: MolDataset, device: torch.device, rank: int
 
 @dataclass(frozen=True)
 class Runtime:
-    """How this process runs the steps; nothing here is saved. ``generator``, ``critic`` and
-    ``reward_net`` (and ``latent_head``) are the DistributedDataParallel views of the state's modules (the modules
-    themselves in one process): they average gradients across ranks."""
+    """How this process runs the steps; nothing here is saved. ``generator``, ``critic``,
+    ``reward_net`` and ``latent_head`` are the DistributedDataParallel views of the state's
+    modules (the modules themselves in one process): they average gradients across ranks."""
 
     device: torch.device
     autocast: torch.autocast
