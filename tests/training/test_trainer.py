@@ -331,9 +331,10 @@ def test_each_gan_option_trains_and_logs(tmp_path, cache_dir, overrides):
     if cfg.gan.latent_weight:
         assert all(r["train/latent"] > 0 for r in records if "train/generator_loss" in r)
         head = checkpoint["latent_head"]
-        # Q ends in z_dim outputs, and its optimiser has moments for every tensor.
+        # Q ends in z_dim outputs, and its optimiser stepped every tensor at every step.
         assert head["head.2.weight"].shape[0] == cfg.generator.z_dim
-        assert len(checkpoint["opt_latent_head"]["state"]) == len(head)
+        moments = checkpoint["opt_latent_head"]["state"]
+        assert len(moments) == len(head) and all(int(m["step"]) == 4 for m in moments.values())
     else:
         assert checkpoint["latent_head"] is None and checkpoint["opt_latent_head"] is None
         assert all("train/latent" not in r for r in records)
