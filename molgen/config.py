@@ -261,6 +261,12 @@ class GANConfig(_Strict):
         False, description="append batch std of graph features in critic"
     )
     diversity_weight: Real = Field(0.0, ge=0.0, description="mode-seeking diversity term weight")
+    latent_weight: Real = Field(
+        0.0,
+        ge=0.0,
+        description="InfoGAN latent recovery: weight of the squared error of a head that "
+        "predicts z from the generated graph (0 = off)",
+    )
 
 
 class TrainConfig(_Strict):
