@@ -26,9 +26,9 @@ runner = CliRunner()
 TRAIN = ["CCO", "CCN", "C1CC1"]
 
 
-@pytest.fixture
-def run_dir(tmp_path):
-    cfg = load_config("configs/debug.yaml")
+def save_untrained_run(folder, overrides=()):
+    """A checkpoint of a fresh debug generator in ``folder``; returns the generator."""
+    cfg = load_config("configs/debug.yaml", list(overrides))
     vocab = Vocabulary(("C", "N", "O"), max_atoms=6)
     generator = Generator(cfg.generator, vocab.max_atoms, vocab.num_atom_types, 4)
     state = {
@@ -38,7 +38,13 @@ def run_dir(tmp_path):
         "tau": 0.5,
         "train_smiles": ["C"],  # the checkpoint's own copy; train.smi is what the run wrote
     }
-    save_checkpoint(state, tmp_path / "checkpoint.pt")
+    save_checkpoint(state, folder / "checkpoint.pt")
+    return generator
+
+
+@pytest.fixture
+def run_dir(tmp_path):
+    generator = save_untrained_run(tmp_path)
     (tmp_path / "train.smi").write_text("\n".join(TRAIN) + "\n")
     return tmp_path, generator
 
@@ -61,19 +67,9 @@ def test_load_run_reads_the_checkpoint_once_and_train_smi(run_dir, monkeypatch):
 
 
 def test_a_pairwise_bond_head_round_trips_through_a_checkpoint(tmp_path):
-    cfg = load_config("configs/debug.yaml", ["generator.bond_head=pairwise"])
-    vocab = Vocabulary(("C", "N", "O"), max_atoms=6)
     torch.manual_seed(0)
-    generator = Generator(cfg.generator, vocab.max_atoms, vocab.num_atom_types, 4)
-    state = {
-        "config": cfg.model_dump(mode="json"),
-        "vocab": vocab.to_dict(),
-        "generator": generator.state_dict(),
-        "tau": 0.5,
-        "train_smiles": ["C"],
-    }
-    assert "bond_head.atom_embedding" in state["generator"]
-    save_checkpoint(state, tmp_path / "checkpoint.pt")
+    generator = save_untrained_run(tmp_path, ["generator.bond_head=pairwise"])
+    assert "bond_head.atom_embedding" in generator.state_dict()
     run = load_run(tmp_path)
     assert run.generator.bonds_need_atoms
     for name, value in generator.state_dict().items():
