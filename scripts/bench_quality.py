@@ -173,6 +173,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     ]
     if minutes is not None:
         overrides += ["train.steps=100000000", f"train.max_minutes={minutes / args.intervals}"]
+    else:  # fixed work: the config's time cap would stop a slow machine short of --steps
+        overrides.append("train.max_minutes=null")
     run_dir = args.out / "run" if trains else args.run
     if trains and run_dir.exists():
         raise SystemExit(f"{run_dir} exists; remove it or choose another --out")
