@@ -14,9 +14,11 @@ and what the validity owes to the sampler's constraints (``validity_unconstraine
 keeps ``train.smi``, ``val.smi`` and ``test.smi``.
 
 ``--tune-temperature`` then scores a grid of sampling temperatures (atoms x bonds) on the
-validation split (FCD against ``val.smi``, ``--tune-samples`` each), picks the lowest FCD, and
-scores that setting on the test split: temperatures are never chosen on test. ``--run DIR``
-scores (and tunes) a run folder that is already trained instead of training one.
+validation split (FCD against ``val.smi``, ``--tune-samples`` each), picks the lowest FCD (or,
+with ``--max-fcd F``, the highest V*U*N among the settings with FCD(val) <= F), and scores that
+setting on the test split: temperatures are never chosen on test; ``--sample-temperature A,B``
+scores a setting chosen so. ``--run DIR`` scores (and tunes) a run folder that is already
+trained instead of training one.
 
 Training time excludes the measurements: the run is trained in ``--intervals`` segments, each
 resumed from the last checkpoint. Writes --out/quality.json and --out/quality.png. Extra
