@@ -179,7 +179,7 @@ def sample(
         for path in (output, image):
             if path is not None:
                 check_output_path(path)
-        run = load_run(checkpoint)
+        run = load_run(checkpoint, train_smiles=False)  # sampling needs no training molecules
         atomic_write(output, write_samples)
         typer.echo(f"wrote {n} samples to {output}")
         if image is not None and not preview:

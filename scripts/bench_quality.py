@@ -63,7 +63,7 @@ def score(
 ) -> dict[str, float]:
     """The row's metrics for ``n`` samples of the run's (averaged) generator; FCD against
     ``references[held_out]``."""
-    run = load_run(run_dir)
+    run = load_run(run_dir, train_smiles=False)  # the references hold the splits
     kwargs = dict(seed=seed, sample_temperature=sample_temperature)
     smiles = [s for batch in generate_smiles(run.generator, run.vocab, n, **kwargs) for s in batch]
     row = compute_metrics(smiles, references["train"], metrics=METRICS)
@@ -74,9 +74,10 @@ def score(
 
 
 def load_references(run_dir: Path, cfg: Config) -> dict[str, Reference]:
-    """The run folder's splits as metric references (cached under ``cfg.data.cache_dir``)."""
+    """The run folder's splits as metric references (statistics cached under
+    ``cfg.data.cache_dir``); the trainer wrote them canonical, so they are not parsed again."""
     return {
-        split: Reference.from_smiles(
+        split: Reference.from_canonical(
             (run_dir / f"{split}.smi").read_text().splitlines(), cache_dir=cfg.data.cache_dir
         )
         for split in ("train", "val", "test")

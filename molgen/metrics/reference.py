@@ -160,6 +160,16 @@ class Reference:
             _write_entry(cache_file, key, _CODECS["lines"][1](canonical))
         return cls(canonical, n_input=len(lines), cache_dir=cache_dir)
 
+    @classmethod
+    def from_canonical(cls, canonical: Iterable[str], cache_dir: Path | None = None) -> Reference:
+        """A reference from SMILES already in molgen's canonical form (a dataset's, which
+        :func:`~molgen.chem.mol_graphs` canonicalised when the data were loaded): disconnected
+        ones (with a ``.``) dropped, duplicates merged, first-occurrence order kept, as
+        :meth:`from_smiles` would, without parsing them again (minutes for MOSES' 1.4M)."""
+        lines = list(canonical)
+        distinct = dict.fromkeys(s for s in lines if "." not in s)
+        return cls(list(distinct), n_input=len(lines), cache_dir=cache_dir)
+
     def __len__(self) -> int:
         return len(self.canonical)
 

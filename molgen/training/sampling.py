@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib.resources
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,11 +46,56 @@ __all__ = [
     "resolve_checkpoint",
     "sample_smiles",
     "shipped_generators",
+    "smiles_file_bytes",
+    "training_set_record",
 ]
 
 
 #: The training molecules of a run, one SMILES a line, beside its checkpoint.
 TRAIN_SMILES_NAME = "train.smi"
+
+
+def smiles_file_bytes(smiles: Sequence[str]) -> bytes:
+    """One SMILES a line, each line ended by a newline: the split files of a run
+    (``train.smi``, ``val.smi``, ``test.smi``) as the trainer writes them."""
+    return "".join(f"{s}\n" for s in smiles).encode()
+
+
+def training_set_record(smiles: Sequence[str]) -> dict[str, Any]:
+    """What a training checkpoint keeps of its training molecules (its ``"train_set"``): their
+    ``count`` and the ``sha256`` of :func:`smiles_file_bytes`, i.e. of the run's ``train.smi``,
+    which holds the molecules themselves (MOSES' 1.4M would add ~80 MB to every checkpoint)."""
+    return {"count": len(smiles), "sha256": hashlib.sha256(smiles_file_bytes(smiles)).hexdigest()}
+
+
+def _training_smiles(state: dict[str, Any], checkpoint: Path) -> list[str]:
+    """The training molecules of a training checkpoint: ``train.smi`` beside it, checked against
+    the checkpoint's ``"train_set"`` record; a checkpoint written before that record holds its
+    own list (``"train_smiles"``), used when ``train.smi`` is absent."""
+    train_file = checkpoint.parent / TRAIN_SMILES_NAME
+    if "train_set" not in state:  # the list itself, as molgen wrote it before the record
+        if train_file.is_file():
+            return train_file.read_text().splitlines()
+        check_entries(state, {"train_smiles": list}, checkpoint)
+        return list(state["train_smiles"])
+    check_entries(state, {"train_set": dict}, checkpoint)
+    record = state["train_set"]
+    if not train_file.is_file():
+        raise CheckpointError(
+            f"{train_file} is missing: {checkpoint} records its {record.get('count')} training "
+            f"molecules by checksum only; put the run's {TRAIN_SMILES_NAME} beside it"
+        )
+    content = train_file.read_bytes()
+    digest = hashlib.sha256(content).hexdigest()
+    if digest != record.get("sha256"):
+        n_lines = content.count(b"\n")
+        raise CheckpointError(
+            f"{train_file} does not hold the training molecules of {checkpoint}: "
+            f"{n_lines} lines with SHA-256 {digest[:16]}, the checkpoint records "
+            f"{record.get('count')} with {str(record.get('sha256'))[:16]} (replaced or edited?)"
+        )
+    return content.decode().splitlines()
+
 
 #: The generators shipped with molgen, ``NAME.pt`` (exported, :func:`export_generator`).
 PRETRAINED_DIR = importlib.resources.files("molgen") / "pretrained"
@@ -257,28 +303,25 @@ def resolve_checkpoint(source: str | Path) -> Path:
     )
 
 
-def load_run(path: str | Path, device: str = "cpu") -> Run:
+def load_run(path: str | Path, device: str = "cpu", *, train_smiles: bool = True) -> Run:
     """Read a run directory, its checkpoint file, an exported generator
     (:func:`export_generator`) or a shipped generator's name (:func:`resolve_checkpoint`)
     once: the checkpoint for the generator, vocabulary, temperature and config; ``train.smi``
-    beside a training checkpoint for the training molecules (the checkpoint's own copy when
-    that file is absent, e.g. a checkpoint moved on its own). An exported generator has no
-    training molecules: its ``train_smiles`` is empty.
+    beside a training checkpoint for the training molecules, which must match the checksum
+    the checkpoint records (a checkpoint of an older molgen holds its own copy, used when that
+    file is absent). An exported generator has no training molecules: its ``train_smiles`` is
+    empty, as it is with ``train_smiles=False``, for sampling, which needs none.
 
     Raises :class:`~molgen.training.checkpoint.CheckpointError` naming the path when there is
-    no readable checkpoint."""
+    no readable checkpoint, and naming ``train.smi`` when it is missing or is not the
+    checkpoint's training set."""
     checkpoint = find_checkpoint(resolve_checkpoint(path))
     state = load_checkpoint(checkpoint, map_location=device, formats=SAMPLING_FORMATS)
     generator, vocab, tau, cfg = _generator_of(state, device, checkpoint)
-    train_file = checkpoint.parent / TRAIN_SMILES_NAME
-    if state["format"] == GENERATOR_FORMAT:
-        train_smiles = []
-    elif train_file.is_file():
-        train_smiles = train_file.read_text().splitlines()
-    else:
-        check_entries(state, {"train_smiles": list}, checkpoint)
-        train_smiles = list(state["train_smiles"])
-    return Run(checkpoint, generator, vocab, tau, cfg, train_smiles)
+    molecules = []
+    if train_smiles and state["format"] != GENERATOR_FORMAT:
+        molecules = _training_smiles(state, checkpoint)
+    return Run(checkpoint, generator, vocab, tau, cfg, molecules)
 
 
 def export_generator(
@@ -354,7 +397,7 @@ def iter_samples(
     generator from the checkpoint once.
     """
     if not isinstance(run, Run):
-        run = load_run(run)
+        run = load_run(run, train_smiles=False)
     if resolve_jobs(jobs) == 1:
         yield from generate_smiles(run.generator, run.vocab, n, seed=seed, batch_size=batch_size)
         return

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import json
 import logging
 import math
@@ -55,7 +56,13 @@ from molgen.training.checkpoint import (
     written_by,
 )
 from molgen.training.rewards import molecule_rewards
-from molgen.training.sampling import build_generator, constraint_report, generate_smiles
+from molgen.training.sampling import (
+    build_generator,
+    constraint_report,
+    generate_smiles,
+    smiles_file_bytes,
+    training_set_record,
+)
 
 __all__ = [
     "TRAIN_METRICS",
@@ -309,6 +316,11 @@ class TrainState:
     def vocab(self) -> Vocabulary:
         return self.dataset.vocab
 
+    @functools.cached_property
+    def train_set(self) -> dict[str, Any]:
+        """The checkpoint's record of the training molecules (hashed once, not at every save)."""
+        return training_set_record(self.dataset.train.smiles)
+
     @property
     def sampler(self) -> Generator:
         """The generator to evaluate and sample: the averaged one when there is one."""
@@ -334,7 +346,7 @@ class TrainState:
             "config": self.cfg.model_dump(mode="json"),
             "vocab": self.vocab.to_dict(),
             "data_info": self.dataset.info,
-            "train_smiles": self.dataset.train.smiles,
+            "train_set": self.train_set,  # the molecules are in train.smi beside it
             **parts,
             "rng": rng,
         }
@@ -625,7 +637,8 @@ def train(
     """Train MolGAN as configured, writing everything to ``run_dir``; returns the last metrics.
 
     ``run_dir`` receives ``checkpoint.pt`` (atomic, every ``train.checkpoint_every`` steps and at
-    the end), ``config.yaml``, ``train.smi`` (the reference for novelty), ``val.smi`` and
+    the end), ``config.yaml``, ``train.smi`` (the reference for novelty; checkpoints record
+    its count and checksum, not the molecules), ``val.smi`` and
     ``test.smi`` (the held-out splits), ``metrics.jsonl``, eval
     tables and molecule grids, ``curves.png`` and the offline W&B run.
 
@@ -729,7 +742,7 @@ def _start(
         # settings, test for the final scores.
         for split in ("train", "val", "test"):
             smiles = getattr(dataset, split).smiles
-            (run_dir / f"{split}.smi").write_text("".join(f"{s}\n" for s in smiles))
+            (run_dir / f"{split}.smi").write_bytes(smiles_file_bytes(smiles))
         (run_dir / "data.json").write_text(json.dumps(dataset.info, indent=2))
     return state
 
@@ -751,7 +764,10 @@ def _loop(
         timer["compile"] = rt.compile_s
     tracker, reference, metrics = None, None, {}
     if ctx.is_main:
-        reference = Reference.from_smiles(state.dataset.train.smiles, cache_dir=cfg.data.cache_dir)
+        # The data's SMILES are canonical already: novelty needs no RDKit pass over them.
+        reference = Reference.from_canonical(
+            state.dataset.train.smiles, cache_dir=cfg.data.cache_dir
+        )
         tracker = open_tracker(
             run_dir, cfg.model_dump(mode="json"), wandb=cfg.logging.wandb, name=cfg.name
         )

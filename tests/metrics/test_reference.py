@@ -109,3 +109,16 @@ def test_an_unreadable_entry_is_named_and_evaluation_goes_on(tmp_path):
     warned = "\n".join(str(w.message) for w in caught)
     assert f"rebuilding the reference cache entry {entry}" in warned
     assert f"cannot write the reference cache entry {entry}" in warned
+
+
+def test_a_reference_of_a_datasets_canonical_smiles_equals_one_parsed_again():
+    from molgen.chem import mol_graphs
+
+    # As a dataset stores them: canonicalised once when loaded (explicit hydrogens, kekulé
+    # forms, duplicates and a disconnected salt among them).
+    raw = ["[H]OC([H])([H])C", "C1=CC=CC=C1", "c1ccccc1", "CCO", "[Na+].[Cl-]", "CC(=O)O", "OCC"]
+    canonical = [graph.smiles for graph in mol_graphs(raw, canonical=True)]
+    parsed = Reference.from_smiles(canonical)
+    direct = Reference.from_canonical(canonical)
+    assert direct.canonical == parsed.canonical == ("CCO", "c1ccccc1", "CC(=O)O")
+    assert direct.digest == parsed.digest and direct.n_input == parsed.n_input == len(raw)

@@ -1,3 +1,5 @@
+import hashlib
+import shutil
 from pathlib import Path
 
 import pytest
@@ -36,7 +38,8 @@ def save_untrained_run(folder, overrides=()):
         "vocab": vocab.to_dict(),
         "generator": generator.state_dict(),
         "tau": 0.5,
-        "train_smiles": ["C"],  # the checkpoint's own copy; train.smi is what the run wrote
+        # An older molgen's checkpoint: its own copy; train.smi is what the run wrote.
+        "train_smiles": ["C"],
     }
     save_checkpoint(state, folder / "checkpoint.pt")
     return generator
@@ -64,6 +67,50 @@ def test_load_run_reads_the_checkpoint_once_and_train_smi(run_dir, monkeypatch):
         torch.testing.assert_close(run.generator.state_dict()[name], value, rtol=0, atol=0)
     (path / "train.smi").unlink()  # a checkpoint moved on its own: its copy of the molecules
     assert load_run(path / "checkpoint.pt").train_smiles == ["C"]
+
+
+def test_a_checkpoint_records_its_training_set_by_checksum_and_load_run_reads_train_smi(
+    ema_run, tmp_path
+):
+    state = load_checkpoint(ema_run)
+    train_file = ema_run / "train.smi"
+    lines = train_file.read_text().splitlines()
+    assert "train_smiles" not in state  # the molecules are in train.smi, not in every checkpoint
+    assert state["train_set"] == {
+        "count": len(lines),
+        "sha256": hashlib.sha256(train_file.read_bytes()).hexdigest(),
+    }
+    assert load_run(ema_run).train_smiles == lines and len(lines) > 1
+    assert load_run(ema_run, train_smiles=False).train_smiles == []
+    # a run folder copied whole round-trips
+    copy = tmp_path / "copy"
+    shutil.copytree(ema_run, copy)
+    assert load_run(copy / "checkpoint.pt").train_smiles == lines
+
+
+@pytest.mark.parametrize("damage", ["missing", "another set", "edited"])
+def test_a_missing_or_foreign_train_smi_is_a_one_line_error_naming_it(ema_run, tmp_path, damage):
+    run = tmp_path / "run"
+    shutil.copytree(ema_run, run)
+    train_file = run / "train.smi"
+    lines = train_file.read_text().splitlines()
+    if damage == "missing":
+        train_file.unlink()
+    elif damage == "another set":  # e.g. the held-out split copied over it
+        shutil.copy(run / "val.smi", train_file)
+    else:  # the same count, one molecule changed
+        train_file.write_text("\n".join(["CCO", *lines[1:]]) + "\n")
+    message = "is missing" if damage == "missing" else "does not hold the training molecules"
+    with pytest.raises(CheckpointError, match=message):
+        load_run(run)
+    out = tmp_path / "report.json"
+    result = runner.invoke(app, ["evaluate", str(run), "-n", "8", "-o", str(out)])
+    lines = result.output.strip().splitlines()
+    assert result.exit_code == 2 and len(lines) == 1, result.output
+    assert lines[0].startswith(f"error: {train_file} ") and message in lines[0]
+    # sampling needs no training molecules
+    result = runner.invoke(app, ["sample", str(run), "-n", "4", "-o", str(tmp_path / "s.smi")])
+    assert result.exit_code == 0, result.output
 
 
 def test_a_pairwise_bond_head_round_trips_through_a_checkpoint(tmp_path):
