@@ -724,6 +724,14 @@ def _start(
             "(was the data changed?)"
         )
     state = init_state(cfg, dataset, device, ctx.rank)
+    # The config names the data; this catches the data behind the name changing (an edited
+    # file, another package version), which would silently train on other molecules.
+    if saved is not None and "train_set" in saved and saved["train_set"] != state.train_set:
+        raise ValueError(
+            f"{checkpoint}: the data's training split ({state.train_set['count']} molecules) "
+            f"differs from the one the run trained on ({saved['train_set'].get('count')} "
+            "molecules, checksum recorded in the checkpoint): was the data changed?"
+        )
     if saved is not None:
         try:
             state.load_state_dict(saved, ctx.rank)

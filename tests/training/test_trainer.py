@@ -237,6 +237,19 @@ def test_resume_with_changed_model_config_is_refused(tmp_path, cache_dir):
         )
 
 
+def test_resume_on_changed_data_is_refused(tmp_path, cache_dir):
+    source = tmp_path / "mols.smi"
+    bundled = Path("molgen/data/bundled/qm9_5k.smi").read_text().split("\n")
+    molecules = [line.split()[0] for line in bundled if line and not line.startswith("#")][:200]
+    source.write_text("\n".join(molecules) + "\n")
+    data = ["data.name=null", f"data.path={source}"]
+    run = tmp_path / "run"
+    train(debug_config(cache_dir, *data, "train.steps=2"), run, progress=False)
+    source.write_text("\n".join(molecules[:150] + ["CCO"] * 50) + "\n")  # same vocabulary
+    with pytest.raises(ValueError, match="training split .* differs .* was the data changed"):
+        train(debug_config(cache_dir, *data, "train.steps=4"), run, resume=True, progress=False)
+
+
 def test_corrupt_checkpoint_error_names_file(tmp_path, cache_dir):
     path = tmp_path / "checkpoint.pt"
     path.write_bytes(b"not a checkpoint")
