@@ -103,9 +103,11 @@ def _read_entry(path: Path, key: str, decode: Callable[[bytes], object]):
 
 
 class Reference:
-    """A reference set: its distinct strict-valid canonical SMILES and lazily computed, cached
-    statistics (see the module docstring). Statistics take the evaluation's
-    :class:`~molgen.parallel.ProcessPool` (default: this process)."""
+    """A reference set: its distinct strict-valid canonical SMILES (MOSES' training set keeps its
+    strings as written, as MOSES' novelty compares them: :func:`molgen.metrics.moses.
+    moses_references`) and lazily computed, cached statistics (see the module docstring).
+    Statistics take the evaluation's :class:`~molgen.parallel.ProcessPool` (default: this
+    process)."""
 
     def __init__(
         self, canonical: Sequence[str], *, n_input: int | None = None, cache_dir: Path | None = None
