@@ -666,6 +666,8 @@ def train(
             )
         if saved is not None:
             check_entries(saved, RESUME_ENTRIES, checkpoint)
+            optional = {key: (dict, type(None)) for key in OPTIONAL_PARTS if key in saved}
+            check_entries(saved, optional, checkpoint)
             _check_resumable(cfg, _saved_config(saved, checkpoint), checkpoint)
         if cfg.train.threads:
             torch.set_num_threads(cfg.train.threads)
@@ -676,13 +678,18 @@ def train(
             distributed.teardown(ctx)
 
 
-#: What resuming reads from a checkpoint besides the parts in ``TrainState.STATEFUL``.
+#: Parts a run may lack (switched off): a checkpoint written before molgen had the switch has
+#: no entry for them, which means the same as ``None``, so it still resumes.
+OPTIONAL_PARTS = ("reward", "opt_reward", "generator_ema", "latent_head", "opt_latent_head")
+
+#: What resuming reads from a checkpoint: the parts in ``TrainState.STATEFUL`` (the optional
+#: ones only when present) and these.
 RESUME_ENTRIES: dict[str, type | tuple[type, ...]] = {
     "step": int,
     "config": dict,
     "vocab": dict,
     "rng": list,
-    **{key: (dict, type(None)) for key in TrainState.STATEFUL},
+    **{key: (dict, type(None)) for key in TrainState.STATEFUL if key not in OPTIONAL_PARTS},
 }
 
 

@@ -502,6 +502,24 @@ def test_resume_names_the_tensor_whose_shape_differs(tmp_path, cache_dir):
         train(cfg, tmp_path, resume=True, progress=False)
 
 
+def test_a_checkpoint_from_before_the_optional_parts_resumes_exactly(tmp_path, cache_dir):
+    cfg = debug_config(cache_dir, "train.steps=4", "train.eval_every=100")
+    train(cfg, tmp_path / "straight", progress=False)
+    train(debug_config(cache_dir, "train.steps=2", "train.eval_every=100"), tmp_path / "old")
+    state = load_checkpoint(tmp_path / "old")
+    for key in trainer_module.OPTIONAL_PARTS:  # switched off: None today, absent in older files
+        assert state.pop(key) is None
+    save_checkpoint(state, tmp_path / "old" / "checkpoint.pt")
+    train(cfg, tmp_path / "old", resume=True, progress=False)
+    for name, value in parameters(tmp_path / "straight").items():
+        torch.testing.assert_close(parameters(tmp_path / "old")[name], value, rtol=0, atol=0)
+    state = load_checkpoint(tmp_path / "old")
+    state["latent_head"] = [1.0]  # present, so checked
+    save_checkpoint(state, tmp_path / "old" / "checkpoint.pt")
+    with pytest.raises(CheckpointError, match="entry 'latent_head' is a list"):
+        train(cfg, tmp_path / "old", resume=True, progress=False)
+
+
 def test_output_faults_in_training_exit_1_and_keep_the_checkpoint(tmp_path, cache_dir, monkeypatch):
     (tmp_path / "file").write_text("x")
     result = _cli_train(cache_dir, None, "--out", str(tmp_path / "file" / "run"))
