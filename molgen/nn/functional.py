@@ -31,6 +31,7 @@ __all__ = [
     "one_hot_argmax",
     "symmetric_gumbel_softmax",
     "symmetric_one_hot_argmax",
+    "tree_attachable",
 ]
 
 #: Gradient estimators for ``hard=True``.
@@ -645,6 +646,121 @@ def _join_fragments(
     return joined
 
 
+@functools.lru_cache(maxsize=64)
+def _pairs_by_column(n: int) -> Tensor:
+    """Indices, in ``torch.triu_indices(n, n, 1)`` order, of the pairs ``(j, i)``, ``j < i``,
+    listed by ``i`` then ``j``: ``[N(N-1)/2]``; the pairs of node ``i`` and its earlier nodes
+    are entries ``i(i-1)/2`` to ``i(i+1)/2 - 1``."""
+    index = torch.zeros(n, n, dtype=torch.long)
+    rows, cols = torch.triu_indices(n, n, offset=1)
+    index[rows, cols] = torch.arange(rows.numel())
+    return torch.cat([index[:i, i] for i in range(1, n)]) if n > 1 else torch.zeros(0).long()
+
+
+def _finite_budget(budget: Tensor, cost: Tensor, n: int) -> Tensor:
+    r"""``budget`` capped at what a node can spend, :math:`(N - 1) \max_c \mathrm{cost}_c`."""
+    return budget.clamp(max=(n - 1) * cost.max().item())
+
+
+def _tree_room_needed(remaining: Tensor, cost: Tensor, present: Tensor) -> Tensor:
+    r"""``[B, N]``: the budget the nodes :math:`\le i` must keep, in all, after node
+    :math:`i`'s tree edge, so that every later present node can still get one.
+
+    With :math:`e = \min_{c \ge 1} \mathrm{cost}_c`, attaching node :math:`k` by the cheapest
+    edge changes the room of the tree by :math:`g_k = b_k - 2e`; before each later present
+    node :math:`k` the room must be at least :math:`e`, so node :math:`i` must leave
+    :math:`\max_{k > i,\ k \text{ present}} (e - \sum_{i < m < k} g_m)`, or 0.
+    """
+    n = remaining.shape[1]
+    cheapest = cost[1:].min()
+    gain = torch.where(present, _finite_budget(remaining, cost, n) - 2 * cheapest, 0.0)
+    before = gain.cumsum(1) - gain  # [B, N]: sum of the gains of the nodes < k
+    threshold = torch.where(present, cheapest - before, -math.inf)  # [B, N]
+    # later[:, i] = max over k > i of threshold[:, k]
+    later = threshold.flip(1).cummax(1).values.flip(1).roll(-1, 1)
+    later[:, -1] = -math.inf
+    return (later + before + gain).clamp(min=0.0)
+
+
+def tree_attachable(budget: Tensor, cost: Tensor, node_mask: Tensor | None = None) -> Tensor:
+    r"""The present nodes that a tree built in node order can attach, ``[B, N]`` bool.
+
+    With :math:`e = \min_{c \ge 1} \mathrm{cost}_c` (the cheapest edge), the first present
+    node starts the tree with room :math:`b_{i_0}`; each later present node :math:`i` can
+    attach if the room is at least :math:`e`, and then changes it by :math:`b_i - 2e`. Once a
+    node cannot attach, the room never grows again, so no later node can either. Sampling the
+    node types in order, with every type but "absent" masked at the nodes that cannot attach,
+    is sampling them freely and then marking those nodes absent: this function gives the mask
+    for the latter, so that ``connect="earlier"`` in :func:`budgeted_symmetric_gumbel_softmax`
+    always finds its tree (the generator's atoms in ``generator.connect: earlier``).
+
+    Args:
+        budget: ``[B, N]``, each node's budget (:math:`\ge 0`; ``inf`` allowed).
+        cost: ``[C]``, the cost of each edge class, ``cost[0] == 0`` (class 0, no edge).
+        node_mask: bool ``[B, N]``, True = node present (default: all present).
+    """
+    cost = torch.as_tensor(cost, dtype=torch.float64, device=budget.device)
+    present = torch.ones_like(budget, dtype=torch.bool) if node_mask is None else node_mask
+    n = budget.shape[1]
+    cheapest = cost[1:].min() if cost.numel() > 1 else cost.new_tensor(0.0)
+    gain = torch.where(present, _finite_budget(budget.double(), cost, n) - 2 * cheapest, 0.0)
+    # room after node i: its budget and the earlier present nodes', less two ends per edge
+    room = gain.cumsum(1) + 2 * cheapest  # [B, N]
+    closes = (present & (room < cheapest)).long()  # no room for a later node after node i
+    return present & (closes.cumsum(1) - closes == 0)
+
+
+def _earlier_edges(
+    pairs: Tensor, remaining: Tensor, cost: Tensor, present: Tensor, draw
+) -> tuple[Tensor, Tensor]:
+    r"""The spanning tree of ``connect="earlier"``, drawn before any other pair.
+
+    Node by node, :math:`i = 1, \dots, N - 1`, one edge :math:`(j, c)` to an earlier node is
+    drawn with probability :math:`\propto \exp(\ell_{jic})` over the present :math:`j < i`
+    and classes :math:`c \ge 1` that fit both ends' remaining budget (one ``draw`` over the
+    flattened :math:`(j, c)`); a node with no such :math:`(j, c)`, or absent, gets none.
+    ``remaining`` is spent in place. Returns the tree's pair entries ``[B, P, C]`` (class 0 =
+    the weight the draw put on the node's other earlier pairs, so a relaxed row sums to 1 and
+    a hard one is one-hot) and the ``[B, P]`` bool mask of the pairs in the tree.
+    """
+    batch, n_pairs, n_classes = pairs.shape
+    n = remaining.shape[1]
+    column = _pairs_by_column(n).to(pairs.device)
+    edge_costs = cost[1:].view(1, 1, -1)
+    need = _tree_room_needed(remaining, cost, present)  # [B, N]
+    entries, chosen = [], []
+    for i in range(1, n):
+        ids = column[i * (i - 1) // 2 : i * (i + 1) // 2]  # pairs (j, i), j < i
+        room = torch.minimum(remaining[:, :i], remaining[:, i : i + 1])  # [B, i]
+        both = present[:, :i] & present[:, i : i + 1]  # [B, i]
+        fits = (edge_costs <= room.unsqueeze(-1)) & both.unsqueeze(-1)  # [B, i, C-1]
+        # Room the earlier nodes keep after the edge: enough for the later nodes' tree edges.
+        kept = _finite_budget(remaining[:, :i], cost, n).mul(present[:, :i]).sum(1)  # [B]
+        kept = kept.unsqueeze(-1) + _finite_budget(remaining[:, i : i + 1], cost, n) - 2 * cost[1:]
+        leaves_room = (kept >= need[:, i : i + 1]).unsqueeze(1)  # [B, 1, C-1]
+        # Best effort where no edge leaves room for the rest of the tree.
+        keeps = fits & leaves_room
+        fits = torch.where(keeps.flatten(1).any(1).view(-1, 1, 1), keeps, fits).flatten(1)
+        # An extra option, allowed only where nothing fits, keeps every row drawable.
+        allowed = torch.cat([fits, ~fits.any(1, keepdim=True)], 1).unsqueeze(1)  # [B, 1, K+1]
+        theta = torch.cat([pairs[:, ids, 1:].flatten(1), pairs.new_zeros(batch, 1)], 1)
+        drawn = draw(theta.unsqueeze(1), allowed)[:, 0]  # [B, K+1]
+        pick = drawn.detach().argmax(-1)  # [B]
+        attached = pick < fits.shape[1]
+        j, c = pick // (n_classes - 1), pick % (n_classes - 1) + 1
+        spend = torch.where(attached, cost[c], 0.0)
+        remaining[:, i] -= spend
+        remaining[torch.arange(batch, device=pairs.device), j.clamp(max=i - 1)] -= spend
+        edge = drawn[:, :-1].view(batch, i, n_classes - 1)  # [B, i, C-1]
+        entries.append(torch.cat([1 - edge.sum(-1, keepdim=True), edge], -1))
+        chosen.append(attached.unsqueeze(-1) & (torch.arange(i, device=pairs.device) == j[:, None]))
+    if not entries:
+        return pairs.new_zeros(batch, 0, n_classes), remaining.new_zeros(batch, 0).bool()
+    inverse = torch.empty_like(column)
+    inverse[column] = torch.arange(n_pairs, device=pairs.device)
+    return torch.cat(entries, 1)[:, inverse], torch.cat(chosen, 1)[:, inverse]
+
+
 def _budgeted_pairs(
     pairs: Tensor,
     remaining: Tensor,
@@ -655,8 +771,9 @@ def _budgeted_pairs(
 ) -> Tensor:
     """The budgeted sampling loop shared by the sampler and its deterministic mode.
 
-    ``draw(pair_logits [B, R, C], allowed [B, R, C]) -> [B, R, C]`` samples one round of
-    disjoint pairs; the budgets are spent by the argmax of each draw. Returns ``[B, P, C]``.
+    ``draw(logits [B, R, K], allowed [B, R, K]) -> [B, R, K]`` samples ``R`` independent rows
+    (a round of disjoint pairs, or one node's tree edge); the budgets are spent by the argmax
+    of each draw. Returns ``[B, P, C]``.
     """
     batch, n_pairs, n_classes = pairs.shape
     n = remaining.shape[1]
@@ -664,41 +781,28 @@ def _budgeted_pairs(
     rows, cols = torch.triu_indices(n, n, offset=1, device=device)
     schedule = _round_robin_pairs(n, device)  # [rounds, R]
     pair_present = present[:, rows] & present[:, cols]  # [B, P]
-    # The cheapest edge: the "earlier" rule forces an edge only where it fits both ends.
-    cheapest = cost[1:].min() if n_classes > 1 else None
-    if connect == "earlier" and cheapest is not None:
-        has_earlier = torch.zeros(batch, n, dtype=torch.bool, device=device)
-        # round_of[j, i]: the round of pair (j, i), for j < i (earlier partners of i).
-        round_of = torch.full((n, n), -1, dtype=torch.long, device=device)
-        round_ids = torch.arange(schedule.shape[0], device=device)
-        round_of[rows[schedule], cols[schedule]] = round_ids.unsqueeze(-1).expand_as(schedule)
+    in_tree = None
+    if connect == "earlier" and n_classes > 1:
+        tree, in_tree = _earlier_edges(pairs, remaining, cost, present, draw)
     ordered = pairs[:, schedule.flatten()].view(batch, *schedule.shape, n_classes)
     draws = []
     for r, ids in enumerate(schedule):
         left, right = rows[ids], cols[ids]  # left < right; no node twice in a round
         room = torch.minimum(remaining[:, left], remaining[:, right])  # [B, R]
         allowed = (cost <= room.unsqueeze(-1)) & pair_present[:, ids].unsqueeze(-1)
+        if in_tree is not None:  # the tree's pairs are drawn already: no edge here
+            allowed &= ~in_tree[:, ids].unsqueeze(-1)
         allowed[..., 0] = True
-        if connect == "earlier" and cheapest is not None:
-            # Force an edge (mask class 0) to the earlier node `left` if `right` has none yet
-            # and no earlier partner scheduled in a later round could still afford one now.
-            can_pay = (present & (remaining >= cheapest)).float()  # [B, N]
-            later = ((round_of > r) & (round_of >= 0)).float()  # [N, N]
-            later_partner = (can_pay @ later)[:, right] > 0  # [B, R]
-            force = (
-                pair_present[:, ids] & ~has_earlier[:, right] & ~later_partner & (room >= cheapest)
-            )
-            allowed[..., 0] &= ~force
         drawn = draw(ordered[:, r], allowed)  # [B, R, C]
         cls = drawn.detach().argmax(-1)
         remaining[:, left] -= cost[cls]
         remaining[:, right] -= cost[cls]
-        if connect == "earlier" and cheapest is not None:
-            has_earlier[:, right] |= cls != 0
         draws.append(drawn)
     inverse = torch.empty_like(schedule.flatten())
     inverse[schedule.flatten()] = torch.arange(n_pairs, device=device)
     sample = torch.cat(draws, 1)[:, inverse] if draws else pairs.new_zeros(batch, 0, n_classes)
+    if in_tree is not None:
+        sample = torch.where(in_tree.unsqueeze(-1), tree, sample)
     if connect == "join" and n_classes > 1 and n > 1:
         classes = sample.detach().argmax(-1)
         joined = _join_fragments(pairs, classes, remaining, cost, present, n)
@@ -745,12 +849,17 @@ def budgeted_symmetric_gumbel_softmax(
     ``connect`` makes the graph of present nodes connected (both rules are part of the sample,
     the same in training and sampling):
 
-    - ``"earlier"``: every present node :math:`i` with an earlier present node gets an edge to
-      one. At each pair :math:`(j, i)`, :math:`j < i`, class 0 is masked if :math:`i` has no
-      edge to an earlier node yet, no earlier partner of :math:`i` scheduled in a later round
-      can afford the cheapest edge now, and the cheapest edge fits both :math:`i` and
-      :math:`j`. Guaranteed when the last such partner still fits at its round (always with
-      budgets of at least :math:`(N - 1)\max_c \mathrm{cost}_c`); otherwise best effort.
+    - ``"earlier"``: a spanning tree first, then the other pairs. Node by node,
+      :math:`i = 1, \dots, N - 1`, one edge :math:`(j, c)` to an earlier present node is
+      drawn with probability :math:`\propto \exp(\ell_{jic})` over the :math:`j < i`
+      and classes :math:`c \ge 1` that fit both ends' remaining budget; then the pairs
+      outside the tree are drawn in rounds, as without the rule, within the budget left. A
+      tree edge is drawn only among those that leave the earlier nodes room for every later
+      present node's tree edge (by the cheapest class; best effort where none does), so every
+      present node bonds an earlier present node, and the graph is connected, whenever the
+      budgets admit such a tree in node order at all (before each present node the earlier
+      ones, each attached by the cheapest edge, have room for one more). In SMILES atom order
+      every molecule has this form, so the rule excludes no molecule written in that order.
     - ``"join"``: after sampling, while the graph has two fragments joined by an allowed edge
       (a pair of present nodes in different fragments whose non-zero class fits both ends'
       remaining budget), the highest-logit such (pair, class) is set, one per step. The result
@@ -794,7 +903,8 @@ def budgeted_symmetric_gumbel_softmax(
     # under no_grad) then cannot shift the next round's noise, so the sample is the same with
     # or without grad and for every estimator.
     n = remaining.shape[1]
-    seeds = torch.randint(2**62, (max(n, 1),), generator=generator, device=pairs.device).tolist()
+    draws = max(n, 1) + (n - 1 if connect == "earlier" else 0)  # rounds (+ tree edges)
+    seeds = torch.randint(2**62, (draws,), generator=generator, device=pairs.device).tolist()
     round_generators = (torch.Generator(pairs.device).manual_seed(seed) for seed in seeds)
 
     def draw(round_logits: Tensor, allowed: Tensor) -> Tensor:

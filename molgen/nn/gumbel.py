@@ -165,8 +165,9 @@ class BudgetedSymmetricGumbelSoftmax(_GumbelBase):
         eval_mode: ``"sample"`` keeps sampling in ``eval()`` mode; ``"argmax"`` takes each
             pair's argmax under the same budget masks and ``connect`` rule
             (:func:`~molgen.nn.functional.budgeted_symmetric_one_hot_argmax`).
-        connect: ``False``; ``"earlier"`` (every present node gets an edge to an earlier
-            present node where budgets allow); ``"join"`` (fragments are joined by their
+        connect: ``False``; ``"earlier"`` (a spanning tree first: every present node gets
+            an edge to an earlier present node, leaving room for the later nodes' edges, where
+            budgets allow; then the other pairs); ``"join"`` (fragments are joined by their
             highest-logit allowed edge); ``True`` = ``"join"``.
 
     Shapes:

@@ -635,6 +635,126 @@ def test_budgeted_joint_distribution_follows_the_round_order():
     assert_frequencies(counts, expected.flatten(), n)
 
 
+@pytest.mark.parametrize("tau", [1.0, 0.6])
+def test_earlier_joint_distribution_is_tree_then_rounds(tau):
+    """N = 3, connect="earlier": node 1 draws (0, 1)'s class among those >= 1 that fit; node 2
+    draws (j, c) jointly over j in {0, 1}, c >= 1 that fit; the pair outside the tree is then
+    drawn within what is left (class 0 always allowed). Exact joint law by enumeration; tau
+    changes no hard sample."""
+    n = 200_000
+    cost = COST[:3]
+    pair_logits = torch.tensor([[0.3, 0.8, -0.2], [0.1, 0.5, 0.9], [-0.4, 1.0, 0.6]])
+    budget = torch.tensor([3.0, 2.0, 3.0])
+    index = {(0, 1): 0, (0, 2): 1, (1, 2): 2}
+    theta = pair_logits.double()
+
+    def fitting(remaining, i, j):
+        return cost <= torch.minimum(remaining[i], remaining[j])
+
+    expected = torch.zeros(27, dtype=torch.float64)
+    for outcome in torch.cartesian_prod(*[torch.arange(3)] * 3).tolist():
+        c01, c02, c12 = outcome
+        fits = fitting(budget, 0, 1)
+        fits[0] = False
+        p_tree1 = torch.softmax(theta[0].masked_fill(~fits, -math.inf), -1)[c01].item()
+        if p_tree1 == 0:
+            continue
+        after1 = budget.double().clone()
+        after1[:2] -= cost[c01]
+        # node 2: (j, c) over j = 0, 1 and c = 1, 2
+        options = torch.cat([theta[index[(j, 2)], 1:] for j in (0, 1)])
+        fits = torch.cat([fitting(after1, j, 2)[1:] for j in (0, 1)])
+        probs = torch.softmax(options.masked_fill(~fits, -math.inf), -1)
+        prob = 0.0
+        for j, c in ((0, c02), (1, c12)):  # which of node 2's edges the tree drew
+            if c == 0 or probs[j * 2 + c - 1] == 0:
+                continue
+            left = after1.clone()
+            left[[j, 2]] -= cost[c]
+            other = (1 - j, 2)  # outside the tree: drawn within what is left
+            fit = fitting(left, *other)
+            p_other = torch.softmax(theta[index[other]].masked_fill(~fit, -math.inf), -1)
+            prob += probs[j * 2 + c - 1].item() * p_other[outcome[index[other]]].item()
+        expected[c01 * 9 + c02 * 3 + c12] = p_tree1 * prob
+    assert abs(expected.sum().item() - 1) < 1e-12
+    adj = budgeted(pair_logits.expand(n, 3, 3), budget.expand(n, 3), cost, tau=tau,
+                   connect="earlier")  # fmt: skip
+    classes = adj.argmax(-1)
+    joint = classes[:, 0, 1] * 9 + classes[:, 0, 2] * 3 + classes[:, 1, 2]
+    assert_frequencies(torch.bincount(joint, minlength=27), expected, n)
+
+
+def test_earlier_connects_whenever_a_tree_in_node_order_exists():
+    """Tight budgets and logits that favour dear edges: whenever the nodes' budgets admit a tree
+    of single edges in node order (the room of the nodes before each present node, each
+    attached by a single edge, is at least 1), every present node bonds an earlier one."""
+    n, batch = 8, 400
+    feasible_seen = infeasible_seen = 0
+    for seed in range(3):
+        logits, _, node_mask = random_case(batch, n, seed=seed + 20, p_absent=0.2)
+        logits[..., 2:] += 3.0  # double and triple edges would use up the room first
+        gen = torch.Generator().manual_seed(seed)
+        budget = torch.randint(1, 5, (batch, n), generator=gen).float()
+        adj = budgeted(logits, budget, node_mask=node_mask, connect="earlier", seed=seed)
+        assert torch.all(spent(adj) <= budget)
+        classes = adj.argmax(-1)
+        for b in range(batch):
+            present = [i for i in range(n) if node_mask[b, i]]
+            room, feasible = 0.0, True
+            for k in present:
+                if k != present[0]:
+                    feasible &= room >= 1
+                    room -= 2
+                room += budget[b, k].item()
+            attached = all(
+                any(classes[b, j, i] != 0 for j in present if j < i) for i in present[1:]
+            )
+            if feasible:
+                assert attached
+            feasible_seen += feasible
+            infeasible_seen += not feasible
+    assert feasible_seen > 300 and infeasible_seen > 100
+
+
+def test_earlier_keeps_room_for_later_nodes():
+    """Budgets 2, 2, 1 and a near-certain double edge (0, 1): a double edge would leave no
+    room for node 2, so the tree edge (0, 1) is single and node 2 bonds node 0 or 1."""
+    cost = COST[:3]
+    logits = torch.tensor([[[0.0, 0.0, 30.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]]).expand(500, 3, 3)
+    adj = budgeted(logits, torch.tensor([2.0, 2.0, 1.0]).expand(500, 3), cost, connect="earlier")
+    classes = adj.argmax(-1)
+    assert torch.all(classes[:, 0, 1] == 1)
+    assert torch.all((classes[:, 0, 2] != 0) | (classes[:, 1, 2] != 0))
+
+
+def test_tree_attachable_matches_a_loop_over_the_nodes():
+    """Against the rule walked node by node: a present node attaches if the tree so far has
+    room for the cheapest edge (1 here), and then adds its budget less both ends' cost."""
+    gen = torch.Generator().manual_seed(0)
+    budget = torch.randint(0, 5, (500, 8), generator=gen).float()
+    budget[:50, 3] = math.inf
+    node_mask = torch.rand(500, 8, generator=gen) > 0.25
+    kept = F.tree_attachable(budget, COST, node_mask)
+    dropped = 0
+    for b in range(500):
+        room, closed = None, False  # None: no tree yet
+        for i in range(8):
+            expected = bool(node_mask[b, i]) and not closed
+            if expected and room is None:
+                room = budget[b, i].item()
+            elif expected:
+                expected = room >= 1
+                room += budget[b, i].item() - 2 if expected else 0
+            closed = closed or (room is not None and room < 1) or (node_mask[b, i] and not expected)
+            assert bool(kept[b, i]) == expected, (b, i)
+            dropped += bool(node_mask[b, i]) and not expected
+    assert dropped > 100
+    all_present = torch.ones_like(node_mask)
+    assert torch.equal(
+        F.tree_attachable(budget, COST), F.tree_attachable(budget, COST, all_present)
+    )
+
+
 @pytest.mark.parametrize("connect", [False, "earlier", "join"])
 @pytest.mark.parametrize(("hard", "estimator"), [(True, "st"), (True, "reinmax"), (False, "st")])
 def test_budgets_are_never_exceeded(connect, hard, estimator):
@@ -798,7 +918,7 @@ def test_budgeted_argmax_is_the_mode_with_unlimited_budgets_and_respects_budgets
         (torch.randn(2, 6, 4), torch.ones(2, 4), -COST, {}, "cost must be finite and >= 0"),
         (torch.randn(2, 6, 4), torch.ones(2, 4), COST + 1, {}, r"cost\[0\]"),
         (torch.randn(2, 6, 4), torch.ones(2, 4), COST, {"tau": 0.0}, "tau"),
-        (torch.randn(2, 6, 4), torch.ones(2, 4), COST, {"connect": "tree"}, "connect"),
+        (torch.randn(2, 6, 4), torch.ones(2, 4), COST, {"connect": "spanning"}, "connect"),
         (torch.randn(2, 6, 4), torch.ones(2, 4), COST, {"estimator": "x"}, "estimator"),
         (
             torch.randn(2, 6, 4),
