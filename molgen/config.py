@@ -207,7 +207,8 @@ class GeneratorConfig(_Strict):
     connect: Literal[CONNECT_STRATEGIES] = Field(
         CONNECT_DEFAULT,
         description="valence_connected's rule: join fragments by their most probable allowed "
-        "bond (join), or bond every atom to an earlier one (earlier)",
+        "bond (join), or draw a tree first, each atom bonded to an earlier one, with only the "
+        "atoms such a tree can bond (earlier: every sample one molecule)",
     )
     sample_temperature: SampleTemperature = Field(default_factory=SampleTemperature)
     bond_head: Literal[BOND_HEADS] = Field(

@@ -11,6 +11,7 @@ from torch_geometric.nn.dense.linear import Linear
 
 from molgen.config import GeneratorConfig
 from molgen.nn import BudgetedSymmetricGumbelSoftmax, GumbelSoftmax, SymmetricGumbelSoftmax
+from molgen.nn.functional import tree_attachable
 
 __all__ = ["Generator", "PairwiseBondHead", "check_type_counts", "glorot_linear", "tanh_mlp"]
 
@@ -153,7 +154,12 @@ class Generator(nn.Module):
       (``atom_valences[x_i]``);
     - ``"valence_connected"``: the same, and the atoms form one molecule where an allowed bond
       can join the pieces (``cfg.connect``: ``"join"`` or ``"earlier"``, see
-      :func:`molgen.nn.functional.budgeted_symmetric_gumbel_softmax`).
+      :func:`molgen.nn.functional.budgeted_symmetric_gumbel_softmax`). With ``"earlier"`` the
+      atoms are drawn so that such a molecule exists: an atom is drawn only where the earlier
+      atoms, bonded in a tree of single bonds, have valence left to bond it, and is "no atom"
+      otherwise (:func:`molgen.nn.functional.tree_attachable`; the same law as drawing each
+      atom in order with the other classes masked there, and the same zero gradient). Every
+      sample is then one sanitizable molecule.
 
     The same sampler runs in training (the critic sees constrained samples) and in sampling.
     Samples are hard straight-through one-hot by default (``cfg.hard``, ``cfg.estimator``);
@@ -196,6 +202,7 @@ class Generator(nn.Module):
         self.num_atom_types = num_atom_types
         self.num_bond_types = num_bond_types
         self.constraint = cfg.constraint
+        self.atoms_in_tree = False
         self.sample_temperature = (cfg.sample_temperature.atoms, cfg.sample_temperature.bonds)
         self.mlp = tanh_mlp(cfg.z_dim, cfg.hidden, cfg.dropout)
         num_pairs = num_nodes * (num_nodes - 1) // 2
@@ -233,6 +240,7 @@ class Generator(nn.Module):
             self.register_buffer("atom_valences", valences, persistent=False)
             self.register_buffer("bond_orders", orders, persistent=False)
             connect = cfg.connect if cfg.constraint == "valence_connected" else False
+            self.atoms_in_tree = connect == "earlier"
             self.bond_sampler = BudgetedSymmetricGumbelSoftmax(**sampler_args, connect=connect)
             # The same noise without budgets or connect rule: what the constraints changed.
             self.free_bond_sampler = BudgetedSymmetricGumbelSoftmax(**sampler_args)
@@ -299,9 +307,20 @@ class Generator(nn.Module):
         atom_logits: Tensor,
         tau: float | Tensor = 1.0,
         generator: torch.Generator | None = None,
+        *,
+        constrained: bool = True,
     ) -> Tensor:
-        """Atoms ``x [B, N, A]`` (straight-through one-hot when hard) from ``[B, N, A]``."""
-        return self.atom_sampler(atom_logits, tau, generator=generator)
+        """Atoms ``x [B, N, A]`` (straight-through one-hot when hard) from ``[B, N, A]``;
+        with ``connect="earlier"`` (and ``constrained``) only atoms a tree can attach."""
+        x = self.atom_sampler(atom_logits, tau, generator=generator)
+        if not (self.atoms_in_tree and constrained):
+            return x
+        atoms = x.detach().argmax(-1)  # [B, N]
+        present = atoms != 0
+        dropped = present & ~tree_attachable(self.atom_valences[atoms], self.bond_orders, present)
+        no_atom = torch.zeros_like(x)
+        no_atom[..., 0] = 1
+        return torch.where(dropped.unsqueeze(-1), no_atom, x)
 
     def sample_bonds(
         self,
@@ -316,8 +335,9 @@ class Generator(nn.Module):
         logits ``[B, N(N-1)/2, R]`` (``cfg.constraint``'s sampler).
 
         With ``constrained=False`` a constrained generator draws its bonds from the same noise
-        without budgets or connect rule, so a sample equal to the constrained one is one in
-        which no constraint changed a draw.
+        without budgets or connect rule (and :meth:`sample_atoms` its atoms without the tree
+        rule), so a sample equal to the constrained one is one in which no constraint changed
+        a draw.
         """
         atoms = x.detach().argmax(-1)  # [B, N]
         node_mask = atoms != 0
@@ -354,7 +374,7 @@ class Generator(nn.Module):
                 "generator.bond_head='pairwise' computes bond logits from the sampled atoms, "
                 "so they cannot be given before sampling: use forward(..., return_logits=True)"
             )
-        x = self.sample_atoms(atom_logits, tau, generator)  # [B, N, A]
+        x = self.sample_atoms(atom_logits, tau, generator, constrained=constrained)
         adj = self.sample_bonds(x, bond_logits, tau, generator, constrained=constrained)
         return x, adj  # [B, N, A], [B, N, N, R]
 
@@ -375,8 +395,8 @@ class Generator(nn.Module):
         ``tau`` only shapes relaxed samples (``cfg.hard=False``) and gradients: hard samples
         without gradient are the same at any ``tau``. ``sample_temperature`` ``(atoms, bonds)``
         divides the logits before sampling (for sampling after training; training passes
-        none). ``constrained`` as in :meth:`sample_bonds`: the same atoms and the same bond
-        logits either way, for a given noise.
+        none). ``constrained`` as in :meth:`sample_bonds` and :meth:`sample_atoms`: the same
+        noise and logits either way (the pairwise head's bond logits follow the atoms drawn).
 
         With ``return_logits=True``: ``((x, adj), atom_logits, bond_logits)`` (bond logits of
         the pairs, ``[B, N(N-1)/2, R]``, those the bonds were drawn from), so callers that also
@@ -387,7 +407,7 @@ class Generator(nn.Module):
         atom_logits = self.atom_logits(h)  # [B, N, A]
         if sample_temperature is not None:
             atom_logits = atom_logits / sample_temperature[0]
-        x = self.sample_atoms(atom_logits, tau, generator)  # [B, N, A]
+        x = self.sample_atoms(atom_logits, tau, generator, constrained=constrained)  # [B, N, A]
         bond_logits = self.bond_logits(h, x)  # [B, P, R]
         if sample_temperature is not None:
             bond_logits = bond_logits / sample_temperature[1]

@@ -162,6 +162,7 @@ def test_single_node_graphs_and_repr():
 # ------------------------------------------------------------- constrained bond sampling
 
 QM9_VOCAB = Vocabulary(("C", "C-", "N", "N+", "N-", "O", "O-", "F"), max_atoms=9)
+MOSES_VOCAB = Vocabulary(("C", "N", "S", "O", "F", "Cl", "Br"), max_atoms=27)
 
 
 def constrained(
@@ -213,6 +214,38 @@ def test_valence_connected_leaves_only_fragments_no_bond_can_join(bond_head):
         assert (smiles is not None) == (len(pieces) <= 1)
         with_room = [p for p in pieces if any(spare[b, i] >= 1 for i in p)]
         assert len(with_room) <= 1, (b, pieces)
+
+
+@pytest.mark.parametrize("bond_head", ["linear", "pairwise"])
+@pytest.mark.parametrize("vocab", [QM9_VOCAB, MOSES_VOCAB], ids=["qm9", "moses"])
+def test_earlier_makes_every_sample_one_molecule(vocab, bond_head):
+    """Random weights, so atoms of valence 1 are common: the tree rule drops the atoms no tree
+    of earlier atoms can bond (and nothing else), and every sample is strict-valid."""
+    generator = constrained("valence_connected", "earlier", vocab, bond_head=bond_head)
+    noise = generator.sample_noise(256)
+    x, adj = generator(noise, generator=torch.Generator().manual_seed(5))
+    assert all(s is not None for s in decode(x, adj, vocab, strict=True))
+    free, _ = generator(noise, generator=torch.Generator().manual_seed(5), constrained=False)
+    atoms, free_atoms = x.argmax(-1), free.argmax(-1)
+    changed = atoms != free_atoms
+    assert changed.any() and torch.all(atoms[changed] == 0)  # only dropped, never changed
+    # a dropped atom is "no atom" from there on: every later atom is dropped too
+    first = changed.float().argmax(-1)
+    later = torch.arange(vocab.max_atoms) >= first.unsqueeze(-1)
+    assert torch.all(atoms[changed.any(-1).unsqueeze(-1) & later] == 0)
+
+
+def test_earlier_dropped_atoms_carry_no_gradient():
+    generator = constrained("valence_connected", "earlier", MOSES_VOCAB)
+    logits = torch.randn(64, 27, len(MOSES_VOCAB.atom_types) + 1, requires_grad=True)
+    x = generator.sample_atoms(logits, generator=torch.Generator().manual_seed(6))
+    free = generator.sample_atoms(
+        logits, generator=torch.Generator().manual_seed(6), constrained=False
+    )
+    dropped = (x.argmax(-1) == 0) & (free.argmax(-1) != 0)
+    assert dropped.any()
+    (x * torch.randn(x.shape)).sum().backward()
+    assert torch.all(logits.grad[dropped] == 0) and torch.all(logits.grad[~dropped] != 0)
 
 
 @pytest.mark.parametrize("constraint", ["valence", "valence_connected"])
