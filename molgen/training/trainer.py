@@ -667,6 +667,8 @@ def train(
         if saved is not None:
             check_entries(saved, RESUME_ENTRIES, checkpoint)
             optional = {key: (dict, type(None)) for key in OPTIONAL_PARTS if key in saved}
+            # a record older checkpoints lack (they held the training list itself)
+            optional |= {"train_set": dict} if "train_set" in saved else {}
             check_entries(saved, optional, checkpoint)
             _check_resumable(cfg, _saved_config(saved, checkpoint), checkpoint)
         if cfg.train.threads:

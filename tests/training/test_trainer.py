@@ -518,6 +518,11 @@ def test_a_checkpoint_from_before_the_optional_parts_resumes_exactly(tmp_path, c
     save_checkpoint(state, tmp_path / "old" / "checkpoint.pt")
     with pytest.raises(CheckpointError, match="entry 'latent_head' is a list"):
         train(cfg, tmp_path / "old", resume=True, progress=False)
+    state["latent_head"] = None
+    state["train_set"] = "abc"  # present, so checked before it is compared
+    save_checkpoint(state, tmp_path / "old" / "checkpoint.pt")
+    with pytest.raises(CheckpointError, match="entry 'train_set' is a str, not dict"):
+        train(cfg, tmp_path / "old", resume=True, progress=False)
 
 
 def test_output_faults_in_training_exit_1_and_keep_the_checkpoint(tmp_path, cache_dir, monkeypatch):
