@@ -5,6 +5,7 @@ minutes) and, at intervals, scores samples of the (averaged) generator.
     python scripts/bench_quality.py --minutes 30                   # time-boxed instead
     python scripts/bench_quality.py --steps 2000 --tune-temperature generator.constraint=valence
     python scripts/bench_quality.py --run runs/bench_quality/run --tune-temperature  # no training
+    python scripts/bench_quality.py --config configs/moses.yaml --minutes 120 -n 30000  # MOSES
 
 Each row: training minutes and ms per generator step (the trainer's own step timers, so a row
 converts to CPU minutes), strict and relaxed validity, uniqueness, novelty against the
@@ -12,6 +13,14 @@ training split, FCD against the held-out test split, V*U*N (validity * uniquenes
 and what the validity owes to the sampler's constraints (``validity_unconstrained_logits``,
 ``constraint_free_share``: molgen.training.sampling.CONSTRAINT_DEFINITIONS). The run folder
 keeps ``train.smi``, ``val.smi`` and ``test.smi``.
+
+``--benchmark moses`` (the default when the config's ``data.name`` is ``moses``) also scores
+each row's samples with MOSES' metrics (``molgen evaluate --benchmark moses``: the same
+samples, not drawn again) against MOSES' test, scaffold-test and training sets from the molsets
+wheel, or the files ``--moses-test``, ``--moses-test-scaffolds``, ``--moses-train``; their
+statistics are built once per run (and cached under the config's ``data.cache_dir``). A row
+then also has ``moses`` (MOSES' keys) and ``samples_per_s`` (molecules per second of the
+sampling call, decoding to SMILES included), and prints them on a line of its own.
 
 ``--tune-temperature`` then scores a grid of sampling temperatures (atoms x bonds) on the
 validation split (FCD against ``val.smi``, ``--tune-samples`` each), picks the lowest FCD (or,
@@ -31,10 +40,12 @@ import argparse
 import itertools
 import json
 import math
+import time
 from pathlib import Path
 
 from molgen.config import Config, load_config
 from molgen.metrics import Reference, compute_metrics
+from molgen.metrics.moses import MOSES, moses_references
 from molgen.plotting import pyplot, save_figure
 from molgen.training import train
 from molgen.training.sampling import constraint_report, generate_smiles, load_run
@@ -43,6 +54,19 @@ METRICS = ("validity", "validity_relaxed", "uniqueness", "novelty")
 COLUMNS = (*METRICS, "fcd_test", "vun", "validity_unconstrained_logits", "constraint_free_share")
 ATOM_TEMPERATURES = (0.8, 1.0, 1.25, 1.5)
 BOND_TEMPERATURES = (1.0, 1.5, 2.0, 3.0)
+#: MOSES keys on a row's printed line (quality.json has them all).
+MOSES_PRINTED = (
+    "valid",
+    "unique@10000",
+    "Novelty",
+    "Filters",
+    "FCD/Test",
+    "SNN/Test",
+    "Frag/Test",
+    "Scaf/Test",
+    "FCD/TestSF",
+    "IntDiv",
+)
 
 
 def segment_time(run_dir: Path) -> tuple[float, int]:
@@ -60,16 +84,24 @@ def score(
     references: dict[str, Reference],
     held_out: str,
     sample_temperature: tuple[float, float] | None = None,
-) -> dict[str, float]:
+    moses: dict[str, Reference] | None = None,
+) -> dict:
     """The row's metrics for ``n`` samples of the run's (averaged) generator; FCD against
-    ``references[held_out]``."""
+    ``references[held_out]``. With ``moses`` (:func:`molgen.metrics.moses.moses_references`),
+    also MOSES' metrics of the same samples (``moses``) and the sampling rate
+    (``samples_per_s``)."""
     run = load_run(run_dir, train_smiles=False)  # the references hold the splits
     kwargs = dict(seed=seed, sample_temperature=sample_temperature)
+    start = time.perf_counter()
     smiles = [s for batch in generate_smiles(run.generator, run.vocab, n, **kwargs) for s in batch]
+    sampling_s = time.perf_counter() - start
     row = compute_metrics(smiles, references["train"], metrics=METRICS)
     row[f"fcd_{held_out}"] = compute_metrics(smiles, references[held_out], metrics=["fcd"])["fcd"]
     row["vun"] = row["validity"] * row["uniqueness"] * row["novelty"]
     row |= constraint_report(run.generator, run.vocab, n, **kwargs)
+    if moses is not None:
+        row["samples_per_s"] = n / sampling_s
+        row["moses"] = compute_metrics(smiles, moses, benchmark=MOSES)
     return row
 
 
@@ -140,6 +172,12 @@ def print_row(row: dict) -> None:
         + " ".join(f"{row[c]:>10.4f}" for c in COLUMNS),
         flush=True,
     )
+    if "moses" in row:
+        print(
+            f"  moses: samples/s={row['samples_per_s']:.0f} "
+            + " ".join(f"{k}={row['moses'].get(k, math.nan):.4f}" for k in MOSES_PRINTED),
+            flush=True,
+        )
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
@@ -162,6 +200,16 @@ def main(argv: list[str] | None = None) -> list[dict]:
         type=temperature_pair,
         help="ATOMS,BONDS: score with these sampling temperatures (chosen on val) instead",
     )
+    parser.add_argument(
+        "--benchmark",
+        choices=("molgen", "moses"),
+        help="moses: also MOSES' metrics per row (default when data.name is moses)",
+    )
+    parser.add_argument("--moses-test", type=Path, help="MOSES test set (default: MOSES' own)")
+    parser.add_argument(
+        "--moses-test-scaffolds", type=Path, help="MOSES scaffold test set (default: MOSES' own)"
+    )
+    parser.add_argument("--moses-train", type=Path, help="MOSES training set (default: MOSES' own)")
     parser.add_argument("--config", default="configs/qm9.yaml")
     parser.add_argument("--out", type=Path, default=Path("runs/bench_quality"))
     parser.add_argument("overrides", nargs="*", help="dotted key=value config overrides")
@@ -181,6 +229,22 @@ def main(argv: list[str] | None = None) -> list[dict]:
     run_dir = args.out / "run" if trains else args.run
     if trains and run_dir.exists():
         raise SystemExit(f"{run_dir} exists; remove it or choose another --out")
+    run_cfg = (
+        load_config(args.config, args.overrides) if trains else load_config(run_dir / "config.yaml")
+    )
+    benchmark = args.benchmark or ("moses" if run_cfg.data.name == "moses" else "molgen")
+    moses_files = {
+        "test": args.moses_test,
+        "test_scaffolds": args.moses_test_scaffolds,
+        "train": args.moses_train,
+    }
+    if benchmark == "molgen" and any(path is not None for path in moses_files.values()):
+        parser.error("--moses-test/--moses-test-scaffolds/--moses-train need --benchmark moses")
+    moses = (  # built once: each statistic is computed on first use and kept for every row
+        moses_references(moses_files, cache_dir=run_cfg.data.cache_dir)
+        if benchmark == "moses"
+        else None
+    )
     references: dict[str, Reference] = {}
     rows: list[dict] = []
     trained_s = 0.0
@@ -189,13 +253,15 @@ def main(argv: list[str] | None = None) -> list[dict]:
         flush=True,
     )
     if not trains:  # trained elsewhere: its training time is not measured here
-        references = load_references(run_dir, load_config(run_dir / "config.yaml"))
+        references = load_references(run_dir, run_cfg)
         rows.append(
             {
                 "minutes": math.nan,
                 "step": segment_time(run_dir)[1],
                 "ms_per_step": math.nan,
-                **score(run_dir, args.samples, 0, references, "test", args.sample_temperature),
+                **score(
+                    run_dir, args.samples, 0, references, "test", args.sample_temperature, moses
+                ),
             }
         )
         print_row(rows[-1])
@@ -213,14 +279,18 @@ def main(argv: list[str] | None = None) -> list[dict]:
             "minutes": trained_s / 60,
             "step": step,
             "ms_per_step": 1000 * seconds / max(step - before, 1),
-            **score(run_dir, args.samples, i, references, "test", args.sample_temperature),
+            **score(run_dir, args.samples, i, references, "test", args.sample_temperature, moses),
         }
         rows.append(row)
         print_row(row)
     result = {"config": args.config, "overrides": args.overrides, "rows": rows}
+    if benchmark == "moses":
+        result["moses_references"] = {
+            k: None if v is None else str(v) for k, v in moses_files.items()
+        }
     if args.tune_temperature:
         chosen, grid = tune_temperature(run_dir, args.tune_samples, references, args.max_fcd)
-        final = {**rows[-1], **score(run_dir, args.samples, 0, references, "test", chosen)}
+        final = {**rows[-1], **score(run_dir, args.samples, 0, references, "test", chosen, moses)}
         print(f"sampling temperature chosen on val: atoms {chosen[0]}, bonds {chosen[1]}")
         print_row(final)
         result |= {"tuned": {"atoms": chosen[0], "bonds": chosen[1], **final}, "grid": grid}

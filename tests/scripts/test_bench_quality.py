@@ -1,12 +1,18 @@
-"""Smoke test of scripts/bench_quality.py: a few steps, scored and tuned on val."""
+"""Smoke test of scripts/bench_quality.py: a few steps, scored and tuned on val, and scored
+with MOSES' metrics."""
 
 import argparse
+import gzip
 import importlib.util
 import json
 import math
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
+
+from molgen.cli import app
+from molgen.metrics.moses import MOSES_TABLE_COLUMNS
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "bench_quality.py"
 
@@ -55,6 +61,7 @@ def test_fixed_steps_are_scored_against_test_and_temperatures_chosen_on_val(
     for split in ("train", "val", "test"):
         assert (run / f"{split}.smi").read_text().strip()
     for row in rows:
+        assert "moses" not in row and "samples_per_s" not in row  # data.name is not moses
         assert row["ms_per_step"] > 0 and math.isfinite(row["fcd_test"])
         assert row["validity_relaxed"] == 1.0  # valence budgets: every sample sanitizes
         assert row["vun"] == pytest.approx(row["validity"] * row["uniqueness"] * row["novelty"])
@@ -72,3 +79,65 @@ def test_fixed_steps_are_scored_against_test_and_temperatures_chosen_on_val(
     assert [r["step"] for r in again] == [4] and math.isnan(again[0]["ms_per_step"])
     assert again[0]["validity_relaxed"] == 1.0
     assert json.loads((tmp_path / "again" / "quality.json").read_text())["rows"][0]["step"] == 4
+
+
+def _moses_head(split: str, path: Path, lines: int) -> Path:
+    """The first ``lines`` molecules of a MOSES split of the molsets wheel, as a SMILES file."""
+    moses = pytest.importorskip("molgen.chem.moses")
+    with gzip.open(moses.moses_file(f"dataset/data/{split}.csv.gz"), "rt") as f:
+        next(f)  # the header SMILES
+        path.write_text("".join(next(f) for _ in range(lines)))
+    return path
+
+
+def test_moses_reference_files_need_the_moses_benchmark(module, tmp_path, capsys):
+    args = ["--steps", "2", "--config", "configs/debug.yaml", "--out", str(tmp_path)]
+    with pytest.raises(SystemExit) as exit_info:
+        module.main([*args, "--moses-test", str(tmp_path / "test.smi")])
+    assert exit_info.value.code == 2
+    assert "need --benchmark moses" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()  # refused before training
+
+
+@pytest.mark.slow  # trains twice, loads ChemNet, evaluates again through the CLI (about 40 s)
+def test_moses_rows_equal_molgen_evaluate_on_the_same_samples(module, tmp_path, monkeypatch):
+    pytest.importorskip("fcd")
+    if importlib.util.find_spec("moses") is None:
+        pytest.skip("molsets wheel not installed")  # Filters reads MOSES' SMARTS lists
+    files = {
+        "test": _moses_head("test", tmp_path / "test.smi", 200),
+        "test-scaffolds": _moses_head("test_scaffolds", tmp_path / "testsf.smi", 200),
+        "train": _moses_head("train", tmp_path / "train.smi", 500),
+    }
+    built = []
+    references = module.moses_references
+    monkeypatch.setattr(
+        module, "moses_references", lambda *a, **k: built.append(a) or references(*a, **k)
+    )
+    cache = tmp_path / "cache"
+    args = ["--steps", "4", "--intervals", "2", "-n", "64", "--benchmark", "moses"]
+    args += ["--config", "configs/debug.yaml", "--out", str(tmp_path / "bench")]
+    args += [arg for key, path in files.items() for arg in (f"--moses-{key}", str(path))]
+    args += [f"data.cache_dir={cache}", "generator.constraint=valence_connected"]
+    rows = module.main(args)
+    assert len(built) == 1  # references built once for both rows
+    assert [r["step"] for r in rows] == [2, 4]
+    for row in rows:
+        assert set(MOSES_TABLE_COLUMNS) <= row["moses"].keys()
+        assert row["moses"]["valid"] == 1.0  # valence budgets: every sample sanitizes
+        assert row["samples_per_s"] > 0
+    result = json.loads((tmp_path / "bench" / "quality.json").read_text())
+    assert result["rows"][-1]["moses"].keys() == rows[-1]["moses"].keys()
+    assert result["moses_references"]["test"] == str(files["test"])
+    # The last row (seed 1) scored the checkpoint that is on disk: evaluate draws the same
+    # samples from it and scores them with fresh references and an empty cache.
+    out = tmp_path / "report.json"
+    cli = ["evaluate", str(tmp_path / "bench" / "run"), "--benchmark", "moses", "-n", "64"]
+    cli += ["--seed", "1", "--out", str(out), "--cache-dir", str(tmp_path / "cache2")]
+    cli += ["--no-progress", "-j", "1"]
+    cli += [arg for key, path in files.items() for arg in (f"--{key}", str(path))]
+    result = CliRunner().invoke(app, cli)
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    for key, value in rows[-1]["moses"].items():
+        assert value == pytest.approx(report[key], rel=1e-6, nan_ok=True), key
