@@ -651,15 +651,22 @@ def _pairs_by_column(n: int) -> Tensor:
     """Indices, in ``torch.triu_indices(n, n, 1)`` order, of the pairs ``(j, i)``, ``j < i``,
     listed by ``i`` then ``j``: ``[N(N-1)/2]``; the pairs of node ``i`` and its earlier nodes
     are entries ``i(i-1)/2`` to ``i(i+1)/2 - 1``."""
-    index = torch.zeros(n, n, dtype=torch.long)
-    rows, cols = torch.triu_indices(n, n, offset=1)
-    index[rows, cols] = torch.arange(rows.numel())
+    index = _pair_index(n).view(n, n)
     return torch.cat([index[:i, i] for i in range(1, n)]) if n > 1 else torch.zeros(0).long()
 
 
 def _finite_budget(budget: Tensor, cost: Tensor, n: int) -> Tensor:
     r"""``budget`` capped at what a node can spend, :math:`(N - 1) \max_c \mathrm{cost}_c`."""
     return budget.clamp(max=(n - 1) * cost.max().item())
+
+
+def _tree_gains(budget: Tensor, cost: Tensor, present: Tensor) -> tuple[Tensor, Tensor]:
+    r"""``(gain [B, N], e)``: with :math:`e = \min_{c \ge 1} \mathrm{cost}_c`, attaching
+    present node :math:`k` by the cheapest edge changes the room of a tree by
+    :math:`b_k - 2e`; absent nodes change nothing."""
+    cheapest = cost[1:].min() if cost.numel() > 1 else cost.new_tensor(0.0)
+    gain = torch.where(present, _finite_budget(budget, cost, budget.shape[1]) - 2 * cheapest, 0.0)
+    return gain, cheapest
 
 
 def _tree_room_needed(remaining: Tensor, cost: Tensor, present: Tensor) -> Tensor:
@@ -671,9 +678,7 @@ def _tree_room_needed(remaining: Tensor, cost: Tensor, present: Tensor) -> Tenso
     node :math:`k` the room must be at least :math:`e`, so node :math:`i` must leave
     :math:`\max_{k > i,\ k \text{ present}} (e - \sum_{i < m < k} g_m)`, or 0.
     """
-    n = remaining.shape[1]
-    cheapest = cost[1:].min()
-    gain = torch.where(present, _finite_budget(remaining, cost, n) - 2 * cheapest, 0.0)
+    gain, cheapest = _tree_gains(remaining, cost, present)
     before = gain.cumsum(1) - gain  # [B, N]: sum of the gains of the nodes < k
     threshold = torch.where(present, cheapest - before, -math.inf)  # [B, N]
     # later[:, i] = max over k > i of threshold[:, k]
@@ -701,9 +706,7 @@ def tree_attachable(budget: Tensor, cost: Tensor, node_mask: Tensor | None = Non
     """
     cost = torch.as_tensor(cost, dtype=torch.float64, device=budget.device)
     present = torch.ones_like(budget, dtype=torch.bool) if node_mask is None else node_mask
-    n = budget.shape[1]
-    cheapest = cost[1:].min() if cost.numel() > 1 else cost.new_tensor(0.0)
-    gain = torch.where(present, _finite_budget(budget.double(), cost, n) - 2 * cheapest, 0.0)
+    gain, cheapest = _tree_gains(budget.double(), cost, present)
     # room after node i: its budget and the earlier present nodes', less two ends per edge
     room = gain.cumsum(1) + 2 * cheapest  # [B, N]
     closes = (present & (room < cheapest)).long()  # no room for a later node after node i
