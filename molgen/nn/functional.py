@@ -578,9 +578,7 @@ def _round_robin_schedule(n: int) -> Tensor:
     ``(n - 1) / 2`` pairs (odd) or ``n - 1`` rounds of ``n / 2`` (even), each pair once.
     """
     m = n if n % 2 else n - 1
-    index = torch.zeros(n, n, dtype=torch.long)
-    rows, cols = torch.triu_indices(n, n, offset=1)
-    index[rows, cols] = torch.arange(rows.numel())
+    index = _pair_index(n).view(n, n)
     rounds = []
     for r in range(m):
         pairs = [index[i, (r - i) % m] for i in range(m) if i < (r - i) % m]
