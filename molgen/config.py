@@ -210,6 +210,13 @@ class GeneratorConfig(_Strict):
         "bond (join), or draw a tree first, each atom bonded to an earlier one, with only the "
         "atoms such a tree can bond (earlier: every sample one molecule)",
     )
+    max_ring: StrictInt | None = Field(
+        None,
+        ge=3,
+        description="constraint valence or valence_connected: no ring of more than this many "
+        "atoms (a bond joining two atoms of one piece is drawn only if they are at most "
+        "max_ring - 1 bonds apart in the graph drawn so far); null: rings of any size",
+    )
     sample_temperature: SampleTemperature = Field(default_factory=SampleTemperature)
     bond_head: Literal[BOND_HEADS] = Field(
         "linear",
@@ -219,6 +226,15 @@ class GeneratorConfig(_Strict):
     bond_embedding_dim: StrictInt = Field(
         64, ge=1, description="bond_head=pairwise: width d of the node embeddings"
     )
+
+    @model_validator(mode="after")
+    def _max_ring_needs_constraint(self) -> GeneratorConfig:
+        if self.max_ring is not None and self.constraint == "none":
+            raise ValueError(
+                "generator.max_ring needs generator.constraint valence or valence_connected "
+                "(the ring rule is part of the budgeted bond sampler)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _estimator_needs_hard(self) -> GeneratorConfig:

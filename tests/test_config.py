@@ -159,6 +159,11 @@ def test_constraints_and_connect_rules_are_the_samplers():
     for rule in CONNECT_STRATEGIES:
         assert load_config(None, [f"generator.connect={rule}"]).generator.connect == rule
     assert GeneratorConfig().connect == CONNECT_DEFAULT
+    assert GeneratorConfig().max_ring is None
+    cfg = load_config(None, ["generator.constraint=valence", "generator.max_ring=7"]).generator
+    assert cfg.max_ring == 7
+    with pytest.raises(ConfigError, match="generator.max_ring needs generator.constraint"):
+        load_config(None, ["generator.constraint=none", "generator.max_ring=7"])
     with pytest.raises(ConfigError, match="unknown key 'generator.sample_temperature.atom'"):
         load_config(None, ["generator.sample_temperature.atom=2"])
     cfg = load_config(None, ["generator.sample_temperature={atoms: 1, bonds: 3}"]).generator
@@ -258,6 +263,7 @@ def one_line_error(path, overrides) -> str:
         ("train.ema_decay=1", "train.ema_decay", "less than 1"),
         ("generator.constraint=valences", "generator.constraint", "'valence_connected'"),
         ("generator.connect=first", "generator.connect", "'earlier' or 'join'"),
+        ("generator.max_ring=2", "generator.max_ring", "greater than or equal to 3"),
         (
             "generator.sample_temperature.atoms=0",
             "generator.sample_temperature.atoms",

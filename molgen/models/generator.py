@@ -161,6 +161,10 @@ class Generator(nn.Module):
       atom in order with the other classes masked there, and the same zero gradient). Every
       sample is then one sanitizable molecule.
 
+    With ``cfg.max_ring`` (either valence constraint) no ring has more atoms than that: a bond
+    within one piece is drawn only between atoms at most ``max_ring - 1`` bonds apart in the
+    molecule drawn so far (``max_cycle`` of the bond sampler).
+
     The same sampler runs in training (the critic sees constrained samples) and in sampling.
     Samples are hard straight-through one-hot by default (``cfg.hard``, ``cfg.estimator``);
     pairs touching a sampled padding atom (class 0) get "no bond", like the data. In ``eval()``
@@ -169,8 +173,8 @@ class Generator(nn.Module):
 
     Args:
         cfg: :class:`molgen.config.GeneratorConfig` (z_dim, hidden, dropout, hard, estimator,
-            gumbel_rao_samples, eval_mode, constraint, connect, sample_temperature, bond_head,
-            bond_embedding_dim).
+            gumbel_rao_samples, eval_mode, constraint, connect, max_ring, sample_temperature,
+            bond_head, bond_embedding_dim).
         num_nodes: :math:`N`, maximum atoms per molecule.
         num_atom_types: :math:`A`, atom classes including class 0 ("no atom").
         num_bond_types: :math:`R`, bond classes including class 0 ("no bond").
@@ -241,7 +245,9 @@ class Generator(nn.Module):
             self.register_buffer("bond_orders", orders, persistent=False)
             connect = cfg.connect if cfg.constraint == "valence_connected" else False
             self.atoms_in_tree = connect == "earlier"
-            self.bond_sampler = BudgetedSymmetricGumbelSoftmax(**sampler_args, connect=connect)
+            self.bond_sampler = BudgetedSymmetricGumbelSoftmax(
+                **sampler_args, connect=connect, max_cycle=cfg.max_ring
+            )
             # The same noise without budgets or connect rule: what the constraints changed.
             self.free_bond_sampler = BudgetedSymmetricGumbelSoftmax(**sampler_args)
         self.reset_parameters()

@@ -499,6 +499,14 @@ CONNECT_STRATEGIES = ("earlier", "join")
 CONNECT_DEFAULT = "join"
 
 
+def _validate_max_cycle(max_cycle: int | None) -> int | None:
+    if max_cycle is None:
+        return None
+    if isinstance(max_cycle, bool) or not isinstance(max_cycle, int) or max_cycle < 2:
+        raise ValueError(f"max_cycle must be None or an int >= 2, got {max_cycle!r}")
+    return max_cycle
+
+
 def _validate_connect(connect: bool | str) -> str | None:
     if connect is False or connect is None:
         return None
@@ -593,13 +601,37 @@ def _round_robin_pairs(n: int, device=None) -> Tensor:
     return _round_robin_schedule(n).to(device)
 
 
+def _one_step(edge: Tensor, n: int) -> Tensor:
+    """``[B, N, N]`` 0/1: :math:`I + A` of the ``[B, P]`` bool edges of the pairs."""
+    rows, cols = torch.triu_indices(n, n, offset=1, device=edge.device)
+    step = torch.eye(n, device=edge.device).repeat(edge.shape[0], 1, 1)
+    step[:, rows, cols] = step[:, cols, rows] = edge.to(step.dtype)
+    return step
+
+
+def _cycle_allowed(step: Tensor, max_cycle: int) -> Tensor:
+    r"""``[B, N, N]`` bool: the pairs a round may join without closing a cycle longer than
+    ``max_cycle``: ends at most ``max_cycle - 1`` edges apart (:math:`(I + A)^{max\_cycle - 1}
+    > 0`, by binary powers), or one end still without an edge. Such an end gets one edge of
+    the round at most, so it closes no cycle; two edges of one round between the same two
+    pieces of several nodes would close one that no distance before the round bounds.
+    ``step``: ``[B, N, N]``, :math:`I + A` of the graph drawn so far."""
+    lone = step.sum(-1) == 1  # [B, N]: no edge yet
+    near, hops = None, max_cycle - 1
+    while True:
+        if hops & 1:
+            near = step if near is None else (near @ step).clamp_(max=1.0)
+        hops >>= 1
+        if not hops:
+            break
+        step = (step @ step).clamp_(max=1.0)
+    return (near > 0) | lone.unsqueeze(2) | lone.unsqueeze(1)
+
+
 def _connected_labels(edge: Tensor, n: int) -> Tensor:
     """Component label of each node (its smallest reachable index), ``[B, N]``, from the
     ``[B, P]`` bool edges of the pairs; reachability by repeated squaring, log2(N) products."""
-    batch = edge.shape[0]
-    rows, cols = torch.triu_indices(n, n, offset=1, device=edge.device)
-    reach = torch.eye(n, device=edge.device).repeat(batch, 1, 1)
-    reach[:, rows, cols] = reach[:, cols, rows] = edge.to(reach.dtype)
+    reach = _one_step(edge, n)
     for _ in range(max(n - 1, 1).bit_length()):
         reach = (reach @ reach).clamp_(max=1.0)
     return reach.argmax(-1)  # the first maximum: the smallest index reachable
@@ -769,6 +801,7 @@ def _budgeted_pairs(
     present: Tensor,
     connect: str | None,
     draw,
+    max_cycle: int | None = None,
 ) -> Tensor:
     """The budgeted sampling loop shared by the sampler and its deterministic mode.
 
@@ -785,6 +818,13 @@ def _budgeted_pairs(
     in_tree = None
     if connect == "earlier" and n_classes > 1:
         tree, in_tree = _earlier_edges(pairs, remaining, cost, present, draw)
+    # The tree closes no cycle (each node's edge goes to an earlier one, before any other
+    # edge); after it, each edge is drawn only between nodes at most max_cycle - 1 edges apart.
+    step = cycle_ok = None
+    if max_cycle is not None and max_cycle < n:  # a longer cycle needs more than n nodes
+        edges = torch.zeros(batch, n_pairs, dtype=torch.bool, device=device)
+        step = _one_step(edges if in_tree is None else in_tree, n)  # [B, N, N]: I + A
+        cycle_ok = _cycle_allowed(step, max_cycle)  # [B, N, N]
     ordered = pairs[:, schedule.flatten()].view(batch, *schedule.shape, n_classes)
     draws = []
     for r, ids in enumerate(schedule):
@@ -793,12 +833,18 @@ def _budgeted_pairs(
         allowed = (cost <= room.unsqueeze(-1)) & pair_present[:, ids].unsqueeze(-1)
         if in_tree is not None:  # the tree's pairs are drawn already: no edge here
             allowed &= ~in_tree[:, ids].unsqueeze(-1)
+        if cycle_ok is not None:  # elsewhere an edge would close a cycle over max_cycle
+            allowed &= cycle_ok[:, left, right].unsqueeze(-1)
         allowed[..., 0] = True
         drawn = draw(ordered[:, r], allowed)  # [B, R, C]
         cls = drawn.detach().argmax(-1)
         remaining[:, left] -= cost[cls]
         remaining[:, right] -= cost[cls]
         draws.append(drawn)
+        if cycle_ok is not None:
+            new = (cls > 0).to(step.dtype)  # [B, R]
+            step[:, left, right] = step[:, right, left] = step[:, left, right] + new
+            cycle_ok = _cycle_allowed(step, max_cycle)
     inverse = torch.empty_like(schedule.flatten())
     inverse[schedule.flatten()] = torch.arange(n_pairs, device=device)
     sample = torch.cat(draws, 1)[:, inverse] if draws else pairs.new_zeros(batch, 0, n_classes)
@@ -826,6 +872,7 @@ def budgeted_symmetric_gumbel_softmax(
     node_mask: Tensor | None = None,
     connect: bool | str = False,
     gumbel_rao_samples: int = 8,
+    max_cycle: int | None = None,
 ) -> Tensor:
     r"""Sample a symmetric edge tensor in which no node spends more than its budget.
 
@@ -868,6 +915,17 @@ def budgeted_symmetric_gumbel_softmax(
       carries the gradient of its drawn entry (straight-through).
     - ``True``: :data:`CONNECT_DEFAULT` (``"join"``); ``False``: no rule.
 
+    ``max_cycle`` closes no cycle longer than that (e.g. no ring of 8 or more atoms): a pair
+    outside the tree gets a non-zero class only if its ends are joined by a path of at most
+    ``max_cycle - 1`` edges in the graph drawn before its round, or are in different
+    components one of which is a lone node (masked as the budgets mask). With a spanning tree
+    (``"earlier"``) every pair is in one component; otherwise two fragments of several nodes
+    are never bonded in the rounds (``"join"`` may join them after).
+    Paths only shorten as edges are added, so each edge closes cycles of at most
+    ``max_cycle`` edges and the graph's cycle space has a basis of such cycles; every cycle of
+    a minimum cycle basis (a smallest set of smallest rings) is then at most that long too.
+    The tree and ``"join"``'s edges close no cycle. ``max_cycle=2`` allows none: a forest.
+
     Args:
         logits: edge-class logits of the pairs :math:`i < j`, ``[B, N(N-1)/2, C]`` in
             ``torch.triu_indices(N, N, 1)`` order, or dense ``[B, N, N, C]`` (symmetrised as
@@ -884,6 +942,7 @@ def budgeted_symmetric_gumbel_softmax(
         node_mask: bool ``[B, N]``, True = node present; pairs touching absent nodes are
             class 0.
         connect: ``False``, ``True``, ``"earlier"`` or ``"join"`` (see above).
+        max_cycle: ``None`` (no limit) or the longest cycle an edge may close, ``>= 2``.
 
     Returns:
         ``[B, N, N, C]`` of the dtype of ``logits``, exactly symmetric, class 0 on the
@@ -891,11 +950,12 @@ def budgeted_symmetric_gumbel_softmax(
 
     Raises:
         ValueError: for shapes that do not match ``budget [B, N]``, a negative or NaN budget,
-            negative or non-finite costs, ``cost[0] != 0``, an unknown ``connect``, and
-            everything :func:`gumbel_softmax` rejects.
+            negative or non-finite costs, ``cost[0] != 0``, an unknown ``connect``, a
+            ``max_cycle`` below 2, and everything :func:`gumbel_softmax` rejects.
     """
     pairs, remaining, cost, present = _budget_arguments(logits, budget, cost, node_mask)
     connect = _validate_connect(connect)
+    max_cycle = _validate_max_cycle(max_cycle)
     if isinstance(tau, Tensor) and tau.dim() > 0:
         raise ValueError("budgeted_symmetric_gumbel_softmax takes a scalar tau")
     _validate_tau(tau, pairs)
@@ -919,7 +979,7 @@ def budgeted_symmetric_gumbel_softmax(
             gumbel_rao_samples=gumbel_rao_samples,
         )
 
-    sample = _budgeted_pairs(pairs, remaining, cost, present, connect, draw)
+    sample = _budgeted_pairs(pairs, remaining, cost, present, connect, draw, max_cycle)
     return _mirror_pairs(sample, remaining.shape[1])
 
 
@@ -930,12 +990,14 @@ def budgeted_symmetric_one_hot_argmax(
     *,
     node_mask: Tensor | None = None,
     connect: bool | str = False,
+    max_cycle: int | None = None,
 ) -> Tensor:
     """The deterministic mode of :func:`budgeted_symmetric_gumbel_softmax`: the same rounds,
-    budget masks and ``connect`` rule, with each pair's argmax in place of a sample (no
-    gradient)."""
+    budget masks, ``connect`` rule and ``max_cycle``, with each pair's argmax in place of a
+    sample (no gradient)."""
     pairs, remaining, cost, present = _budget_arguments(logits, budget, cost, node_mask)
     connect = _validate_connect(connect)
+    max_cycle = _validate_max_cycle(max_cycle)
     with torch.no_grad():
         sample = _budgeted_pairs(
             pairs,
@@ -944,5 +1006,6 @@ def budgeted_symmetric_one_hot_argmax(
             present,
             connect,
             lambda x, allowed: one_hot_argmax(x, mask=allowed),
+            max_cycle,
         )
         return _mirror_pairs(sample, remaining.shape[1])

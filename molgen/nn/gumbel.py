@@ -169,6 +169,9 @@ class BudgetedSymmetricGumbelSoftmax(_GumbelBase):
             an edge to an earlier present node, leaving room for the later nodes' edges, where
             budgets allow; then the other pairs); ``"join"`` (fragments are joined by their
             highest-logit allowed edge); ``True`` = ``"join"``.
+        max_cycle: ``None``, or the longest cycle an edge may close (``>= 2``; e.g. 7: no
+            ring of 8 or more atoms): an edge is drawn only between nodes in different
+            components or at most ``max_cycle - 1`` edges apart in the graph drawn so far.
 
     Shapes:
         - **logits** :math:`(B, N(N-1)/2, C)` (pairs in ``torch.triu_indices(N, N, 1)`` order)
@@ -184,10 +187,12 @@ class BudgetedSymmetricGumbelSoftmax(_GumbelBase):
         gumbel_rao_samples: int = 8,
         eval_mode: str = "sample",
         connect: bool | str = False,
+        max_cycle: int | None = None,
     ) -> None:
         super().__init__(hard, estimator, gumbel_rao_samples, eval_mode)
         F._validate_connect(connect)
         self.connect = connect
+        self.max_cycle = F._validate_max_cycle(max_cycle)
 
     def forward(
         self,
@@ -200,7 +205,12 @@ class BudgetedSymmetricGumbelSoftmax(_GumbelBase):
     ) -> Tensor:
         if self._deterministic:
             return F.budgeted_symmetric_one_hot_argmax(
-                logits, budget, cost, node_mask=node_mask, connect=self.connect
+                logits,
+                budget,
+                cost,
+                node_mask=node_mask,
+                connect=self.connect,
+                max_cycle=self.max_cycle,
             )
         return F.budgeted_symmetric_gumbel_softmax(
             logits,
@@ -210,8 +220,9 @@ class BudgetedSymmetricGumbelSoftmax(_GumbelBase):
             node_mask=node_mask,
             generator=generator,
             connect=self.connect,
+            max_cycle=self.max_cycle,
             **self._sampler_kwargs(),
         )
 
     def extra_repr(self) -> str:
-        return super().extra_repr() + f", connect={self.connect!r}"
+        return super().extra_repr() + f", connect={self.connect!r}, max_cycle={self.max_cycle}"

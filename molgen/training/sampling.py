@@ -190,11 +190,12 @@ def generate_smiles(
 #: The keys of :func:`constraint_report` and what they measure.
 CONSTRAINT_DEFINITIONS = {
     "validity_unconstrained_logits": "strict validity of the same logits and the same noise "
-    "sampled without valence budgets or connect rule (each bond drawn freely)",
+    "sampled without valence budgets, connect rule or ring-size rule (each bond drawn "
+    "freely)",
     "constraint_free_share": "share of samples that are strict-valid with no draw changed by "
     "a constraint (GraphDF's 'validity without check'): the constrained sample equals the "
-    "unconstrained one of the same noise (no budget masked a drawn bond, no bond was forced or "
-    "added) and is strict-valid",
+    "unconstrained one of the same noise (no budget or ring-size rule masked a drawn bond, no "
+    "bond was forced or added) and is strict-valid",
 }
 
 

@@ -235,6 +235,37 @@ def test_earlier_makes_every_sample_one_molecule(vocab, bond_head):
     assert torch.all(atoms[changed.any(-1).unsqueeze(-1) & later] == 0)
 
 
+def largest_ring(x, adj):
+    """Per sample, the longest cycle of a minimum cycle basis of its bond graph (RDKit's
+    smallest set of smallest rings has the same sizes), 0 without a ring."""
+    atoms, bonds = x.argmax(-1), adj.argmax(-1)
+    out = []
+    for b in range(len(atoms)):
+        present = (atoms[b] != 0).nonzero().flatten().tolist()
+        graph = nx.Graph((i, j) for i in present for j in present if i < j and bonds[b, i, j])
+        out.append(max((len(c) for c in nx.minimum_cycle_basis(graph)), default=0))
+    return torch.tensor(out)
+
+
+def test_max_ring_bounds_every_ring_and_keeps_one_molecule():
+    """MOSES' atoms at 27 nodes from random weights: rings of 8 or more atoms are common
+    without the rule and absent with ``max_ring=7``; every sample is still one molecule."""
+    noise = None
+    rings = {}
+    for max_ring in (None, 7):
+        torch.manual_seed(0)
+        cfg = GeneratorConfig(
+            hidden=[32, 64], constraint="valence_connected", connect="earlier", max_ring=max_ring
+        )
+        generator = build_generator(cfg, MOSES_VOCAB)
+        noise = generator.sample_noise(256) if noise is None else noise
+        x, adj = generator(noise, generator=torch.Generator().manual_seed(3))
+        assert all(s is not None for s in decode(x, adj, MOSES_VOCAB, strict=True))
+        rings[max_ring] = largest_ring(x, adj)
+    assert int((rings[None] >= 8).sum()) > 12
+    assert int(rings[7].max()) <= 7 and int((rings[7] >= 5).sum()) > 12
+
+
 def test_earlier_dropped_atoms_carry_no_gradient():
     generator = constrained("valence_connected", "earlier", MOSES_VOCAB)
     logits = torch.randn(64, 27, len(MOSES_VOCAB.atom_types) + 1, requires_grad=True)

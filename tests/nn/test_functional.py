@@ -920,6 +920,8 @@ def test_budgeted_argmax_is_the_mode_with_unlimited_budgets_and_respects_budgets
         (torch.randn(2, 6, 4), torch.ones(2, 4), COST, {"tau": 0.0}, "tau"),
         (torch.randn(2, 6, 4), torch.ones(2, 4), COST, {"connect": "spanning"}, "connect"),
         (torch.randn(2, 6, 4), torch.ones(2, 4), COST, {"estimator": "x"}, "estimator"),
+        (torch.randn(2, 6, 4), torch.ones(2, 4), COST, {"max_cycle": 1}, "max_cycle"),
+        (torch.randn(2, 6, 4), torch.ones(2, 4), COST, {"max_cycle": 4.0}, "max_cycle"),
         (
             torch.randn(2, 6, 4),
             torch.ones(2, 4),
@@ -932,6 +934,110 @@ def test_budgeted_argmax_is_the_mode_with_unlimited_budgets_and_respects_budgets
 def test_budgeted_bad_arguments(logits, budget, cost, kwargs, match):
     with pytest.raises(ValueError, match=match):
         F.budgeted_symmetric_gumbel_softmax(logits, budget, cost, **kwargs)
+
+
+def short_cycles_span(classes, max_cycle):
+    """Whether the cycles of at most ``max_cycle`` edges of one graph (``[N, N]`` classes, 0 =
+    no edge) span its cycle space, i.e. a minimum cycle basis has no longer cycle: simple
+    cycles enumerated by depth-first search, their edge sets' GF(2) rank against the cycle
+    rank E - N + components."""
+    n = classes.shape[0]
+    neighbours = [[j for j in range(n) if j != i and classes[i, j] != 0] for i in range(n)]
+    bit = {}
+    for i in range(n):
+        for j in neighbours[i]:
+            bit.setdefault(frozenset((i, j)), 1 << len(bit))
+    cycles = set()
+
+    def walk(start, node, mask, used, length):
+        for nxt in neighbours[node]:
+            edge = bit[frozenset((node, nxt))]
+            if nxt == start and length >= 2 and not edge & mask:
+                cycles.add(mask | edge)
+            elif nxt > start and not used >> nxt & 1 and length < max_cycle - 1:
+                walk(start, nxt, mask | edge, used | 1 << nxt, length + 1)
+
+    for start in range(n):
+        walk(start, start, 0, 1 << start, 0)
+    basis = []  # GF(2) elimination on bit masks
+    for vector in cycles:
+        for b in basis:
+            vector = min(vector, vector ^ b)
+        if vector:
+            basis.append(vector)
+    root = list(range(n))
+
+    def find(i):
+        while root[i] != i:
+            i = root[i]
+        return i
+
+    for edge in bit:
+        i, j = tuple(edge)
+        root[find(i)] = find(j)
+    n_components = len({find(i) for i in range(n)})
+    return len(basis) == len(bit) - n + n_components
+
+
+@pytest.mark.parametrize("connect", [False, "earlier", "join"])
+def test_max_cycle_leaves_no_longer_ring(connect):
+    """Every cycle of a minimum cycle basis (RDKit's rings) has at most ``max_cycle`` edges,
+    checked against cycles enumerated independently; without the rule many graphs have a
+    longer one, and with it edges still close short cycles."""
+    n, batch = 8, 150
+    logits, _, node_mask = random_case(batch, n, seed=11, p_absent=0.1)
+    logits[..., 1] += 1.5  # mostly single edges: many cycles
+    budget = torch.full((batch, n), 4.0)
+    for max_cycle in (3, 4):
+        free = budgeted(logits, budget, node_mask=node_mask, connect=connect, seed=2)
+        capped = budgeted(
+            logits, budget, node_mask=node_mask, connect=connect, seed=2, max_cycle=max_cycle
+        )
+        assert torch.all(spent(capped) <= budget)
+        free_classes, capped_classes = free.argmax(-1), capped.argmax(-1)
+        longer = sum(not short_cycles_span(free_classes[b], max_cycle) for b in range(batch))
+        assert longer > 10
+        assert all(short_cycles_span(capped_classes[b], max_cycle) for b in range(batch))
+        n_edges = (capped_classes != 0).sum((1, 2)) // 2
+        present = node_mask.sum(1)
+        assert int((n_edges >= present).sum()) > 20  # cycles were still closed
+        if connect == "earlier":
+            for b in range(batch):  # the tree comes first: still one piece
+                roots = components(capped[b], node_mask[b])
+                assert len({roots[i] for i in range(n) if node_mask[b, i]}) == 1
+
+
+def test_max_cycle_two_gives_forests_and_large_values_change_nothing():
+    logits, budget, node_mask = random_case(200, 7, seed=4, max_budget=6)
+    for connect in (False, "earlier", "join"):
+        forest = budgeted(logits, budget, node_mask=node_mask, connect=connect, max_cycle=2)
+        n_edges = (forest.argmax(-1) != 0).sum((1, 2)) // 2
+        for b in range(200):
+            roots = components(forest[b], torch.ones(7, dtype=torch.bool))
+            assert n_edges[b] == 7 - len(set(roots))  # edges = nodes - components: no cycle
+        free = budgeted(logits, budget, node_mask=node_mask, connect=connect)
+        for max_cycle in (7, 100):
+            same = budgeted(
+                logits, budget, node_mask=node_mask, connect=connect, max_cycle=max_cycle
+            )
+            assert torch.equal(same, free)
+        mode = F.budgeted_symmetric_one_hot_argmax(
+            logits, budget, COST, node_mask=node_mask, connect=connect, max_cycle=2
+        )
+        n_edges = (mode.argmax(-1) != 0).sum((1, 2)) // 2
+        assert all(
+            n_edges[b] == 7 - len(set(components(mode[b], torch.ones(7, dtype=torch.bool))))
+            for b in range(200)
+        )
+
+
+def test_max_cycle_gradients_reach_the_entries_it_allows():
+    logits, budget, node_mask = random_case(64, 6, seed=5, max_budget=6)
+    logits.requires_grad_(True)
+    adj = budgeted(logits, budget, node_mask=node_mask, connect="earlier", max_cycle=4)
+    (adj * torch.randn_like(adj)).sum().backward()
+    assert torch.isfinite(logits.grad).all()
+    assert int((logits.grad != 0).sum()) > 0
 
 
 def test_budgeted_single_node_graph():

@@ -115,8 +115,13 @@ def test_repr_shows_settings():
     )
     assert repr(mnn.BudgetedSymmetricGumbelSoftmax(connect=True)) == (
         "BudgetedSymmetricGumbelSoftmax(hard=True, estimator='st', eval_mode='sample', "
-        "connect=True)"
+        "connect=True, max_cycle=None)"
     )
+    assert repr(mnn.BudgetedSymmetricGumbelSoftmax(connect="earlier", max_cycle=7)).endswith(
+        "connect='earlier', max_cycle=7)"
+    )
+    with pytest.raises(ValueError, match="max_cycle"):
+        mnn.BudgetedSymmetricGumbelSoftmax(max_cycle=1)
 
 
 def test_budgeted_module_train_and_eval():
