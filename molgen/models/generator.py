@@ -248,7 +248,7 @@ class Generator(nn.Module):
             self.bond_sampler = BudgetedSymmetricGumbelSoftmax(
                 **sampler_args, connect=connect, max_cycle=cfg.max_ring
             )
-            # The same noise without budgets or connect rule: what the constraints changed.
+            # The same noise without budgets, connect or ring rule: what the constraints changed.
             self.free_bond_sampler = BudgetedSymmetricGumbelSoftmax(**sampler_args)
         self.reset_parameters()
 

@@ -819,7 +819,7 @@ def _budgeted_pairs(
     if connect == "earlier" and n_classes > 1:
         tree, in_tree = _earlier_edges(pairs, remaining, cost, present, draw)
     # The tree closes no cycle (each node's edge goes to an earlier one, before any other
-    # edge); after it, each edge is drawn only between nodes at most max_cycle - 1 edges apart.
+    # edge); after it, each edge needs ends at most max_cycle - 1 edges apart or a lone end.
     step = cycle_ok = None
     if max_cycle is not None and max_cycle < n:  # a longer cycle needs more than n nodes
         edges = torch.zeros(batch, n_pairs, dtype=torch.bool, device=device)

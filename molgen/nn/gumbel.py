@@ -170,8 +170,9 @@ class BudgetedSymmetricGumbelSoftmax(_GumbelBase):
             budgets allow; then the other pairs); ``"join"`` (fragments are joined by their
             highest-logit allowed edge); ``True`` = ``"join"``.
         max_cycle: ``None``, or the longest cycle an edge may close (``>= 2``; e.g. 7: no
-            ring of 8 or more atoms): an edge is drawn only between nodes in different
-            components or at most ``max_cycle - 1`` edges apart in the graph drawn so far.
+            ring of 8 or more atoms): an edge is drawn only between nodes at most
+            ``max_cycle - 1`` edges apart in the graph drawn so far, or with an end that has
+            no edge yet.
 
     Shapes:
         - **logits** :math:`(B, N(N-1)/2, C)` (pairs in ``torch.triu_indices(N, N, 1)`` order)
