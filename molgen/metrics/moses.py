@@ -42,6 +42,7 @@ __all__ = [
     "MOSES_TABLE_COLUMNS",
     "moses_references",
     "read_moses_split",
+    "shipped_statistics",
     "wasserstein_1",
 ]
 
@@ -345,16 +346,55 @@ def read_moses_split(split: str) -> list[str]:
         return [line.strip() for line in f]
 
 
+def shipped_statistics(split: str, n_molecules: int) -> dict[str, object] | None:
+    """The statistics MOSES ships for its own ``test`` or ``test_scaffolds`` set
+    (``moses/dataset/data/{split}_stats.npz``, what ``get_all_metrics`` uses when it is given no
+    test set), under :class:`~molgen.metrics.reference.Reference`'s statistic names; None, with a
+    warning naming the file, when it cannot be read or does not describe ``n_molecules``
+    molecules (the statistics are then computed from the SMILES)."""
+    path = moses_file(f"dataset/data/{split}_stats.npz")
+    try:
+        # The file holds pickled Counters; it comes from the installed wheel, trusted as its code.
+        with np.load(path, allow_pickle=True) as data:
+            stats = data["stats"].item()
+        fps = np.asarray(stats["SNN"]["fps"])
+        out = {
+            f"fcd_{CHEMNET_MOSES}": frechet.FrechetStats(
+                np.asarray(stats["FCD"]["mu"], np.float64),
+                np.asarray(stats["FCD"]["sigma"], np.float64),
+                n_molecules,
+            ),
+            "morgan": np.packbits(fps.astype(bool), axis=1),  # molgen's rows: packed 1024 bits
+            "fragments_counts": dict(stats["Frag"]["frag"]),
+            "scaffold_counts": dict(stats["Scaf"]["scaf"]),
+        }
+        for key, feature in (("logP", "logp"), ("SA", "sa"), ("QED", "qed"), ("weight", "weight")):
+            out[feature] = np.asarray(stats[key]["values"], np.float64)
+        rows = {len(fps), *(len(out[f]) for f in ("logp", "sa", "qed", "weight"))}
+        if rows != {n_molecules} or fps.shape[1:] != (1024,):
+            raise ValueError(f"rows {sorted(rows)} for {n_molecules} molecules")
+    except Exception as exc:  # any failure: compute the statistics instead
+        warnings.warn(f"{path}: cannot use MOSES' statistics ({exc}); computing them", stacklevel=3)
+        return None
+    return out
+
+
 def moses_references(
     files: dict[str, Path | Sequence[str] | None],
     *,
     cache_dir: Path | None = None,
     n_jobs: int | None = 1,
+    shipped: bool = True,
 ) -> dict[str, Reference]:
     """``{name: Reference}`` for the names of :data:`MOSES_REFERENCES` given in ``files`` (a
     SMILES file, a list of SMILES, or None for MOSES' own set), canonicalised as MOSES does and
     cached by content under ``cache_dir``; except ``train``, whose distinct strings are kept as
-    written: MOSES' novelty is the only metric that reads it, and compares with them so."""
+    written: MOSES' novelty is the only metric that reads it, and compares with them so.
+
+    With ``shipped`` (the default), MOSES' own test and scaffold-test sets come with the
+    statistics MOSES ships for them (:func:`shipped_statistics`), as ``get_all_metrics`` uses
+    them: no statistic of those sets is computed, where computing them takes about an hour on
+    one core (the ChemNet activations of 352,000 molecules)."""
     from molgen.metrics.report import read_smiles_file
 
     out = {}
@@ -363,6 +403,10 @@ def moses_references(
             raise ValueError(f"unknown MOSES reference {name!r}")
         if given is None:
             smiles = read_moses_split(name)
+            stats = shipped and name != "train" and shipped_statistics(name, len(smiles))
+            if stats:  # MOSES' strings as written, as its statistics were computed from them
+                out[name] = Reference(smiles, statistics=stats)
+                continue
         elif isinstance(given, (str, Path)):
             smiles = read_smiles_file(given)
         else:

@@ -18,7 +18,7 @@ import hashlib
 import io
 import json
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 
@@ -105,12 +105,17 @@ def _read_entry(path: Path, key: str, decode: Callable[[bytes], object]):
 class Reference:
     """A reference set: its distinct strict-valid canonical SMILES (MOSES' training set keeps its
     strings as written, as MOSES' novelty compares them: :func:`molgen.metrics.moses.
-    moses_references`) and lazily computed, cached statistics (see the module docstring).
-    Statistics take the evaluation's :class:`~molgen.parallel.ProcessPool` (default: this
-    process)."""
+    moses_references`) and lazily computed, cached statistics (see the module docstring), or
+    ``statistics`` given precomputed. Statistics take the evaluation's
+    :class:`~molgen.parallel.ProcessPool` (default: this process)."""
 
     def __init__(
-        self, canonical: Sequence[str], *, n_input: int | None = None, cache_dir: Path | None = None
+        self,
+        canonical: Sequence[str],
+        *,
+        n_input: int | None = None,
+        cache_dir: Path | None = None,
+        statistics: Mapping[str, object] | None = None,
     ) -> None:
         self.canonical: tuple[str, ...] = tuple(canonical)
         if not self.canonical:
@@ -122,7 +127,9 @@ class Reference:
             digest.update(smiles.encode() + b"\n")
         self.digest = digest.hexdigest()
         self._set: frozenset[str] | None = None
-        self._memo: dict[str, object] = {}
+        # Precomputed statistics (e.g. those MOSES ships for its test sets) by their cache names:
+        # a feature's name, ``fragments_counts``/``scaffold_counts``, ``fcd``/``fcd_FEATURE``.
+        self._memo: dict[str, object] = dict(statistics or {})
 
     @classmethod
     def from_smiles(

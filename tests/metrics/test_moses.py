@@ -9,7 +9,15 @@ from rdkit.Chem import Crippen, Descriptors, rdFingerprintGenerator
 
 from molgen.chem.properties import brics_fragments, murcko_scaffold, qed, sa_score
 from molgen.metrics import evaluate, frechet
-from molgen.metrics.moses import MOSES, moses_references, read_moses_split, wasserstein_1
+from molgen.metrics.features import CHEMNET_MOSES, features
+from molgen.metrics.moses import (
+    MOSES,
+    moses_references,
+    read_moses_split,
+    shipped_statistics,
+    wasserstein_1,
+)
+from molgen.parallel import ProcessPool
 
 needs_molsets = pytest.mark.skipif(
     importlib.util.find_spec("moses") is None, reason="molsets wheel not installed"
@@ -152,3 +160,73 @@ def test_fcd_is_the_frechet_distance_of_fcd_torch_inputs(tmp_path):
 def test_moses_splits_are_read_from_the_wheel():
     test = read_moses_split("test")
     assert len(test) == 176_074 and test[0] == "CC1C2CCC(C2)C1CN(CCO)C(=O)c1ccc(Cl)cc1"
+
+
+@needs_molsets
+def test_shipped_statistics_are_molgens_features_of_the_same_molecules():
+    test = read_moses_split("test")
+    stats = shipped_statistics("test", len(test))
+    head = test[:200]
+    mols = [Chem.MolFromSmiles(s) for s in head]
+    bits = np.stack([_MORGAN.GetFingerprintAsNumPy(m).astype(bool) for m in mols])
+    np.testing.assert_array_equal(stats["morgan"][:200], np.packbits(bits, axis=1))
+    for name, fn in (("logp", Crippen.MolLogP), ("sa", sa_score), ("qed", qed),
+                     ("weight", Descriptors.MolWt)):  # fmt: skip
+        np.testing.assert_allclose(stats[name][:200], [fn(m) for m in mols], atol=1e-6)
+    # the counts are over all 176,074 molecules: the first 200's must be among them
+    fragments = Counter(f for m in mols for f in brics_fragments(m))
+    scaffolds = Counter(s for s in map(murcko_scaffold, mols) if s)
+    assert all(stats["fragments_counts"].get(f, 0) >= n for f, n in fragments.items())
+    assert all(stats["scaffold_counts"].get(s, 0) >= n for s, n in scaffolds.items())
+    assert None not in stats["scaffold_counts"]
+
+
+@pytest.mark.skipif(not frechet.fcd_available(), reason="fcd not installed")
+@needs_molsets
+def test_shipped_fcd_moments_describe_chemnet_activations_of_the_test_set():
+    test = read_moses_split("test")
+    moments = shipped_statistics("test", len(test))[f"fcd_{CHEMNET_MOSES}"]
+    n = 1000
+    drawn = [test[i] for i in np.random.default_rng(0).choice(len(test), n, replace=False)]
+    acts = features(ProcessPool(), drawn, [CHEMNET_MOSES])[CHEMNET_MOSES].astype(np.float64)
+    variance = np.diag(moments.cov)
+    live = variance > 1e-8  # ChemNet has units that are constant on these molecules
+    z = (acts.mean(0) - moments.mean)[live] / np.sqrt(variance[live] / n)
+    assert np.abs(z).max() < 5  # 512 means at once: P(max |z| >= 5) < 3e-4 if they agree
+    assert acts.var(0, ddof=1).sum() / variance.sum() == pytest.approx(1, abs=0.1)
+    # the scaffold-test set's moments are another distribution: the same check fails there
+    other = shipped_statistics("test_scaffolds", len(read_moses_split("test_scaffolds")))
+    other_moments = other[f"fcd_{CHEMNET_MOSES}"]
+    z_other = (acts.mean(0) - other_moments.mean)[live] / np.sqrt(variance[live] / n)
+    assert np.abs(z_other).max() >= 5
+
+
+@needs_molsets
+def test_moses_own_test_sets_come_with_shipped_statistics():
+    references = moses_references({"test": None, "test_scaffolds": TEST})
+    test = references["test"]
+    assert len(test) == 176_074
+    shipped = shipped_statistics("test", len(test))
+    got = test.fcd_stats(feature=CHEMNET_MOSES)  # read, not computed (that takes many minutes)
+    np.testing.assert_array_equal(got.mean, shipped[f"fcd_{CHEMNET_MOSES}"].mean)
+    assert test.counts("scaffold") == shipped["scaffold_counts"]
+    # a set given as SMILES is computed from them
+    mols = [Chem.MolFromSmiles(s) for s in TEST]
+    expected = Counter(s for s in map(murcko_scaffold, mols) if s)
+    assert references["test_scaffolds"].counts("scaffold") == expected != {}
+
+
+@needs_molsets
+def test_shipped_statistics_not_matching_the_set_are_computed_instead(tmp_path, monkeypatch):
+    import molgen.metrics.moses as moses_module
+
+    monkeypatch.setattr(moses_module, "read_moses_split", lambda split: TEST)
+    with pytest.warns(UserWarning, match=r"test_stats.npz: cannot use .*rows \[176074\] for 7"):
+        reference = moses_references({"test": None})["test"]
+    assert reference.canonical == tuple(_canonical(s) for s in TEST)
+    assert moses_references({"test": None}, shipped=False)["test"].canonical == reference.canonical
+    corrupt = tmp_path / "test_stats.npz"
+    corrupt.write_bytes(b"not an npz")
+    monkeypatch.setattr(moses_module, "moses_file", lambda relative: corrupt)
+    with pytest.warns(UserWarning, match="test_stats.npz: cannot use MOSES' statistics"):
+        assert shipped_statistics("test", 7) is None
