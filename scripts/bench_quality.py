@@ -17,8 +17,9 @@ keeps ``train.smi``, ``val.smi`` and ``test.smi``.
 ``--benchmark moses`` (the default when the config's ``data.name`` is ``moses``) also scores
 each row's samples with MOSES' metrics (``molgen evaluate --benchmark moses``: the same
 samples, not drawn again) against MOSES' test, scaffold-test and training sets from the molsets
-wheel, or the files ``--moses-test``, ``--moses-test-scaffolds``, ``--moses-train``; their
-statistics are built once per run (and cached under the config's ``data.cache_dir``). A row
+wheel (the test sets with the statistics MOSES ships for them), or the files ``--moses-test``,
+``--moses-test-scaffolds``, ``--moses-train``, whose statistics are built once per run (and
+cached under the config's ``data.cache_dir``). A row
 then also has ``moses`` (MOSES' keys) and ``samples_per_s`` (molecules per second of the
 sampling call, decoding to SMILES included), and prints them on a line of its own.
 
