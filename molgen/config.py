@@ -278,12 +278,16 @@ class GANConfig(_Strict):
         False, description="append batch std of graph features in critic"
     )
     diversity_weight: Real = Field(0.0, ge=0.0, description="mode-seeking diversity term weight")
-    latent_weight: Real = Field(
-        0.0,
-        ge=0.0,
-        description="InfoGAN latent recovery: weight of the squared error of a head that "
-        "predicts z from the generated graph (0 = off)",
-    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_retired_keys(cls, data: Any) -> Any:
+        # gan.latent_weight (InfoGAN latent recovery) was measured at full length and removed
+        # (README); every run folder and checkpoint saved while it existed has it at 0 (off),
+        # and those still load. Any other value fails as an unknown key.
+        if isinstance(data, dict) and "latent_weight" in data and data["latent_weight"] == 0:
+            data = {key: value for key, value in data.items() if key != "latent_weight"}
+        return data
 
 
 class TrainConfig(_Strict):

@@ -25,7 +25,6 @@ __all__ = [
     "diversity_loss",
     "generator_loss",
     "gradient_penalty",
-    "latent_loss",
     "reward_loss",
 ]
 
@@ -290,15 +289,12 @@ def generator_loss(
     diversity_weight: float = 0.0,
     z: Tensor | None = None,
     diversity_inputs: Sequence[Tensor] | None = None,
-    latent_head: nn.Module | None = None,
-    latent_weight: float = 0.0,
 ) -> tuple[Tensor, dict[str, float]]:
-    r"""MolGAN's generator loss with optional mode-seeking diversity and latent-recovery terms.
+    r"""MolGAN's generator loss with an optional mode-seeking diversity term.
 
     .. math::
         \mathcal{L} = (1 - \lambda) \mathcal{L}_{\text{WGAN}}
-        + \lambda \alpha \mathcal{L}_{\text{RL}} + w_{\text{div}} \mathcal{L}_{\text{div}}
-        + w_{\text{lat}} \mathcal{L}_{\text{lat}}, \quad
+        + \lambda \alpha \mathcal{L}_{\text{RL}} + w_{\text{div}} \mathcal{L}_{\text{div}}, \quad
         \mathcal{L}_{\text{WGAN}} = -\mathbb{E}[D(G)], \quad
         \mathcal{L}_{\text{RL}} = -\mathbb{E}[\hat R(G)]
 
@@ -309,17 +305,12 @@ def generator_loss(
     :math:`\alpha = 1`. (MolGAN's own ``la`` weighs the WGAN term, i.e. ``la = 1 - rl_weight``.)
     :math:`\mathcal{L}_{\text{div}}` is :func:`diversity_loss` of ``diversity_inputs``
     (default: ``fake``; pass the generator's probabilities, see there) and ``z``.
-    :math:`\mathcal{L}_{\text{lat}}` is :func:`latent_loss` of ``latent_head`` on ``fake`` and
-    ``z`` (InfoGAN).
 
     The critic's and reward network's parameters are frozen while they score ``fake``: the
-    loss's gradient reaches the generator only, and backward skips their weight gradients. The
-    latent head is not frozen: it minimises :math:`\mathcal{L}_{\text{lat}}` with the generator
-    (its gradient is that of :math:`w_{\text{lat}} \mathcal{L}_{\text{lat}}`).
+    loss's gradient reaches the generator only, and backward skips their weight gradients.
 
     Statistics: ``generator_loss``, ``generator_wgan``, and when enabled ``generator_rl``,
-    ``reward_fake`` (mean predicted reward), ``rl_scale`` (:math:`\alpha`), ``diversity``,
-    ``latent`` (:math:`\mathcal{L}_{\text{lat}}`, unweighted).
+    ``reward_fake`` (mean predicted reward), ``rl_scale`` (:math:`\alpha`), ``diversity``.
     """
     if not 0.0 <= rl_weight <= 1.0:
         raise ValueError(f"rl_weight must be in [0, 1], got {rl_weight}")
@@ -329,10 +320,6 @@ def generator_loss(
         raise ValueError("rl_weight > 0 needs a reward_net")
     if diversity_weight > 0 and z is None:
         raise ValueError("diversity_weight > 0 needs the noise z that produced fake")
-    if latent_weight < 0:
-        raise ValueError(f"latent_weight must be >= 0, got {latent_weight}")
-    if latent_weight > 0 and (latent_head is None or z is None):
-        raise ValueError("latent_weight > 0 needs a latent_head and the noise z that produced fake")
     with _frozen(critic, reward_net if rl_weight > 0 else None):
         wgan = -critic(*fake).mean()
         reward = reward_net(*fake).mean() if rl_weight > 0 else None
@@ -347,28 +334,7 @@ def generator_loss(
         diversity = diversity_loss(fake if diversity_inputs is None else diversity_inputs, z)
         loss = loss + diversity_weight * diversity
         stats["diversity"] = diversity
-    if latent_weight > 0:
-        latent = latent_loss(latent_head, fake, z)
-        loss = loss + latent_weight * latent
-        stats["latent"] = latent
     return loss, _stats(generator_loss=loss, **stats)
-
-
-def latent_loss(latent_head: nn.Module, fake: Graph, z: Tensor) -> Tensor:
-    r"""Latent recovery (InfoGAN's mutual-information bound, up to constants):
-    :math:`\frac{1}{BZ} \sum_{b,k} (Q(G_b)_k - z_{bk})^2`.
-
-    The negative log-likelihood of ``z`` under a Gaussian with mean :math:`Q(G)` and fixed
-    variance, minimised by both the generator (through the straight-through samples ``fake``)
-    and the head :math:`Q` (``latent_head``, e.g. :class:`molgen.models.LatentHead`). ``z`` is
-    ``[B, Z]``, the noise that generated ``fake``.
-    """
-    if z.dim() != 2 or z.shape[0] != fake[0].shape[0]:
-        raise ValueError(
-            f"z must have shape ({fake[0].shape[0]}, z_dim) like fake's batch, got {tuple(z.shape)}"
-        )
-    prediction = latent_head(*fake)  # [B, Z]
-    return F.mse_loss(prediction, z.to(prediction.dtype))
 
 
 def reward_loss(reward_net: nn.Module, graphs: Graph, target_rewards: Tensor) -> Tensor:

@@ -1,7 +1,6 @@
-r"""MolGAN's critic and reward network, and the latent-recovery head: relational GCN -> gated
-aggregation -> MLP.
+r"""MolGAN's critic and reward network: relational GCN -> gated aggregation -> MLP.
 
-How the graph enters (the same for all three networks):
+How the graph enters (the same for both networks):
 
 - Node mask :math:`m_i = 1 - x_{i0}`, the probability that node :math:`i` is an atom (class 0 is
   padding). On one-hot inputs it equals the hard mask, so padding nodes neither send messages
@@ -27,7 +26,7 @@ from molgen.config import DiscriminatorConfig
 from molgen.models.generator import check_type_counts, glorot_linear, tanh_mlp
 from molgen.nn.rgcn import DenseRelationalConv, GraphAggregation
 
-__all__ = ["Discriminator", "GraphEncoder", "LatentHead", "RewardNetwork"]
+__all__ = ["Discriminator", "GraphEncoder", "RewardNetwork"]
 
 
 class GraphEncoder(nn.Module):
@@ -95,22 +94,16 @@ class GraphEncoder(nn.Module):
 
 
 class _GraphScorer(nn.Module):
-    """Shared body: :class:`GraphEncoder`, then a tanh MLP over ``cfg.mlp_dims`` to ``outputs``
-    numbers per graph (one score for the critic and the reward network)."""
+    """Shared body: :class:`GraphEncoder`, then a tanh MLP over ``cfg.mlp_dims`` to one score."""
 
     def __init__(
-        self,
-        cfg: DiscriminatorConfig,
-        num_atom_types: int,
-        num_bond_types: int,
-        head_inputs: int,
-        outputs: int = 1,
+        self, cfg: DiscriminatorConfig, num_atom_types: int, num_bond_types: int, head_inputs: int
     ):
         super().__init__()
         self.encoder = GraphEncoder(cfg, num_atom_types, num_bond_types)
         mlp = tanh_mlp(head_inputs, cfg.mlp_dims, cfg.dropout)
         self.head = nn.Sequential(
-            *mlp, glorot_linear(cfg.mlp_dims[-1] if cfg.mlp_dims else head_inputs, outputs)
+            *mlp, glorot_linear(cfg.mlp_dims[-1] if cfg.mlp_dims else head_inputs, 1)
         )
 
     def reset_parameters(self) -> None:
@@ -202,47 +195,3 @@ class RewardNetwork(_GraphScorer):
 
     def extra_repr(self) -> str:
         return "output=sigmoid"
-
-
-class LatentHead(_GraphScorer):
-    r"""InfoGAN's :math:`Q`: predicts the noise :math:`\mathbf{z}` that generated a graph.
-
-    .. math::
-        Q(G) = \mathrm{MLP}(\mathbf{h}_G) \in \mathbb{R}^{Z}
-
-    the mean of a Gaussian with fixed variance, so its negative log-likelihood is the squared
-    error of :func:`molgen.gan.latent_loss`. The generator and :math:`Q` minimise that error
-    together (Chen et al., 2016, "InfoGAN"; Srivastava et al., 2017, "VEEGAN"): two noises that
-    give the same graph cannot both be recovered, so the generator is pushed to use its noise.
-
-    Same architecture as :class:`Discriminator` (without packing), with its own weights rather
-    than a head on the critic's encoder: a shared encoder would be trained by the recovery loss
-    outside the critic's gradient-penalised objective, so the WGAN-GP critic would no longer be
-    the function the penalty constrains, and the critic's Adam moments would mix two losses.
-    Separate, the critic is exactly what it is without the term, at the cost of one more
-    encoder pass per generator step (none per critic step).
-
-    Args:
-        cfg: :class:`molgen.config.DiscriminatorConfig` (the critic's widths).
-        num_atom_types: :math:`A`, including class 0 ("no atom").
-        num_bond_types: :math:`R`, including class 0 ("no bond").
-        z_dim: :math:`Z`, the generator's noise dimension.
-
-    Shapes:
-        - **input:** ``x`` :math:`(B, N, A)`, ``adj`` :math:`(B, N, N, R)`, float
-        - **output:** :math:`(B, Z)`
-    """
-
-    def __init__(
-        self, cfg: DiscriminatorConfig, num_atom_types: int, num_bond_types: int, z_dim: int
-    ):
-        if z_dim < 1:
-            raise ValueError(f"z_dim must be >= 1, got {z_dim}")
-        super().__init__(cfg, num_atom_types, num_bond_types, cfg.aggregate_dim, outputs=z_dim)
-        self.z_dim = z_dim
-
-    def forward(self, x: Tensor, adj: Tensor) -> Tensor:
-        return self.head(self.encoder(x, adj))
-
-    def extra_repr(self) -> str:
-        return f"z_dim={self.z_dim}"

@@ -41,7 +41,7 @@ from molgen.gan import (
 )
 from molgen.io import lock_folder, remove_stale_temporaries
 from molgen.metrics import TABLE_COLUMNS, Reference, evaluate
-from molgen.models import Discriminator, Generator, LatentHead, RewardNetwork
+from molgen.models import Discriminator, Generator, RewardNetwork
 from molgen.nn.schedules import TemperatureSchedule, make_schedule
 from molgen.tracking import Tracker, check_wandb_reachable, open_tracker
 from molgen.training import distributed
@@ -200,19 +200,6 @@ def _update(
     the gradient norm for logging."""
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
-    return _step(loss, optimizer, module, max_norm, name, state, rt)
-
-
-def _step(
-    loss: torch.Tensor,
-    optimizer: torch.optim.Optimizer,
-    module: torch.nn.Module,
-    max_norm: float | None,
-    name: str,
-    state: TrainState,
-    rt: Runtime,
-) -> float:
-    """:func:`_update` after the backward pass: clip ``module``'s gradients, check, step."""
     grad_norm = float(
         torch.nn.utils.clip_grad_norm_(
             module.parameters(), max_norm if max_norm is not None else float("inf")
@@ -277,9 +264,8 @@ class TrainState:
 
     :meth:`state_dict` and :meth:`load_state_dict` are the checkpoint's schema, written once.
     A part of the state that is off in this run (the reward network and its optimiser without
-    RL, the latent head and its optimiser without ``gan.latent_weight``) is saved as ``None``.
-    A new stateful part (e.g. averaged generator weights) is a field here and a line in
-    :attr:`STATEFUL`.
+    RL) is saved as ``None``. A new stateful part (e.g. averaged generator weights) is a field
+    here and a line in :attr:`STATEFUL`.
     """
 
     cfg: Config
@@ -295,8 +281,6 @@ class TrainState:
     data_rng: torch.Generator  # which real graphs each batch holds
     step: int = 0  # generator steps done
     generator_ema: Generator | None = None  # averaged weights (train.ema_decay), for sampling
-    latent_head: LatentHead | None = None  # InfoGAN's Q (gan.latent_weight > 0)
-    opt_latent_head: torch.optim.Optimizer | None = None
 
     #: Checkpoint key -> the attribute whose ``state_dict()`` it holds.
     STATEFUL: ClassVar[dict[str, str]] = {
@@ -308,8 +292,6 @@ class TrainState:
         "opt_reward": "opt_reward",
         "schedule": "schedule",
         "generator_ema": "generator_ema",
-        "latent_head": "latent_head",
-        "opt_latent_head": "opt_latent_head",
     }
 
     @property
@@ -381,12 +363,6 @@ def init_state(cfg: Config, dataset: MolDataset, device: torch.device, rank: int
     reward_net = None
     if cfg.gan.rl_weight > 0:
         reward_net = RewardNetwork(cfg.discriminator, n_atom_types, n_bond_types).to(device)
-    # Built last, so the other parts' initial weights are those of a run without it.
-    latent_head = None
-    if cfg.gan.latent_weight > 0:
-        latent_head = LatentHead(
-            cfg.discriminator, n_atom_types, n_bond_types, cfg.generator.z_dim
-        ).to(device)
     # Fused Adam: one kernel per step, not one per tensor and operation (much faster on CPU).
     opt_generator = torch.optim.Adam(
         generator.parameters(), lr=cfg.train.lr_generator, betas=cfg.train.betas, fused=True
@@ -397,17 +373,6 @@ def init_state(cfg: Config, dataset: MolDataset, device: torch.device, rank: int
     opt_reward = (
         torch.optim.Adam(reward_net.parameters(), lr=cfg.reward.lr, fused=True)
         if reward_net
-        else None
-    )
-    # The critic's learning rate and betas: Q is a network of the critic's kind.
-    opt_latent_head = (
-        torch.optim.Adam(
-            latent_head.parameters(),
-            lr=cfg.train.lr_discriminator,
-            betas=cfg.train.betas,
-            fused=True,
-        )
-        if latent_head
         else None
     )
     schedule = make_schedule(
@@ -435,23 +400,20 @@ def init_state(cfg: Config, dataset: MolDataset, device: torch.device, rank: int
         noise_rng=torch.Generator(device).manual_seed(rank_seed),
         data_rng=torch.Generator().manual_seed(rank_seed + 1),
         generator_ema=generator_ema,
-        latent_head=latent_head,
-        opt_latent_head=opt_latent_head,
     )
 
 
 @dataclass(frozen=True)
 class Runtime:
-    """How this process runs the steps; nothing here is saved. ``generator``, ``critic``,
-    ``reward_net`` and ``latent_head`` are the DistributedDataParallel views of the state's
-    modules (the modules themselves in one process): they average gradients across ranks."""
+    """How this process runs the steps; nothing here is saved. ``generator``, ``critic`` and
+    ``reward_net`` are the DistributedDataParallel views of the state's modules (the modules
+    themselves in one process): they average gradients across ranks."""
 
     device: torch.device
     autocast: torch.autocast
     generator: torch.nn.Module
     critic: torch.nn.Module  # for the critic's own step; the generator step uses the module
     reward_net: torch.nn.Module | None
-    latent_head: torch.nn.Module | None
     critic_objective: Callable[..., tuple[torch.Tensor, torch.Tensor]]
     checkpoint: Path  # named when a loss diverges
     compile_s: float | None = None  # seconds spent compiling the critic objective
@@ -481,7 +443,6 @@ class Runtime:
             generator=ctx.wrap(state.generator),
             critic=ctx.wrap(state.critic),
             reward_net=ctx.wrap(state.reward_net) if state.reward_net is not None else None,
-            latent_head=ctx.wrap(state.latent_head) if state.latent_head is not None else None,
             critic_objective=objective,
             checkpoint=checkpoint,
             compile_s=compile_s,
@@ -559,11 +520,8 @@ def reward_step(state: TrainState, rt: Runtime, real: Graph, fake: Fake) -> dict
 
 
 def generator_step(state: TrainState, rt: Runtime, fake: Fake) -> Update:
-    """One generator update: adversarial, + RL once ``gan.rl_start`` is reached, + diversity,
-    + latent recovery, whose head :math:`Q` takes its own step on the same backward pass."""
+    """One generator update: adversarial, + RL once ``gan.rl_start`` is reached, + diversity."""
     gan = state.cfg.gan
-    if state.opt_latent_head is not None:
-        state.opt_latent_head.zero_grad(set_to_none=True)
     with rt.autocast:
         loss, stats = generator_loss(
             state.critic,
@@ -576,13 +534,9 @@ def generator_step(state: TrainState, rt: Runtime, fake: Fake) -> Update:
             diversity_inputs=tuple(logits.softmax(-1) for logits in fake.logits)
             if gan.diversity_weight > 0
             else None,
-            latent_head=rt.latent_head,
-            latent_weight=gan.latent_weight,
         )
     clip = state.cfg.train.grad_clip
     grad_norm = _update(loss, state.opt_generator, state.generator, clip, "generator", state, rt)
-    if state.opt_latent_head is not None:  # the backward above filled Q's gradients too
-        _step(loss, state.opt_latent_head, state.latent_head, clip, "latent head", state, rt)
     return Update(loss, stats, grad_norm)
 
 
@@ -682,7 +636,7 @@ def train(
 
 #: Parts a run may lack (switched off): a checkpoint written before molgen had the switch has
 #: no entry for them, which means the same as ``None``, so it still resumes.
-OPTIONAL_PARTS = ("reward", "opt_reward", "generator_ema", "latent_head", "opt_latent_head")
+OPTIONAL_PARTS = ("reward", "opt_reward", "generator_ema")
 
 #: What resuming reads from a checkpoint: the parts in ``TrainState.STATEFUL`` (the optional
 #: ones only when present) and these.

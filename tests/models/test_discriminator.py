@@ -1,11 +1,11 @@
-"""Discriminator, RewardNetwork and LatentHead: shapes, packing, padding, gradients into every channel."""
+"""Discriminator and RewardNetwork: shapes, packing, padding, gradients into every channel."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 
 from molgen.config import DiscriminatorConfig, GeneratorConfig
-from molgen.models import Discriminator, Generator, LatentHead, RewardNetwork
+from molgen.models import Discriminator, Generator, RewardNetwork
 
 N, A, R = 6, 4, 5
 CFG = DiscriminatorConfig(conv_dims=[16, 8], aggregate_dim=16, mlp_dims=[16, 8])
@@ -144,22 +144,3 @@ def test_reset_parameters_and_repr():
     assert "pack=2, minibatch_std=False" in repr(critic)
     assert "DenseRelationalConv(4, 16, num_relations=5" in repr(critic)
     assert "output=sigmoid" in repr(RewardNetwork(CFG, A, R))
-
-
-def test_latent_head_predicts_one_z_per_graph_from_the_atoms_only():
-    """Q maps each graph to a vector of z_dim numbers, through the critic's kind of encoder:
-    its output is the MLP head of that encoder's embedding, blind to padding nodes."""
-    torch.manual_seed(0)
-    head = LatentHead(CFG, A, R, z_dim=7)
-    x, adj = random_graphs(5)
-    z = head(x, adj)
-    assert z.shape == (5, 7)
-    torch.testing.assert_close(z, head.head(head.encoder(x, adj)))
-    assert not torch.allclose(z[0], z[1])  # different graphs, different predictions
-    padding = x.argmax(-1) == 0
-    noisy_x = x.clone()
-    noisy_x[padding, 1:] = torch.rand(int(padding.sum()), A - 1)
-    torch.testing.assert_close(head(noisy_x, adj), z)
-    assert "z_dim=7" in repr(head)
-    with pytest.raises(ValueError, match="z_dim must be >= 1"):
-        LatentHead(CFG, A, R, z_dim=0)

@@ -38,9 +38,11 @@ def debug_config(cache_dir, *overrides):
     )
 
 
-def parameters(run_dir: Path, parts=("generator", "discriminator")) -> dict[str, torch.Tensor]:
+def parameters(run_dir: Path) -> dict[str, torch.Tensor]:
     state = load_checkpoint(run_dir)
-    return {f"{part}.{k}": v for part in parts for k, v in state[part].items()}
+    return {
+        f"{part}.{k}": v for part in ("generator", "discriminator") for k, v in state[part].items()
+    }
 
 
 def test_cli_train_then_sample_end_to_end(tmp_path, cache_dir, monkeypatch):
@@ -96,26 +98,22 @@ def test_cli_train_then_sample_end_to_end(tmp_path, cache_dir, monkeypatch):
     assert again.read_text() == out.read_text()
 
 
-@pytest.mark.parametrize(
-    "overrides", [[], ["gan.latent_weight=1.0"]], ids=["plain", "latent_recovery"]
-)
-def test_resume_gives_identical_parameters(tmp_path, cache_dir, overrides):
+def test_resume_gives_identical_parameters(tmp_path, cache_dir):
     straight, split = tmp_path / "straight", tmp_path / "split"
     train(
-        debug_config(cache_dir, "train.steps=12", "train.checkpoint_every=100", *overrides),
+        debug_config(cache_dir, "train.steps=12", "train.checkpoint_every=100"),
         straight,
         progress=False,
     )
-    train(debug_config(cache_dir, "train.steps=6", *overrides), split, progress=False)
+    train(debug_config(cache_dir, "train.steps=6"), split, progress=False)
     assert load_checkpoint(split)["step"] == 6
     train(
-        debug_config(cache_dir, "train.steps=12", "train.checkpoint_every=100", *overrides),
+        debug_config(cache_dir, "train.steps=12", "train.checkpoint_every=100"),
         split,
         resume=True,
         progress=False,
     )
-    parts = ("generator", "discriminator") + (("latent_head",) if overrides else ())
-    a, b = parameters(straight, parts), parameters(split, parts)
+    a, b = parameters(straight), parameters(split)
     assert a.keys() == b.keys()
     for key in a:
         assert torch.equal(a[key], b[key]), key
@@ -321,9 +319,8 @@ def test_time_box_stops_with_a_resumable_checkpoint(tmp_path, cache_dir):
         ["gan.minibatch_std=true"],
         ["gan.diversity_weight=0.5"],
         ["generator.constraint=valence_connected"],
-        ["gan.latent_weight=0.5"],
     ],
-    ids=["rl", "pack", "minibatch_std", "diversity", "constrained", "latent_recovery"],
+    ids=["rl", "pack", "minibatch_std", "diversity", "constrained"],
 )
 def test_each_gan_option_trains_and_logs(tmp_path, cache_dir, overrides):
     cfg = debug_config(
@@ -340,17 +337,6 @@ def test_each_gan_option_trains_and_logs(tmp_path, cache_dir, overrides):
         assert load_checkpoint(tmp_path)["reward"] is not None
     if cfg.gan.diversity_weight:
         assert all(r["train/diversity"] > 0 for r in records if "train/generator_loss" in r)
-    checkpoint = load_checkpoint(tmp_path)
-    if cfg.gan.latent_weight:
-        assert all(r["train/latent"] > 0 for r in records if "train/generator_loss" in r)
-        head = checkpoint["latent_head"]
-        # Q ends in z_dim outputs, and its optimiser stepped every tensor at every step.
-        assert head["head.2.weight"].shape[0] == cfg.generator.z_dim
-        moments = checkpoint["opt_latent_head"]["state"]
-        assert len(moments) == len(head) and all(int(m["step"]) == 4 for m in moments.values())
-    else:
-        assert checkpoint["latent_head"] is None and checkpoint["opt_latent_head"] is None
-        assert all("train/latent" not in r for r in records)
     (evaluation,) = [r for r in records if "eval/validity" in r]
     # The constraints' share of the validity is reported at every evaluation.
     assert 0 <= evaluation["eval/constraint_free_share"] <= evaluation["eval/validity"]
@@ -514,11 +500,11 @@ def test_a_checkpoint_from_before_the_optional_parts_resumes_exactly(tmp_path, c
     for name, value in parameters(tmp_path / "straight").items():
         torch.testing.assert_close(parameters(tmp_path / "old")[name], value, rtol=0, atol=0)
     state = load_checkpoint(tmp_path / "old")
-    state["latent_head"] = [1.0]  # present, so checked
+    state["generator_ema"] = [1.0]  # present, so checked
     save_checkpoint(state, tmp_path / "old" / "checkpoint.pt")
-    with pytest.raises(CheckpointError, match="entry 'latent_head' is a list"):
+    with pytest.raises(CheckpointError, match="entry 'generator_ema' is a list"):
         train(cfg, tmp_path / "old", resume=True, progress=False)
-    state["latent_head"] = None
+    state["generator_ema"] = None
     state["train_set"] = "abc"  # present, so checked before it is compared
     save_checkpoint(state, tmp_path / "old" / "checkpoint.pt")
     with pytest.raises(CheckpointError, match="entry 'train_set' is a str, not dict"):
