@@ -34,9 +34,6 @@ from pydantic import (
 )
 
 from molgen.errors import MolgenError
-from molgen.nn.functional import CONNECT_DEFAULT, CONNECT_STRATEGIES, ESTIMATORS
-from molgen.nn.gumbel import EVAL_MODES
-from molgen.nn.schedules import SCHEDULES
 
 __all__ = [
     "BOND_HEADS",
@@ -67,6 +64,13 @@ DATASETS = ("qm9_5k", "qm9", "moses")
 CONSTRAINTS = ("none", "valence", "valence_connected")
 #: ``generator.bond_head``: how the generator turns its hidden state into bond logits.
 BOND_HEADS = ("linear", "pairwise")
+#: The sampler's and schedules' names, as ``molgen.nn`` defines them (which imports torch, so
+#: ``molgen --help`` and config validation would wait seconds for it; a test keeps them equal).
+ESTIMATORS = ("st", "gumbel_rao", "reinmax")
+EVAL_MODES = ("sample", "argmax")
+CONNECT_STRATEGIES = ("earlier", "join")
+CONNECT_DEFAULT = "join"
+SCHEDULES = ("constant", "exponential", "linear", "cosine", "step")
 #: ``reward.objectives``: the scores of ``molgen.training.rewards.OBJECTIVES`` (which needs
 #: RDKit, so the config names them and a test keeps the two equal).
 OBJECTIVES = ("validity", "qed", "logp", "sa")
@@ -149,7 +153,7 @@ class DataConfig(_Strict):
 class TemperatureConfig(_Strict):
     """Gumbel-Softmax temperature as a function of the global step (see molgen.nn.schedules)."""
 
-    schedule: Literal[tuple(SCHEDULES)] = "exponential"
+    schedule: Literal[SCHEDULES] = "exponential"
     tau0: Real = Field(1.0, gt=0.0, description="temperature at step 0")
     tau_min: Real = Field(0.1, gt=0.0, description="floor")
     rate: Real = Field(1e-4, ge=0.0, description="exponential: tau0 * exp(-rate * step)")

@@ -1,3 +1,5 @@
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -184,6 +186,25 @@ def test_bond_heads():
 def test_every_schedule_is_accepted_and_builds(schedule):
     cfg = load_config(None, [f"temperature.schedule={schedule}", "temperature.total_steps=10"])
     assert isinstance(make_schedule(**cfg.temperature.model_dump()), SCHEDULES[schedule])
+
+
+def test_sampler_names_are_molgen_nns():
+    import molgen.config as config
+    from molgen.nn import functional, gumbel, schedules
+
+    assert config.ESTIMATORS == functional.ESTIMATORS
+    assert config.EVAL_MODES == gumbel.EVAL_MODES
+    assert config.CONNECT_STRATEGIES == functional.CONNECT_STRATEGIES
+    assert config.CONNECT_DEFAULT == functional.CONNECT_DEFAULT
+    assert tuple(schedules.SCHEDULES) == config.SCHEDULES
+
+
+def test_config_and_cli_import_without_torch():
+    # `molgen --help` and config validation should not wait for torch to import.
+    code = "import sys, molgen.cli; print('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
 
 
 def test_schedule_names_are_molgen_nns():
