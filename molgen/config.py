@@ -288,6 +288,11 @@ class GANConfig(_Strict):
         description="VAE-GAN coverage: weight of the negative ELBO of real graphs decoded by "
         "the generator from an encoder's noise, per graph entry (0 = off)",
     )
+    reconstruction_free_bits: Real = Field(
+        0.0,
+        ge=0.0,
+        description="nats of KL per noise dimension the reconstruction term does not charge",
+    )
 
     @model_validator(mode="before")
     @classmethod

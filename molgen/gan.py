@@ -345,6 +345,7 @@ def reconstruction_loss(
     real: Graph,
     *,
     generator_rng: torch.Generator | None = None,
+    free_bits: float = 0.0,
 ) -> tuple[Tensor, dict[str, float]]:
     r"""VAE-GAN coverage: the negative ELBO of the real graphs, per entry of a graph.
 
@@ -364,6 +365,10 @@ def reconstruction_loss(
     together, it makes the noise the generator is sampled from cover every real molecule;
     the critic alone only asks that samples look real, which one mode can satisfy.
 
+    ``free_bits`` :math:`\lambda` (Kingma et al., 2016): each noise dimension's KL, averaged over
+    the batch, counts as at least :math:`\lambda` nats, so the encoder may carry up to
+    :math:`\lambda Z` nats per graph at no cost instead of collapsing to the prior.
+
     ``real``: one-hot ``x [B, N, A]`` and ``adj [B, N, N, R]``. ``generator_rng`` draws
     :math:`\boldsymbol\epsilon`. Statistics: ``reconstruction`` (the cross-entropy per entry),
     ``kl`` (nats per graph).
@@ -380,10 +385,10 @@ def reconstruction_loss(
         bond_logits.transpose(1, 2), adj[:, rows, cols].argmax(-1), reduction="none"
     )  # [B, P]
     cross_entropy = atoms.sum(1) + bonds.sum(1)  # [B]
-    kl = 0.5 * (mu.square() + log_var.exp() - 1.0 - log_var).sum(1)  # [B]
+    kl = 0.5 * (mu.square() + log_var.exp() - 1.0 - log_var).mean(0)  # [Z]: per dimension
     entries = n + len(rows)
-    loss = (cross_entropy + kl).mean() / entries
-    return loss, _stats(reconstruction=cross_entropy.mean() / entries, kl=kl.mean())
+    loss = (cross_entropy.mean() + kl.clamp(min=free_bits).sum()) / entries
+    return loss, _stats(reconstruction=cross_entropy.mean() / entries, kl=kl.sum())
 
 
 def reward_loss(reward_net: nn.Module, graphs: Graph, target_rewards: Tensor) -> Tensor:

@@ -276,6 +276,18 @@ def test_reconstruction_gradient_of_the_kl_is_exact():
     torch.testing.assert_close(encoder.mu.grad, mu / scale)
     torch.testing.assert_close(encoder.log_var.grad, (log_var.exp() - 1) / 2 / scale)
 
+    # Free bits: a dimension whose batch-mean KL is below them is not charged (zero gradient),
+    # the others as before; the reported KL is the uncharged total.
+    kl_dims = 0.5 * (mu.square() + log_var.exp() - 1 - log_var).mean(0)  # [0.86, 0.45]
+    encoder.zero_grad()
+    loss, stats = gan.reconstruction_loss(
+        encoder, decoder, one_hot_graphs(batch, seed=2), free_bits=0.75
+    )
+    loss.backward()
+    assert stats["kl"] == pytest.approx(kl_dims.sum().item())
+    torch.testing.assert_close(encoder.mu.grad[:, 0], mu[:, 0] / scale)
+    assert not encoder.mu.grad[:, 1].any() and not encoder.log_var.grad[:, 1].any()
+
 
 def test_encoder_and_generator_learn_to_reconstruct_each_molecule():
     """Trained on the reconstruction alone, the generator decodes each of 6 distinct graphs

@@ -565,7 +565,11 @@ def generator_step(state: TrainState, rt: Runtime, fake: Fake, real: Graph) -> U
         )
         if rt.encoder is not None:
             reconstruction, reconstruction_stats = reconstruction_loss(
-                rt.encoder, state.generator, real, generator_rng=state.noise_rng
+                rt.encoder,
+                state.generator,
+                real,
+                generator_rng=state.noise_rng,
+                free_bits=gan.reconstruction_free_bits,
             )
             loss = loss + gan.reconstruction_weight * reconstruction
             stats |= reconstruction_stats | {"generator_loss": loss.item()}
