@@ -282,17 +282,6 @@ class GANConfig(_Strict):
         False, description="append batch std of graph features in critic"
     )
     diversity_weight: Real = Field(0.0, ge=0.0, description="mode-seeking diversity term weight")
-    reconstruction_weight: Real = Field(
-        0.0,
-        ge=0.0,
-        description="VAE-GAN coverage: weight of the negative ELBO of real graphs decoded by "
-        "the generator from an encoder's noise, per graph entry (0 = off)",
-    )
-    reconstruction_free_bits: Real = Field(
-        0.0,
-        ge=0.0,
-        description="nats of KL per noise dimension the reconstruction term does not charge",
-    )
 
     @model_validator(mode="before")
     @classmethod

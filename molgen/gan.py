@@ -1,5 +1,4 @@
-r"""MolGAN's objectives: WGAN-GP critic loss, generator loss with the RL term, diversity, reward,
-and the VAE-GAN reconstruction of real graphs.
+r"""MolGAN's objectives: WGAN-GP critic loss, generator loss with the RL term, diversity, reward.
 
 A graph is a pair ``(x, adj)`` of float tensors ``[B, N, A]`` and ``[B, N, N, R]``; a critic is
 any module mapping a graph to scores ``[B / pack]`` (``critic.pack`` graphs per score, 1 when
@@ -26,7 +25,6 @@ __all__ = [
     "diversity_loss",
     "generator_loss",
     "gradient_penalty",
-    "reconstruction_loss",
     "reward_loss",
 ]
 
@@ -337,58 +335,6 @@ def generator_loss(
         loss = loss + diversity_weight * diversity
         stats["diversity"] = diversity
     return loss, _stats(generator_loss=loss, **stats)
-
-
-def reconstruction_loss(
-    encoder: nn.Module,
-    generator: nn.Module,
-    real: Graph,
-    *,
-    generator_rng: torch.Generator | None = None,
-    free_bits: float = 0.0,
-) -> tuple[Tensor, dict[str, float]]:
-    r"""VAE-GAN coverage: the negative ELBO of the real graphs, per entry of a graph.
-
-    .. math::
-        \mathcal{L}_{\text{rec}} = \frac{1}{B (N + P)} \sum_b \Big[
-        -\log p(G_b \mid \mathbf{z}_b)
-        + \mathrm{KL}\big(q(\mathbf{z} \mid G_b) \,\|\, \mathcal{N}(0, I)\big) \Big],
-        \quad \mathbf{z}_b = \boldsymbol\mu_b + \boldsymbol\sigma_b \odot
-        \boldsymbol\epsilon_b
-
-    :math:`q` is ``encoder`` (e.g. :class:`molgen.models.NoiseEncoder`: ``(x, adj) -> (mu,
-    log_var)``); :math:`-\log p(G \mid \mathbf{z})` is the cross-entropy of each of the
-    :math:`N` atoms and :math:`P = N(N-1)/2` atom pairs of the real graph under
-    ``generator.logits(z, x)`` (the pairwise bond head reads the real atoms), without the
-    sampler's rules: a real molecule fits every budget, so this bounds the constrained
-    sampler's negative log-likelihood from above. Minimised by the encoder and the generator
-    together, it makes the noise the generator is sampled from cover every real molecule;
-    the critic alone only asks that samples look real, which one mode can satisfy.
-
-    ``free_bits`` :math:`\lambda` (Kingma et al., 2016): each noise dimension's KL, averaged over
-    the batch, counts as at least :math:`\lambda` nats, so the encoder may carry up to
-    :math:`\lambda Z` nats per graph at no cost instead of collapsing to the prior.
-
-    ``real``: one-hot ``x [B, N, A]`` and ``adj [B, N, N, R]``. ``generator_rng`` draws
-    :math:`\boldsymbol\epsilon`. Statistics: ``reconstruction`` (the cross-entropy per entry),
-    ``kl`` (nats per graph).
-    """
-    x, adj = real
-    n = x.shape[1]
-    rows, cols = torch.triu_indices(n, n, offset=1, device=x.device)
-    mu, log_var = encoder(x, adj)  # [B, Z] each
-    noise = torch.randn(mu.shape, generator=generator_rng, device=mu.device, dtype=mu.dtype)
-    z = mu + torch.exp(0.5 * log_var) * noise  # [B, Z]
-    atom_logits, bond_logits = generator.logits(z, x)  # [B, N, A], [B, P, R]
-    atoms = F.cross_entropy(atom_logits.transpose(1, 2), x.argmax(-1), reduction="none")  # [B, N]
-    bonds = F.cross_entropy(
-        bond_logits.transpose(1, 2), adj[:, rows, cols].argmax(-1), reduction="none"
-    )  # [B, P]
-    cross_entropy = atoms.sum(1) + bonds.sum(1)  # [B]
-    kl = 0.5 * (mu.square() + log_var.exp() - 1.0 - log_var).mean(0)  # [Z]: per dimension
-    entries = n + len(rows)
-    loss = (cross_entropy.mean() + kl.clamp(min=free_bits).sum()) / entries
-    return loss, _stats(reconstruction=cross_entropy.mean() / entries, kl=kl.sum())
 
 
 def reward_loss(reward_net: nn.Module, graphs: Graph, target_rewards: Tensor) -> Tensor:

@@ -143,7 +143,7 @@ def matmul_floor(batch: int) -> dict[str, tuple[float, int, int, float]]:
 
     def molgen_iteration(x, adj):  # one critic step + one generator step of the trainer
         critic_step(state, rt, (x, adj), 0.5)
-        generator_step(state, rt, generate(state, rt, 0.5), (x, adj))
+        generator_step(state, rt, generate(state, rt, 0.5))
 
     results = {}
     for name, iteration in (("molgen", molgen_iteration), ("port", make_iteration(n, a, r))):

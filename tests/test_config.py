@@ -277,11 +277,6 @@ def one_line_error(path, overrides) -> str:
         ("temperature.rate=.nan", "temperature.rate", "finite number"),
         ("gan.gp_weight=.inf", "gan.gp_weight", "finite number"),
         ("gan.diversity_weight=.inf", "gan.diversity_weight", "finite number"),
-        (
-            "gan.reconstruction_weight=-0.5",
-            "gan.reconstruction_weight",
-            "greater than or equal to 0",
-        ),
         ("train.grad_clip=.inf", "train.grad_clip", "finite number"),
         ("train.max_minutes=.inf", "train.max_minutes", "finite number"),
         ("generator.dropout=.nan", "generator.dropout", "finite number"),

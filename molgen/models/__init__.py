@@ -1,12 +1,7 @@
 """MolGAN's networks: :class:`Generator`, :class:`Discriminator` (the critic), and
-:class:`RewardNetwork`, and the :class:`NoiseEncoder` of the reconstruction term."""
+:class:`RewardNetwork`."""
 
-from molgen.models.discriminator import (
-    Discriminator,
-    GraphEncoder,
-    NoiseEncoder,
-    RewardNetwork,
-)
+from molgen.models.discriminator import Discriminator, GraphEncoder, RewardNetwork
 from molgen.models.generator import Generator
 
-__all__ = ["Discriminator", "Generator", "GraphEncoder", "NoiseEncoder", "RewardNetwork"]
+__all__ = ["Discriminator", "Generator", "GraphEncoder", "RewardNetwork"]

@@ -1,7 +1,6 @@
-r"""MolGAN's critic and reward network, and the noise encoder of the reconstruction term:
-relational GCN -> gated aggregation -> MLP.
+r"""MolGAN's critic and reward network: relational GCN -> gated aggregation -> MLP.
 
-How the graph enters (the same for the three networks):
+How the graph enters (the same for both networks):
 
 - Node mask :math:`m_i = 1 - x_{i0}`, the probability that node :math:`i` is an atom (class 0 is
   padding). On one-hot inputs it equals the hard mask, so padding nodes neither send messages
@@ -27,7 +26,7 @@ from molgen.config import DiscriminatorConfig
 from molgen.models.generator import check_type_counts, glorot_linear, tanh_mlp
 from molgen.nn.rgcn import DenseRelationalConv, GraphAggregation
 
-__all__ = ["Discriminator", "GraphEncoder", "NoiseEncoder", "RewardNetwork"]
+__all__ = ["Discriminator", "GraphEncoder", "RewardNetwork"]
 
 
 class GraphEncoder(nn.Module):
@@ -95,22 +94,16 @@ class GraphEncoder(nn.Module):
 
 
 class _GraphScorer(nn.Module):
-    """Shared body: :class:`GraphEncoder`, then a tanh MLP over ``cfg.mlp_dims`` to ``outputs``
-    numbers per graph (one score for the critic and the reward network)."""
+    """Shared body: :class:`GraphEncoder`, then a tanh MLP over ``cfg.mlp_dims`` to one score."""
 
     def __init__(
-        self,
-        cfg: DiscriminatorConfig,
-        num_atom_types: int,
-        num_bond_types: int,
-        head_inputs: int,
-        outputs: int = 1,
+        self, cfg: DiscriminatorConfig, num_atom_types: int, num_bond_types: int, head_inputs: int
     ):
         super().__init__()
         self.encoder = GraphEncoder(cfg, num_atom_types, num_bond_types)
         mlp = tanh_mlp(head_inputs, cfg.mlp_dims, cfg.dropout)
         self.head = nn.Sequential(
-            *mlp, glorot_linear(cfg.mlp_dims[-1] if cfg.mlp_dims else head_inputs, outputs)
+            *mlp, glorot_linear(cfg.mlp_dims[-1] if cfg.mlp_dims else head_inputs, 1)
         )
 
     def reset_parameters(self) -> None:
@@ -202,47 +195,3 @@ class RewardNetwork(_GraphScorer):
 
     def extra_repr(self) -> str:
         return "output=sigmoid"
-
-
-class NoiseEncoder(_GraphScorer):
-    r"""The encoder :math:`q(\mathbf{z} \mid G)` of the VAE-GAN reconstruction term: a diagonal
-    Gaussian over the generator's noise for each real graph.
-
-    .. math::
-        [\boldsymbol\mu, \log \boldsymbol\sigma^2] = \mathrm{MLP}(\mathbf{h}_G) \in
-        \mathbb{R}^{2Z}
-
-    The generator decodes a draw :math:`\mathbf{z} = \boldsymbol\mu + \boldsymbol\sigma
-    \odot \boldsymbol\epsilon` back to the graph (:func:`molgen.gan.reconstruction_loss`):
-    every training molecule gets a region of the prior that the generator maps to it, which a
-    critic alone never asks for (Larsen et al., 2016, "VAE-GAN"; coverage against mode
-    collapse).
-
-    Same architecture as :class:`Discriminator` (without packing), with its own weights: a
-    shared encoder would be trained outside the critic's gradient-penalised objective.
-
-    Args:
-        cfg: :class:`molgen.config.DiscriminatorConfig` (the critic's widths).
-        num_atom_types: :math:`A`, including class 0 ("no atom").
-        num_bond_types: :math:`R`, including class 0 ("no bond").
-        z_dim: :math:`Z`, the generator's noise dimension.
-
-    Shapes:
-        - **input:** ``x`` :math:`(B, N, A)`, ``adj`` :math:`(B, N, N, R)`, float
-        - **output:** ``mu`` :math:`(B, Z)`, ``log_var`` :math:`(B, Z)`
-    """
-
-    def __init__(
-        self, cfg: DiscriminatorConfig, num_atom_types: int, num_bond_types: int, z_dim: int
-    ):
-        if z_dim < 1:
-            raise ValueError(f"z_dim must be >= 1, got {z_dim}")
-        super().__init__(cfg, num_atom_types, num_bond_types, cfg.aggregate_dim, 2 * z_dim)
-        self.z_dim = z_dim
-
-    def forward(self, x: Tensor, adj: Tensor) -> tuple[Tensor, Tensor]:
-        mu, log_var = self.head(self.encoder(x, adj)).chunk(2, dim=-1)  # [B, Z] each
-        return mu, log_var
-
-    def extra_repr(self) -> str:
-        return f"z_dim={self.z_dim}"

@@ -37,12 +37,11 @@ from molgen.gan import (
     critic_loss,
     critic_objective,
     generator_loss,
-    reconstruction_loss,
     reward_loss,
 )
 from molgen.io import lock_folder, remove_stale_temporaries
 from molgen.metrics import TABLE_COLUMNS, Reference, evaluate
-from molgen.models import Discriminator, Generator, NoiseEncoder, RewardNetwork
+from molgen.models import Discriminator, Generator, RewardNetwork
 from molgen.nn.schedules import TemperatureSchedule, make_schedule
 from molgen.tracking import Tracker, check_wandb_reachable, open_tracker
 from molgen.training import distributed
@@ -196,15 +195,11 @@ def _update(
     name: str,
     state: TrainState,
     rt: Runtime,
-    *,
-    backward: bool = True,
 ) -> float:
-    """Backpropagate ``loss`` (unless another update's backward filled ``module``'s gradients
-    already: ``backward=False``), clip (if configured), refuse non-finite updates, step;
-    returns the gradient norm for logging."""
-    if backward:
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+    """Backpropagate ``loss``, clip (if configured), refuse non-finite updates, step; returns
+    the gradient norm for logging."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
     grad_norm = float(
         torch.nn.utils.clip_grad_norm_(
             module.parameters(), max_norm if max_norm is not None else float("inf")
@@ -269,8 +264,7 @@ class TrainState:
 
     :meth:`state_dict` and :meth:`load_state_dict` are the checkpoint's schema, written once.
     A part of the state that is off in this run (the reward network and its optimiser without
-    RL, the noise encoder and its optimiser without ``gan.reconstruction_weight``) is saved as
-    ``None``. A new stateful part (e.g. averaged generator weights) is a field
+    RL) is saved as ``None``. A new stateful part (e.g. averaged generator weights) is a field
     here and a line in :attr:`STATEFUL`.
     """
 
@@ -287,8 +281,6 @@ class TrainState:
     data_rng: torch.Generator  # which real graphs each batch holds
     step: int = 0  # generator steps done
     generator_ema: Generator | None = None  # averaged weights (train.ema_decay), for sampling
-    encoder: NoiseEncoder | None = None  # q(z | G) of gan.reconstruction_weight
-    opt_encoder: torch.optim.Optimizer | None = None
 
     #: Checkpoint key -> the attribute whose ``state_dict()`` it holds.
     STATEFUL: ClassVar[dict[str, str]] = {
@@ -300,8 +292,6 @@ class TrainState:
         "opt_reward": "opt_reward",
         "schedule": "schedule",
         "generator_ema": "generator_ema",
-        "encoder": "encoder",
-        "opt_encoder": "opt_encoder",
     }
 
     @property
@@ -373,16 +363,6 @@ def init_state(cfg: Config, dataset: MolDataset, device: torch.device, rank: int
     reward_net = None
     if cfg.gan.rl_weight > 0:
         reward_net = RewardNetwork(cfg.discriminator, n_atom_types, n_bond_types).to(device)
-    # Built last, so the other parts' initial weights are those of a run without it.
-    encoder = opt_encoder = None
-    if cfg.gan.reconstruction_weight > 0:
-        encoder = NoiseEncoder(
-            cfg.discriminator, n_atom_types, n_bond_types, cfg.generator.z_dim
-        ).to(device)
-        # The generator's learning rate and betas: the two minimise the reconstruction together.
-        opt_encoder = torch.optim.Adam(
-            encoder.parameters(), lr=cfg.train.lr_generator, betas=cfg.train.betas, fused=True
-        )
     # Fused Adam: one kernel per step, not one per tensor and operation (much faster on CPU).
     opt_generator = torch.optim.Adam(
         generator.parameters(), lr=cfg.train.lr_generator, betas=cfg.train.betas, fused=True
@@ -420,23 +400,20 @@ def init_state(cfg: Config, dataset: MolDataset, device: torch.device, rank: int
         noise_rng=torch.Generator(device).manual_seed(rank_seed),
         data_rng=torch.Generator().manual_seed(rank_seed + 1),
         generator_ema=generator_ema,
-        encoder=encoder,
-        opt_encoder=opt_encoder,
     )
 
 
 @dataclass(frozen=True)
 class Runtime:
-    """How this process runs the steps; nothing here is saved. ``generator``, ``critic``,
-    ``reward_net`` and ``encoder`` are the DistributedDataParallel views of the state's modules
-    (the modules themselves in one process): they average gradients across ranks."""
+    """How this process runs the steps; nothing here is saved. ``generator``, ``critic`` and
+    ``reward_net`` are the DistributedDataParallel views of the state's modules (the modules
+    themselves in one process): they average gradients across ranks."""
 
     device: torch.device
     autocast: torch.autocast
     generator: torch.nn.Module
     critic: torch.nn.Module  # for the critic's own step; the generator step uses the module
     reward_net: torch.nn.Module | None
-    encoder: torch.nn.Module | None
     critic_objective: Callable[..., tuple[torch.Tensor, torch.Tensor]]
     checkpoint: Path  # named when a loss diverges
     compile_s: float | None = None  # seconds spent compiling the critic objective
@@ -466,7 +443,6 @@ class Runtime:
             generator=ctx.wrap(state.generator),
             critic=ctx.wrap(state.critic),
             reward_net=ctx.wrap(state.reward_net) if state.reward_net is not None else None,
-            encoder=ctx.wrap(state.encoder) if state.encoder is not None else None,
             critic_objective=objective,
             checkpoint=checkpoint,
             compile_s=compile_s,
@@ -543,13 +519,9 @@ def reward_step(state: TrainState, rt: Runtime, real: Graph, fake: Fake) -> dict
     }
 
 
-def generator_step(state: TrainState, rt: Runtime, fake: Fake, real: Graph) -> Update:
-    """One generator update: adversarial, + RL once ``gan.rl_start`` is reached, + diversity,
-    + the reconstruction of ``real`` (a batch of training graphs), whose encoder takes its own
-    step on the same backward pass."""
+def generator_step(state: TrainState, rt: Runtime, fake: Fake) -> Update:
+    """One generator update: adversarial, + RL once ``gan.rl_start`` is reached, + diversity."""
     gan = state.cfg.gan
-    if state.opt_encoder is not None:
-        state.opt_encoder.zero_grad(set_to_none=True)
     with rt.autocast:
         loss, stats = generator_loss(
             state.critic,
@@ -563,20 +535,8 @@ def generator_step(state: TrainState, rt: Runtime, fake: Fake, real: Graph) -> U
             if gan.diversity_weight > 0
             else None,
         )
-        if rt.encoder is not None:
-            reconstruction, reconstruction_stats = reconstruction_loss(
-                rt.encoder,
-                state.generator,
-                real,
-                generator_rng=state.noise_rng,
-                free_bits=gan.reconstruction_free_bits,
-            )
-            loss = loss + gan.reconstruction_weight * reconstruction
-            stats |= reconstruction_stats | {"generator_loss": loss.item()}
     clip = state.cfg.train.grad_clip
     grad_norm = _update(loss, state.opt_generator, state.generator, clip, "generator", state, rt)
-    if state.opt_encoder is not None:  # the backward above filled the encoder's gradients too
-        _update(loss, state.opt_encoder, state.encoder, clip, "encoder", state, rt, backward=False)
     return Update(loss, stats, grad_norm)
 
 
@@ -676,7 +636,7 @@ def train(
 
 #: Parts a run may lack (switched off): a checkpoint written before molgen had the switch has
 #: no entry for them, which means the same as ``None``, so it still resumes.
-OPTIONAL_PARTS = ("reward", "opt_reward", "generator_ema", "encoder", "opt_encoder")
+OPTIONAL_PARTS = ("reward", "opt_reward", "generator_ema")
 
 #: What resuming reads from a checkpoint: the parts in ``TrainState.STATEFUL`` (the optional
 #: ones only when present) and these.
@@ -803,7 +763,7 @@ def _loop(
                 reward = {}
                 if state.reward_net is not None:  # RL: fit RDKit's rewards of real and fake
                     reward = reward_step(state, rt, real_batch(state, rt), fake)
-                generator = generator_step(state, rt, fake, real)
+                generator = generator_step(state, rt, fake)
                 if state.generator_ema is not None:
                     decay = ema_decay_at(cfg.train.ema_decay, state.step)
                     update_ema(state.generator_ema, state.generator, decay)
@@ -857,8 +817,7 @@ def _finish(
 ) -> None:
     """Check the replicas agree (distributed), draw the curves, log the final checkpoint."""
     if ctx.enabled:  # replicas must be identical; a difference means broken synchronisation
-        parts = [state.generator, state.critic, state.encoder]
-        divergence = max(ctx.max_divergence(part) for part in parts if part is not None)
+        divergence = max(ctx.max_divergence(state.generator), ctx.max_divergence(state.critic))
         if tracker is not None:
             tracker.log(
                 {

@@ -1,11 +1,11 @@
-"""Discriminator, RewardNetwork and NoiseEncoder: shapes, packing, padding, gradients into every channel."""
+"""Discriminator and RewardNetwork: shapes, packing, padding, gradients into every channel."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 
 from molgen.config import DiscriminatorConfig, GeneratorConfig
-from molgen.models import Discriminator, Generator, NoiseEncoder, RewardNetwork
+from molgen.models import Discriminator, Generator, RewardNetwork
 
 N, A, R = 6, 4, 5
 CFG = DiscriminatorConfig(conv_dims=[16, 8], aggregate_dim=16, mlp_dims=[16, 8])
@@ -144,22 +144,3 @@ def test_reset_parameters_and_repr():
     assert "pack=2, minibatch_std=False" in repr(critic)
     assert "DenseRelationalConv(4, 16, num_relations=5" in repr(critic)
     assert "output=sigmoid" in repr(RewardNetwork(CFG, A, R))
-
-
-def test_noise_encoder_gives_a_mean_and_log_variance_per_graph_from_the_atoms_only():
-    """q(z | G) maps each graph to 2 x z_dim numbers (mean, log-variance), through the critic's
-    kind of encoder: the two halves of its MLP head, blind to padding nodes."""
-    torch.manual_seed(0)
-    encoder = NoiseEncoder(CFG, A, R, z_dim=7)
-    x, adj = random_graphs(5)
-    mu, log_var = encoder(x, adj)
-    assert mu.shape == log_var.shape == (5, 7)
-    torch.testing.assert_close(torch.cat([mu, log_var], -1), encoder.head(encoder.encoder(x, adj)))
-    assert not torch.allclose(mu[0], mu[1])  # different graphs, different codes
-    padding = x.argmax(-1) == 0
-    noisy_x = x.clone()
-    noisy_x[padding, 1:] = torch.rand(int(padding.sum()), A - 1)
-    torch.testing.assert_close(encoder(noisy_x, adj)[0], mu)
-    assert "z_dim=7" in repr(encoder)
-    with pytest.raises(ValueError, match="z_dim must be >= 1"):
-        NoiseEncoder(CFG, A, R, z_dim=0)
