@@ -304,7 +304,8 @@ class TrainConfig(_Strict):
     ema_decay: Fraction | None = Field(
         None,
         description="keep an exponential moving average of the generator's weights with this "
-        "decay (e.g. 0.999) and evaluate and sample it; null: the weights as trained",
+        "decay (e.g. 0.999; warmed up as min(decay, (1 + t) / (10 + t)), which reaches 0.999 at "
+        "step 8,990) and evaluate and sample it; null: the weights as trained",
     )
     eval_every: StrictInt = Field(500, ge=1)
     n_eval: StrictInt = Field(1000, ge=1, description="graphs sampled at each evaluation")
