@@ -33,6 +33,18 @@ from pydantic import (
     model_validator,
 )
 
+from molgen.choices import (
+    BOND_HEADS,
+    CONNECT_ALIASES,
+    CONNECT_DEFAULT,
+    CONNECT_RULES,
+    CONSTRAINTS,
+    DATASETS,
+    ESTIMATORS,
+    EVAL_MODES,
+    OBJECTIVES,
+    SCHEDULES,
+)
 from molgen.errors import MolgenError
 
 __all__ = [
@@ -57,23 +69,14 @@ __all__ = [
 ]
 
 
-#: ``data.name``: the bundled sample and the packaged sets (``molgen.data.sources.DATASETS``,
-#: which needs RDKit to import, so the config names them and a test keeps the two equal).
-DATASETS = ("qm9_5k", "qm9", "moses")
-#: ``generator.constraint``: how bonds are sampled given the sampled atoms (molgen.models).
-CONSTRAINTS = ("none", "valence", "valence_connected")
-#: ``generator.bond_head``: how the generator turns its hidden state into bond logits.
-BOND_HEADS = ("linear", "pairwise")
-#: The sampler's and schedules' names, as ``molgen.nn`` defines them (which imports torch, so
-#: ``molgen --help`` and config validation would wait seconds for it; a test keeps them equal).
-ESTIMATORS = ("st", "gumbel_rao", "reinmax")
-EVAL_MODES = ("sample", "argmax")
-CONNECT_STRATEGIES = ("earlier", "join")
-CONNECT_DEFAULT = "join"
-SCHEDULES = ("constant", "exponential", "linear", "cosine", "step")
-#: ``reward.objectives``: the scores of ``molgen.training.rewards.OBJECTIVES`` (which needs
-#: RDKit, so the config names them and a test keeps the two equal).
-OBJECTIVES = ("validity", "qed", "logp", "sa")
+def _canonical_connect(value: Any) -> Any:
+    # Configs saved before the rule was named "tree" say "earlier": same rule, still loads.
+    return CONNECT_ALIASES.get(value, value) if isinstance(value, str) else value
+
+
+#: The molgen version that stops reading retired keys (``gan.latent_weight: 0``) in saved
+#: configs: from then on they are unknown keys like any other.
+RETIRED_KEYS_REMOVED_IN = "0.2.0"
 
 
 class ConfigError(MolgenError, ValueError):
@@ -208,11 +211,12 @@ class GeneratorConfig(_Strict):
         description="bonds drawn freely (none), within each sampled atom's valence (valence), "
         "or within valences and connected (valence_connected); in training and sampling",
     )
-    connect: Literal[CONNECT_STRATEGIES] = Field(
+    connect: Annotated[Literal[CONNECT_RULES], BeforeValidator(_canonical_connect)] = Field(
         CONNECT_DEFAULT,
         description="valence_connected's rule: join fragments by their most probable allowed "
         "bond (join), or draw a tree first, each atom bonded to an earlier one, with only the "
-        "atoms such a tree can bond (earlier: every sample one molecule)",
+        "atoms such a tree can bond (tree: every sample one molecule; 'earlier' is read as "
+        "tree)",
     )
     max_ring: StrictInt | None = Field(
         None,
@@ -288,7 +292,8 @@ class GANConfig(_Strict):
     def _drop_retired_keys(cls, data: Any) -> Any:
         # gan.latent_weight (InfoGAN latent recovery) was measured at full length and removed
         # (README); every run folder and checkpoint saved while it existed has it at 0 (off),
-        # and those still load. Any other value fails as an unknown key.
+        # and those still load until molgen RETIRED_KEYS_REMOVED_IN (a test holds the date).
+        # Any other value fails as an unknown key.
         if isinstance(data, dict) and "latent_weight" in data and data["latent_weight"] == 0:
             data = {key: value for key, value in data.items() if key != "latent_weight"}
         return data

@@ -18,7 +18,7 @@ ROOT = Path(molgen.__file__).parent
 BASE = ("molgen.errors", "molgen.io", "molgen.parallel")
 #: The molgen modules each package may import besides itself and BASE.
 ALLOWED = {
-    "molgen.nn": (),
+    "molgen.nn": ("molgen.choices",),  # torch-free, imports nothing: base-like
     "molgen.chem": (),
     "molgen.data": ("molgen.chem", "molgen.config", "molgen"),  # `molgen`: its folder only
     "molgen.metrics": ("molgen.chem", "molgen.plotting"),
@@ -76,6 +76,12 @@ def test_base_modules_import_no_other_molgen_module():
         path = ROOT / f"{module.split('.')[1]}.py"
         imported = {name for name in _imports(path) if _within(name, "molgen")}
         assert imported <= ({"molgen.errors"} if module != "molgen.errors" else set()), module
+
+
+def test_choices_import_nothing():
+    # molgen.nn and the config both read molgen.choices: it must stay free of torch and of
+    # every other module, so that importing the config never imports torch.
+    assert _imports(ROOT / "choices.py") <= {"__future__"}
 
 
 def test_nn_needs_torch_only():

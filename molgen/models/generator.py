@@ -11,7 +11,7 @@ from torch_geometric.nn.dense.linear import Linear
 
 from molgen.config import GeneratorConfig
 from molgen.nn import BudgetedSymmetricGumbelSoftmax, GumbelSoftmax, SymmetricGumbelSoftmax
-from molgen.nn.functional import tree_attachable
+from molgen.nn.constrained import tree_attachable
 
 __all__ = ["Generator", "PairwiseBondHead", "check_type_counts", "glorot_linear", "tanh_mlp"]
 
@@ -153,11 +153,11 @@ class Generator(nn.Module):
       only if its order (``bond_orders[r]``) fits the remaining valence of both sampled atoms
       (``atom_valences[x_i]``);
     - ``"valence_connected"``: the same, and the atoms form one molecule where an allowed bond
-      can join the pieces (``cfg.connect``: ``"join"`` or ``"earlier"``, see
-      :func:`molgen.nn.functional.budgeted_symmetric_gumbel_softmax`). With ``"earlier"`` the
+      can join the pieces (``cfg.connect``: ``"join"`` or ``"tree"``, see
+      :mod:`molgen.nn.constrained`). With ``"tree"`` the
       atoms are drawn so that such a molecule exists: an atom is drawn only where the earlier
       atoms, bonded in a tree of single bonds, have valence left to bond it, and is "no atom"
-      otherwise (:func:`molgen.nn.functional.tree_attachable`; the same law as drawing each
+      otherwise (:func:`molgen.nn.constrained.tree_attachable`; the same law as drawing each
       atom in order with the other classes masked there, and the same zero gradient). Every
       sample is then one sanitizable molecule.
 
@@ -244,7 +244,7 @@ class Generator(nn.Module):
             self.register_buffer("atom_valences", valences, persistent=False)
             self.register_buffer("bond_orders", orders, persistent=False)
             connect = cfg.connect if cfg.constraint == "valence_connected" else False
-            self.atoms_in_tree = connect == "earlier"
+            self.atoms_in_tree = connect == "tree"
             self.bond_sampler = BudgetedSymmetricGumbelSoftmax(
                 **sampler_args, connect=connect, max_cycle=cfg.max_ring
             )
@@ -317,7 +317,7 @@ class Generator(nn.Module):
         constrained: bool = True,
     ) -> Tensor:
         """Atoms ``x [B, N, A]`` (straight-through one-hot when hard) from ``[B, N, A]``;
-        with ``connect="earlier"`` (and ``constrained``) only atoms a tree can attach."""
+        with ``connect="tree"`` (and ``constrained``) only atoms a tree can attach."""
         x = self.atom_sampler(atom_logits, tau, generator=generator)
         if not (self.atoms_in_tree and constrained):
             return x

@@ -1,5 +1,8 @@
 """molgen's reusable layers: discrete samplers with gradients, temperature schedules, graph convs.
 
+Constrained edge sampling (rules such as valence budgets and ring sizes) is in
+:mod:`molgen.nn.constrained`.
+
 ``import molgen.nn`` needs only torch. The relational graph layers (``DenseRelationalConv``,
 ``GraphAggregation``) live in :mod:`molgen.nn.rgcn` and are imported on first access.
 """
@@ -9,7 +12,17 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from molgen.nn import functional, schedules
+from molgen.nn import constrained, functional, schedules
+from molgen.nn.constrained import (
+    Budget,
+    MaxCycle,
+    Rule,
+    budgeted_symmetric_gumbel_softmax,
+    budgeted_symmetric_one_hot_argmax,
+    constrained_symmetric_gumbel_softmax,
+    constrained_symmetric_one_hot_argmax,
+    tree_attachable,
+)
 from molgen.nn.gumbel import BudgetedSymmetricGumbelSoftmax, GumbelSoftmax, SymmetricGumbelSoftmax
 from molgen.nn.schedules import (
     ConstantSchedule,
@@ -22,6 +35,7 @@ from molgen.nn.schedules import (
 )
 
 __all__ = [
+    "Budget",
     "BudgetedSymmetricGumbelSoftmax",
     "ConstantSchedule",
     "CosineSchedule",
@@ -30,12 +44,20 @@ __all__ = [
     "GraphAggregation",
     "GumbelSoftmax",
     "LinearSchedule",
+    "MaxCycle",
+    "Rule",
     "StepSchedule",
     "SymmetricGumbelSoftmax",
     "TemperatureSchedule",
+    "budgeted_symmetric_gumbel_softmax",
+    "budgeted_symmetric_one_hot_argmax",
+    "constrained",
+    "constrained_symmetric_gumbel_softmax",
+    "constrained_symmetric_one_hot_argmax",
     "functional",
     "make_schedule",
     "schedules",
+    "tree_attachable",
 ]
 
 _LAZY = {"DenseRelationalConv": "molgen.nn.rgcn", "GraphAggregation": "molgen.nn.rgcn"}

@@ -5,11 +5,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from molgen.choices import ESTIMATORS, EVAL_MODES
+from molgen.nn import constrained
 from molgen.nn import functional as F
 
 __all__ = ["BudgetedSymmetricGumbelSoftmax", "GumbelSoftmax", "SymmetricGumbelSoftmax"]
-
-EVAL_MODES = ("sample", "argmax")
 
 
 class _GumbelBase(nn.Module):
@@ -25,8 +25,8 @@ class _GumbelBase(nn.Module):
         super().__init__()
         if not isinstance(hard, bool):
             raise ValueError(f"hard must be a bool, got {hard!r}")
-        if estimator not in F.ESTIMATORS:
-            raise ValueError(f"estimator must be one of {F.ESTIMATORS}, got {estimator!r}")
+        if estimator not in ESTIMATORS:
+            raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
         if not hard and estimator != "st":
             raise ValueError(f"estimator={estimator!r} needs hard=True")
         if (
@@ -151,7 +151,9 @@ class SymmetricGumbelSoftmax(_GumbelBase):
 
 class BudgetedSymmetricGumbelSoftmax(_GumbelBase):
     r"""Symmetric one-hot edge samples in which no node spends more than its budget, see
-    :func:`molgen.nn.functional.budgeted_symmetric_gumbel_softmax`.
+    :func:`molgen.nn.constrained.budgeted_symmetric_gumbel_softmax`: the rules
+    :class:`~molgen.nn.constrained.Budget` and, with ``max_cycle``,
+    :class:`~molgen.nn.constrained.MaxCycle`.
 
     Each unordered pair is sampled once, in rounds of pairs that share no node; an edge class
     is allowed only if its cost fits the remaining budget of both ends:
@@ -163,16 +165,14 @@ class BudgetedSymmetricGumbelSoftmax(_GumbelBase):
     Args:
         hard, estimator, gumbel_rao_samples: as in :class:`GumbelSoftmax`.
         eval_mode: ``"sample"`` keeps sampling in ``eval()`` mode; ``"argmax"`` takes each
-            pair's argmax under the same budget masks and ``connect`` rule
-            (:func:`~molgen.nn.functional.budgeted_symmetric_one_hot_argmax`).
-        connect: ``False``; ``"earlier"`` (a spanning tree first: every present node gets
-            an edge to an earlier present node, leaving room for the later nodes' edges, where
-            budgets allow; then the other pairs); ``"join"`` (fragments are joined by their
-            highest-logit allowed edge); ``True`` = ``"join"``.
+            pair's argmax under the same rules and ``connect``
+            (:func:`~molgen.nn.constrained.budgeted_symmetric_one_hot_argmax`).
+        connect: ``None`` (or ``False``); ``"tree"`` (a spanning tree first: every node a tree
+            in node order can attach gets an edge to an earlier present node, the others none;
+            then the other pairs; ``"earlier"`` is an older name); ``"join"`` (fragments are
+            joined by their highest-logit allowed edge; ``True`` is the same).
         max_cycle: ``None``, or the longest cycle an edge may close (``>= 2``; e.g. 7: no
-            ring of 8 or more atoms): an edge is drawn only between nodes at most
-            ``max_cycle - 1`` edges apart in the graph drawn so far, or with an end that has
-            no edge yet.
+            ring of 8 or more atoms).
 
     Shapes:
         - **logits** :math:`(B, N(N-1)/2, C)` (pairs in ``torch.triu_indices(N, N, 1)`` order)
@@ -187,13 +187,12 @@ class BudgetedSymmetricGumbelSoftmax(_GumbelBase):
         estimator: str = "st",
         gumbel_rao_samples: int = 8,
         eval_mode: str = "sample",
-        connect: bool | str = False,
+        connect: bool | str | None = None,
         max_cycle: int | None = None,
     ) -> None:
         super().__init__(hard, estimator, gumbel_rao_samples, eval_mode)
-        F._validate_connect(connect)
-        self.connect = connect
-        self.max_cycle = F._validate_max_cycle(max_cycle)
+        self.connect = constrained._connect_rule(connect, legacy=True)
+        self.max_cycle = None if max_cycle is None else constrained.MaxCycle(max_cycle).length
 
     def forward(
         self,
@@ -204,24 +203,18 @@ class BudgetedSymmetricGumbelSoftmax(_GumbelBase):
         node_mask: Tensor | None = None,
         generator: torch.Generator | None = None,
     ) -> Tensor:
+        rules = constrained.budget_rules(budget, cost, self.max_cycle)
         if self._deterministic:
-            return F.budgeted_symmetric_one_hot_argmax(
-                logits,
-                budget,
-                cost,
-                node_mask=node_mask,
-                connect=self.connect,
-                max_cycle=self.max_cycle,
+            return constrained.constrained_symmetric_one_hot_argmax(
+                logits, rules=rules, connect=self.connect, node_mask=node_mask
             )
-        return F.budgeted_symmetric_gumbel_softmax(
+        return constrained.constrained_symmetric_gumbel_softmax(
             logits,
-            budget,
-            cost,
             tau,
+            rules=rules,
+            connect=self.connect,
             node_mask=node_mask,
             generator=generator,
-            connect=self.connect,
-            max_cycle=self.max_cycle,
             **self._sampler_kwargs(),
         )
 

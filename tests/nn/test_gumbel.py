@@ -115,10 +115,11 @@ def test_repr_shows_settings():
     )
     assert repr(mnn.BudgetedSymmetricGumbelSoftmax(connect=True)) == (
         "BudgetedSymmetricGumbelSoftmax(hard=True, estimator='st', eval_mode='sample', "
-        "connect=True, max_cycle=None)"
+        "connect='join', max_cycle=None)"
     )
+    # the older name of the tree rule is read as its canonical name
     assert repr(mnn.BudgetedSymmetricGumbelSoftmax(connect="earlier", max_cycle=7)).endswith(
-        "connect='earlier', max_cycle=7)"
+        "connect='tree', max_cycle=7)"
     )
     with pytest.raises(ValueError, match="max_cycle"):
         mnn.BudgetedSymmetricGumbelSoftmax(max_cycle=1)
@@ -153,7 +154,7 @@ def test_budgeted_module_train_and_eval():
 
 def test_budgeted_constructor_validates_connect():
     with pytest.raises(ValueError, match="connect"):
-        mnn.BudgetedSymmetricGumbelSoftmax(connect="tree")
+        mnn.BudgetedSymmetricGumbelSoftmax(connect="spanning")
 
 
 def test_modules_have_no_parameters_or_state():

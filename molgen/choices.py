@@ -1,0 +1,43 @@
+"""The allowed values of molgen's named options, in one module that imports nothing.
+
+The config (:mod:`molgen.config`), the layers (:mod:`molgen.nn`) and the tests all read them
+here, so a name is written once; importing this module costs nothing (no torch), so
+``molgen --help`` and config validation stay fast.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BOND_HEADS",
+    "CONNECT_ALIASES",
+    "CONNECT_DEFAULT",
+    "CONNECT_RULES",
+    "CONSTRAINTS",
+    "DATASETS",
+    "ESTIMATORS",
+    "EVAL_MODES",
+    "OBJECTIVES",
+    "SCHEDULES",
+]
+
+#: Gradient estimators of the hard Gumbel-Softmax samplers (``molgen.nn.functional``).
+ESTIMATORS = ("st", "gumbel_rao", "reinmax")
+#: What the sampler modules do in ``eval()`` mode: keep sampling, or take the mode.
+EVAL_MODES = ("sample", "argmax")
+#: ``connect`` of the constrained edge sampler (``molgen.nn.constrained``): join the fragments
+#: after sampling, or draw a spanning tree first.
+CONNECT_RULES = ("join", "tree")
+#: Older names of the connect rules, still accepted and read as the canonical name.
+CONNECT_ALIASES = {"earlier": "tree"}
+#: The rule ``connect=True`` and ``generator.connect``'s default select.
+CONNECT_DEFAULT = "join"
+#: Temperature schedules (``molgen.nn.schedules.SCHEDULES``).
+SCHEDULES = ("constant", "exponential", "linear", "cosine", "step")
+#: ``generator.constraint``: how bonds are sampled given the sampled atoms (molgen.models).
+CONSTRAINTS = ("none", "valence", "valence_connected")
+#: ``generator.bond_head``: how the generator turns its hidden state into bond logits.
+BOND_HEADS = ("linear", "pairwise")
+#: ``data.name``: the bundled sample and the packaged sets (``molgen.data.sources.DATASETS``).
+DATASETS = ("qm9_5k", "qm9", "moses")
+#: ``reward.objectives``: the scores of ``molgen.training.rewards.OBJECTIVES``.
+OBJECTIVES = ("validity", "qed", "logp", "sa")
