@@ -11,7 +11,7 @@ Each row: training minutes and ms per generator step (the trainer's own step tim
 converts to CPU minutes), strict and relaxed validity, uniqueness, novelty against the
 training split, FCD against the held-out test split, V*U*N (validity * uniqueness * novelty),
 and what the validity owes to the sampler's constraints (``validity_unconstrained_logits``,
-``constraint_free_share``: molgen.training.sampling.CONSTRAINT_DEFINITIONS). The run folder
+``constraint_free_share``: molgen.metrics.CONSTRAINT_DEFINITIONS). The run folder
 keeps ``train.smi``, ``val.smi`` and ``test.smi``.
 
 ``--benchmark moses`` (the default when the config's ``data.name`` is ``moses``) also scores
@@ -49,7 +49,8 @@ from molgen.metrics import Reference, compute_metrics
 from molgen.metrics.moses import MOSES, moses_references
 from molgen.plotting import pyplot, save_figure
 from molgen.training import train
-from molgen.training.sampling import constraint_report, generate_smiles, load_run
+from molgen.training.constraints import constraint_report
+from molgen.training.sampling import generate_smiles, load_run
 
 METRICS = ("validity", "validity_relaxed", "uniqueness", "novelty")
 COLUMNS = (*METRICS, "fcd_test", "vun", "validity_unconstrained_logits", "constraint_free_share")
@@ -99,7 +100,7 @@ def score(
     row = compute_metrics(smiles, references["train"], metrics=METRICS)
     row[f"fcd_{held_out}"] = compute_metrics(smiles, references[held_out], metrics=["fcd"])["fcd"]
     row["vun"] = row["validity"] * row["uniqueness"] * row["novelty"]
-    row |= constraint_report(run.generator, run.vocab, n, **kwargs)
+    row |= constraint_report(run.generator, run.vocab, smiles, **kwargs)
     if moses is not None:
         row["samples_per_s"] = n / sampling_s
         row["moses"] = compute_metrics(smiles, moses, benchmark=MOSES)

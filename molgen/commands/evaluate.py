@@ -10,6 +10,7 @@ from pathlib import Path
 from molgen.errors import InputError
 from molgen.io import StagedFiles
 from molgen.metrics import (
+    CONSTRAINT_DEFINITIONS,
     MOLGEN,
     TABLE_COLUMNS,
     Evaluation,
@@ -21,13 +22,8 @@ from molgen.metrics import (
 )
 from molgen.metrics.evaluator import MAX_ATOMS
 from molgen.training.checkpoint import CHECKPOINT_NAME
-from molgen.training.sampling import (
-    CONSTRAINT_DEFINITIONS,
-    constraint_report,
-    iter_samples,
-    load_run,
-    shipped_generators,
-)
+from molgen.training.constraints import constraint_report
+from molgen.training.sampling import iter_samples, load_run, shipped_generators
 
 __all__ = ["BENCHMARKS", "is_checkpoint", "output_paths", "run_evaluation"]
 
@@ -111,9 +107,12 @@ def run_evaluation(
     reference_smiles = None if reference is None else read_smiles_file(reference)
     run = None
     notes = []
+    drawn: list[str | None] = []  # the run's samples, kept for the constraint report
     if is_checkpoint(generated):
         run = load_run(generated)
-        samples = (s for batch in iter_samples(run, n, seed, jobs=n_jobs) for s in batch)
+        samples = (
+            drawn.append(s) or s for batch in iter_samples(run, n, seed, jobs=n_jobs) for s in batch
+        )
         if reference_smiles is None and benchmark == "molgen" and run.train_smiles:
             reference_smiles = run.train_smiles
         elif reference_smiles is None and benchmark == "molgen":
@@ -150,7 +149,9 @@ def run_evaluation(
                 max_atoms=max_atoms,
             )
         if run is not None:  # what the validity owes to the sampler's constraints, same noise
-            evaluation.metrics |= constraint_report(run.generator, run.vocab, n, seed=seed)
+            evaluation.metrics |= constraint_report(
+                run.generator, run.vocab, drawn, seed=seed, jobs=n_jobs
+            )
             evaluation.definitions |= CONSTRAINT_DEFINITIONS
         evaluation.notes.extend(notes)
         write_report(

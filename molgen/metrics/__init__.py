@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from molgen.metrics.constraints import CONSTRAINT_DEFINITIONS, constraint_metrics
 from molgen.metrics.evaluator import TABLE_COLUMNS, Evaluation, compute_metrics, evaluate
 from molgen.metrics.frechet import FrechetStats, fcd_available, frechet_distance
 from molgen.metrics.reference import Reference
@@ -29,6 +30,7 @@ from molgen.metrics.suite import (
 from molgen.parallel import ProcessPool as ParallelMap  # this package's name for the pool
 
 __all__ = [
+    "CONSTRAINT_DEFINITIONS",
     "DEFINITIONS",
     "METRICS",
     "MOLGEN",
@@ -42,6 +44,7 @@ __all__ = [
     "ParallelMap",
     "Reference",
     "compute_metrics",
+    "constraint_metrics",
     "cosine_similarity_counts",
     "evaluate",
     "fcd_available",

@@ -2,7 +2,6 @@ r"""MolGAN's generator: noise -> MLP -> atom and bond logits -> discrete graph s
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
@@ -248,8 +247,6 @@ class Generator(nn.Module):
             self.bond_sampler = BudgetedSymmetricGumbelSoftmax(
                 **sampler_args, connect=connect, max_cycle=cfg.max_ring
             )
-            # The same noise without budgets, connect or ring rule: what the constraints changed.
-            self.free_bond_sampler = BudgetedSymmetricGumbelSoftmax(**sampler_args)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -313,13 +310,11 @@ class Generator(nn.Module):
         atom_logits: Tensor,
         tau: float | Tensor = 1.0,
         generator: torch.Generator | None = None,
-        *,
-        constrained: bool = True,
     ) -> Tensor:
         """Atoms ``x [B, N, A]`` (straight-through one-hot when hard) from ``[B, N, A]``;
-        with ``connect="tree"`` (and ``constrained``) only atoms a tree can attach."""
+        with ``connect="tree"`` only atoms a tree can attach."""
         x = self.atom_sampler(atom_logits, tau, generator=generator)
-        if not (self.atoms_in_tree and constrained):
+        if not self.atoms_in_tree:
             return x
         atoms = x.detach().argmax(-1)  # [B, N]
         present = atoms != 0
@@ -334,29 +329,16 @@ class Generator(nn.Module):
         bond_logits: Tensor,
         tau: float | Tensor = 1.0,
         generator: torch.Generator | None = None,
-        *,
-        constrained: bool = True,
     ) -> Tensor:
         """Bonds ``adj [B, N, N, R]`` among the sampled atoms ``x [B, N, A]`` from the pair
-        logits ``[B, N(N-1)/2, R]`` (``cfg.constraint``'s sampler).
-
-        With ``constrained=False`` a constrained generator draws its bonds from the same noise
-        without budgets or connect rule (and :meth:`sample_atoms` its atoms without the tree
-        rule), so a sample equal to the constrained one is one in which no constraint changed
-        a draw.
-        """
+        logits ``[B, N(N-1)/2, R]`` (``cfg.constraint``'s sampler)."""
         atoms = x.detach().argmax(-1)  # [B, N]
         node_mask = atoms != 0
         if self.constraint == "none":
             return self.bond_sampler(bond_logits, tau, node_mask=node_mask, generator=generator)
-        if constrained:
-            budget = self.atom_valences[atoms]  # [B, N]
-            return self.bond_sampler(
-                bond_logits, budget, self.bond_orders, tau, node_mask, generator=generator
-            )
-        unlimited = torch.full(atoms.shape, math.inf, device=atoms.device)
-        return self.free_bond_sampler(
-            bond_logits, unlimited, self.bond_orders, tau, node_mask, generator=generator
+        budget = self.atom_valences[atoms]  # [B, N]
+        return self.bond_sampler(
+            bond_logits, budget, self.bond_orders, tau, node_mask, generator=generator
         )
 
     def sample_from_logits(
@@ -365,8 +347,6 @@ class Generator(nn.Module):
         bond_logits: Tensor,
         tau: float | Tensor = 1.0,
         generator: torch.Generator | None = None,
-        *,
-        constrained: bool = True,
     ) -> tuple[Tensor, Tensor]:
         """Sample atoms, then bonds among them (:meth:`sample_atoms`, :meth:`sample_bonds`).
 
@@ -380,8 +360,8 @@ class Generator(nn.Module):
                 "generator.bond_head='pairwise' computes bond logits from the sampled atoms, "
                 "so they cannot be given before sampling: use forward(..., return_logits=True)"
             )
-        x = self.sample_atoms(atom_logits, tau, generator, constrained=constrained)
-        adj = self.sample_bonds(x, bond_logits, tau, generator, constrained=constrained)
+        x = self.sample_atoms(atom_logits, tau, generator)
+        adj = self.sample_bonds(x, bond_logits, tau, generator)
         return x, adj  # [B, N, A], [B, N, N, R]
 
     def forward(
@@ -392,7 +372,6 @@ class Generator(nn.Module):
         *,
         return_logits: bool = False,
         sample_temperature: tuple[float, float] | None = None,
-        constrained: bool = True,
     ) -> tuple[Tensor, Tensor] | tuple[tuple[Tensor, Tensor], Tensor, Tensor]:
         """Graphs ``(x [B, N, A], adj [B, N, N, R])`` for noise ``z [B, z_dim]``: atoms are
         sampled, then bond logits computed (from the atoms too, for the pairwise head) and
@@ -401,8 +380,7 @@ class Generator(nn.Module):
         ``tau`` only shapes relaxed samples (``cfg.hard=False``) and gradients: hard samples
         without gradient are the same at any ``tau``. ``sample_temperature`` ``(atoms, bonds)``
         divides the logits before sampling (for sampling after training; training passes
-        none). ``constrained`` as in :meth:`sample_bonds` and :meth:`sample_atoms`: the same
-        noise and logits either way (the pairwise head's bond logits follow the atoms drawn).
+        none).
 
         With ``return_logits=True``: ``((x, adj), atom_logits, bond_logits)`` (bond logits of
         the pairs, ``[B, N(N-1)/2, R]``, those the bonds were drawn from), so callers that also
@@ -413,11 +391,11 @@ class Generator(nn.Module):
         atom_logits = self.atom_logits(h)  # [B, N, A]
         if sample_temperature is not None:
             atom_logits = atom_logits / sample_temperature[0]
-        x = self.sample_atoms(atom_logits, tau, generator, constrained=constrained)  # [B, N, A]
+        x = self.sample_atoms(atom_logits, tau, generator)  # [B, N, A]
         bond_logits = self.bond_logits(h, x)  # [B, P, R]
         if sample_temperature is not None:
             bond_logits = bond_logits / sample_temperature[1]
-        adj = self.sample_bonds(x, bond_logits, tau, generator, constrained=constrained)
+        adj = self.sample_bonds(x, bond_logits, tau, generator)
         return ((x, adj), atom_logits, bond_logits) if return_logits else (x, adj)
 
     def extra_repr(self) -> str:

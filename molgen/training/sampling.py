@@ -32,11 +32,9 @@ from molgen.training.checkpoint import (
 )
 
 __all__ = [
-    "CONSTRAINT_DEFINITIONS",
     "TRAIN_SMILES_NAME",
     "Run",
     "build_generator",
-    "constraint_report",
     "export_generator",
     "generate_smiles",
     "iter_samples",
@@ -131,12 +129,12 @@ def _draw(
     batch_size: int,
     batches: Iterable[int] | None,
     sample_temperature: tuple[float, float] | None,
-    constrained: bool,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Atom classes ``[b, N]`` and bond classes ``[b, N, N]`` of each batch, in eval mode.
 
-    Batch ``i`` draws from its own RNG seeded by ``(seed, i)``, so ``constrained=True`` and
-    ``False`` use the same noise. No ``tau``: the argmax of a sample does not depend on it.
+    Batch ``i`` draws from its own RNG seeded by ``(seed, i)``, so any sampler with the
+    generator's interface (``sample_noise``, ``sample_temperature``, ``forward``) draws from
+    the same noise. No ``tau``: the argmax of a sample does not depend on it.
     """
     device = next(generator.parameters()).device
     temperature = generator.sample_temperature if sample_temperature is None else sample_temperature
@@ -149,7 +147,7 @@ def _draw(
             rng.manual_seed(_batch_seed(seed, index))
             z = generator.sample_noise(b, generator=rng, device=device)
             x, adj = generator(
-                z, generator=rng, sample_temperature=temperature, constrained=constrained
+                z, generator=rng, sample_temperature=temperature
             )  # [b, N, A], [b, N, N, R] one-hot
             yield x.argmax(-1).cpu(), adj.argmax(-1).cpu()
     finally:
@@ -182,62 +180,8 @@ def generate_smiles(
         batch_size=batch_size,
         batches=batches,
         sample_temperature=sample_temperature,
-        constrained=True,
     ):
         yield decode(x, adj, vocab, strict=False)
-
-
-#: The keys of :func:`constraint_report` and what they measure.
-CONSTRAINT_DEFINITIONS = {
-    "validity_unconstrained_logits": "strict validity of the same logits and the same noise "
-    "sampled without valence budgets, connect rule or ring-size rule (each bond drawn "
-    "freely)",
-    "constraint_free_share": "share of samples that are strict-valid with no draw changed by "
-    "a constraint (GraphDF's 'validity without check'): the constrained sample equals the "
-    "unconstrained one of the same noise (no budget or ring-size rule masked a drawn bond, no "
-    "bond was forced or added) and is strict-valid",
-}
-
-
-@torch.no_grad()
-def constraint_report(
-    generator: Generator,
-    vocab: Vocabulary,
-    n: int,
-    *,
-    seed: int,
-    batch_size: int = 1024,
-    sample_temperature: tuple[float, float] | None = None,
-) -> dict[str, float]:
-    """How much the generator's validity owes to its constraints (:data:`CONSTRAINT_DEFINITIONS`),
-    on the ``n`` samples :func:`generate_smiles` draws with the same arguments.
-
-    A constrained sample equals the unconstrained sample of the same noise exactly when no rule
-    changed a draw (the budgets only mask classes, and a masked class is drawn only if it was
-    the unconstrained draw). For ``generator.constraint: none`` both keys equal strict
-    validity.
-    """
-    draws = functools.partial(
-        _draw,
-        generator,
-        n,
-        seed=seed,
-        batch_size=batch_size,
-        batches=None,
-        sample_temperature=sample_temperature,
-    )
-    free_valid = untouched_valid = 0
-    for (x, adj), (x_free, adj_free) in zip(
-        draws(constrained=True), draws(constrained=False), strict=True
-    ):
-        valid = torch.tensor([s is not None for s in decode(x_free, adj_free, vocab, strict=True)])
-        untouched = (x == x_free).all(-1) & (adj == adj_free).flatten(1).all(-1)  # [b]
-        free_valid += int(valid.sum())
-        untouched_valid += int((valid & untouched).sum())
-    return {
-        "validity_unconstrained_logits": free_valid / n,
-        "constraint_free_share": untouched_valid / n,
-    }
 
 
 @dataclass(frozen=True)

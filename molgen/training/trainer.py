@@ -55,10 +55,10 @@ from molgen.training.checkpoint import (
     save_checkpoint,
     written_by,
 )
+from molgen.training.constraints import constraint_report
 from molgen.training.rewards import molecule_rewards
 from molgen.training.sampling import (
     build_generator,
-    constraint_report,
     generate_smiles,
     smiles_file_bytes,
     training_set_record,
@@ -853,7 +853,7 @@ def evaluate_during_training(
     evaluation = evaluate(smiles, reference, metrics=TRAIN_METRICS)
     # What the validity owes to the sampler's constraints, on the same noise.
     metrics = evaluation.metrics | constraint_report(
-        state.sampler, state.vocab, cfg.train.n_eval, seed=cfg.seed + step
+        state.sampler, state.vocab, smiles, seed=cfg.seed + step
     )
     tracker.log({f"eval/{k}": v for k, v in metrics.items()}, step)
     tracker.log_table(

@@ -72,8 +72,8 @@ def test_checkpoint_is_read_once_sampled_on_jobs_and_its_training_set_is_the_ref
         calls["sample"] = (run.checkpoint.parent, n, seed, jobs)
         yield (["CCO", None, "CCN"] * n)[:n]
 
-    def constraint_report(generator, vocab, n, seed):
-        calls["constraints"] = (n, seed)
+    def constraint_report(generator, vocab, samples, seed, jobs):
+        calls["constraints"] = (list(samples), seed, jobs)
         return {"validity_unconstrained_logits": 0.25, "constraint_free_share": 0.125}
 
     monkeypatch.setattr(command, "load_run", load_run)
@@ -87,7 +87,9 @@ def test_checkpoint_is_read_once_sampled_on_jobs_and_its_training_set_is_the_ref
     args += ["-m", "validity", "-m", "novelty", "--cache-dir", str(tmp_path / "cache"), "-j", "2"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert calls == {"load": 1, "sample": (run, 6, 3, 2), "constraints": (6, 3)}
+    # the report is given the samples evaluated (not a count to draw again), and the jobs
+    drawn = ["CCO", None, "CCN", "CCO", None, "CCN"]
+    assert calls == {"load": 1, "sample": (run, 6, 3, 2), "constraints": (drawn, 3, 2)}
     report = json.loads(out.read_text())
     assert report["validity"] == 4 / 6 and report["novelty"] == 0.5
     # The constraints' share of the validity, from the same samples' noise, with definitions.

@@ -8,8 +8,7 @@ from scipy.stats import chisquare
 from molgen.chem import Vocabulary, atom_valences, bond_orders, decode
 from molgen.config import GeneratorConfig
 from molgen.models import Generator
-from molgen.models.generator import PairwiseBondHead
-from molgen.training.sampling import build_generator, constraint_report, generate_smiles
+from molgen.training.sampling import build_generator
 
 N, A, R = 9, 5, 5
 
@@ -181,7 +180,7 @@ def constrained(
 @pytest.mark.parametrize("bond_head", ["linear", "pairwise"])
 @pytest.mark.parametrize(
     ("constraint", "connect"),
-    [("valence", "join"), ("valence_connected", "join"), ("valence_connected", "earlier")],
+    [("valence", "join"), ("valence_connected", "join"), ("valence_connected", "tree")],
 )
 def test_constrained_samples_obey_budgets_and_sanitize(constraint, connect, bond_head):
     generator = constrained(constraint, connect, bond_head=bond_head)
@@ -218,14 +217,18 @@ def test_valence_connected_leaves_only_fragments_no_bond_can_join(bond_head):
 
 @pytest.mark.parametrize("bond_head", ["linear", "pairwise"])
 @pytest.mark.parametrize("vocab", [QM9_VOCAB, MOSES_VOCAB], ids=["qm9", "moses"])
-def test_earlier_makes_every_sample_one_molecule(vocab, bond_head):
+def test_tree_makes_every_sample_one_molecule(vocab, bond_head):
     """Random weights, so atoms of valence 1 are common: the tree rule drops the atoms no tree
     of earlier atoms can bond (and nothing else), and every sample is strict-valid."""
-    generator = constrained("valence_connected", "earlier", vocab, bond_head=bond_head)
+    generator = constrained("valence_connected", "tree", vocab, bond_head=bond_head)
     noise = generator.sample_noise(256)
     x, adj = generator(noise, generator=torch.Generator().manual_seed(5))
     assert all(s is not None for s in decode(x, adj, vocab, strict=True))
-    free, _ = generator(noise, generator=torch.Generator().manual_seed(5), constrained=False)
+    # the same noise through the atom sampler alone: the atoms before the tree rule
+    free = generator.atom_sampler(
+        generator.atom_logits(generator.features(noise)),
+        generator=torch.Generator().manual_seed(5),
+    )
     atoms, free_atoms = x.argmax(-1), free.argmax(-1)
     changed = atoms != free_atoms
     assert changed.any() and torch.all(atoms[changed] == 0)  # only dropped, never changed
@@ -255,7 +258,7 @@ def test_max_ring_bounds_every_ring_and_keeps_one_molecule():
     for max_ring in (None, 7):
         torch.manual_seed(0)
         cfg = GeneratorConfig(
-            hidden=[32, 64], constraint="valence_connected", connect="earlier", max_ring=max_ring
+            hidden=[32, 64], constraint="valence_connected", connect="tree", max_ring=max_ring
         )
         generator = build_generator(cfg, MOSES_VOCAB)
         noise = generator.sample_noise(256) if noise is None else noise
@@ -266,13 +269,11 @@ def test_max_ring_bounds_every_ring_and_keeps_one_molecule():
     assert int(rings[7].max()) <= 7 and int((rings[7] >= 5).sum()) > 12
 
 
-def test_earlier_dropped_atoms_carry_no_gradient():
-    generator = constrained("valence_connected", "earlier", MOSES_VOCAB)
+def test_tree_dropped_atoms_carry_no_gradient():
+    generator = constrained("valence_connected", "tree", MOSES_VOCAB)
     logits = torch.randn(64, 27, len(MOSES_VOCAB.atom_types) + 1, requires_grad=True)
     x = generator.sample_atoms(logits, generator=torch.Generator().manual_seed(6))
-    free = generator.sample_atoms(
-        logits, generator=torch.Generator().manual_seed(6), constrained=False
-    )
+    free = generator.atom_sampler(logits, generator=torch.Generator().manual_seed(6))
     dropped = (x.argmax(-1) == 0) & (free.argmax(-1) != 0)
     assert dropped.any()
     (x * torch.randn(x.shape)).sum().backward()
@@ -289,163 +290,3 @@ def test_gradients_reach_every_parameter_through_the_constrained_sampler(constra
     for name, parameter in generator.named_parameters():
         assert parameter.grad is not None and torch.isfinite(parameter.grad).all(), name
         assert parameter.grad.abs().sum() > 0, name
-
-
-def carbon_chain_generator(constraint: str, connect: str = "join") -> Generator:
-    """Logits favouring carbon atoms and about two single bonds per atom: the unconstrained
-    draws are often valid, and often over-valent or in pieces."""
-    vocab = Vocabulary(("C", "N", "O"), max_atoms=9)
-    generator = constrained(constraint, connect, vocab)
-    with torch.no_grad():
-        generator.atom_head.bias.view(9, 4).copy_(torch.tensor([-2.0, 3.0, 0.0, 0.0]))
-        generator.bond_head.bias.view(-1, 4).copy_(torch.tensor([1.2, 0.0, -3.0, -5.0]))
-    return generator, vocab
-
-
-def test_constraint_report_on_an_unconstrained_generator_is_its_validity():
-    generator, vocab = carbon_chain_generator("none")
-    smiles = [s for batch in generate_smiles(generator, vocab, 600, seed=4) for s in batch]
-    validity = sum(s is not None and "." not in s for s in smiles) / 600
-    report = constraint_report(generator, vocab, 600, seed=4)
-    assert 0.05 < validity < 0.95
-    assert report == {"validity_unconstrained_logits": validity, "constraint_free_share": validity}
-
-
-@pytest.mark.parametrize(
-    ("constraint", "connect"),
-    [("valence", "join"), ("valence_connected", "join"), ("valence_connected", "earlier")],
-)
-def test_constraint_report_counts_samples_no_rule_changed(constraint, connect):
-    """A valence mask or a joining bond changes only an unconstrained draw that was invalid (bar
-    RDKit turning a neutral N with four bonds, one to O, into an N-oxide, which these logits do
-    not draw), so for them the share of untouched valid samples equals the unconstrained
-    validity; the
-    "earlier" rule also changes valid draws (a forced bond), so its share is smaller."""
-    generator, vocab = carbon_chain_generator(constraint, connect)
-    report = constraint_report(generator, vocab, 600, seed=4)
-    smiles = [s for batch in generate_smiles(generator, vocab, 600, seed=4) for s in batch]
-    validity = sum(s is not None and "." not in s for s in smiles) / 600
-    free = report["validity_unconstrained_logits"]
-    assert 0.05 < free < 0.95
-    # The unconstrained draws of the constrained generator follow the same law as the
-    # unconstrained generator's (binomial, 600 draws each): within 5 standard errors.
-    baseline, _ = carbon_chain_generator("none")
-    none_smiles = [s for batch in generate_smiles(baseline, vocab, 600, seed=5) for s in batch]
-    none_validity = sum(s is not None and "." not in s for s in none_smiles) / 600
-    assert abs(free - none_validity) < 5 * (2 * free * (1 - free) / 600) ** 0.5
-    if connect == "earlier":
-        assert report["constraint_free_share"] < free
-    else:
-        assert report["constraint_free_share"] == free
-    assert validity > free
-
-
-# ------------------------------------------------------------------ pairwise bond head
-
-
-def test_pairwise_bond_head_equals_a_per_pair_loop_and_is_symmetric():
-    torch.manual_seed(0)
-    d, hidden = 6, 10
-    head = PairwiseBondHead(hidden, N, A, R, d)
-    h = torch.randn(3, hidden)
-    x = torch.randn(3, N, A).softmax(-1)  # relaxed atoms: the embedding is linear in x
-    logits = head(h, x)
-    assert logits.shape == (3, N * (N - 1) // 2, R)
-
-    w_node, b_node = head.node_embedding.weight, head.node_embedding.bias
-    w1, b1 = head.readout[0].weight, head.readout[0].bias
-    w2, b2 = head.readout[2].weight, head.readout[2].bias
-
-    def embedding(b, i):  # [d]: node i's block of the linear map of h, plus its atom mix
-        rows = slice(i * d, (i + 1) * d)
-        return w_node[rows] @ h[b] + b_node[rows] + x[b, i] @ head.atom_embedding
-
-    def readout(e_i, e_j):  # [R]
-        return w2 @ torch.tanh(w1 @ torch.cat([e_i + e_j, e_i * e_j]) + b1) + b2
-
-    with torch.no_grad():
-        for b in range(3):
-            for p, (i, j) in enumerate(torch.triu_indices(N, N, 1).T.tolist()):
-                e_i, e_j = embedding(b, i), embedding(b, j)
-                torch.testing.assert_close(logits[b, p], readout(e_i, e_j))
-                # Swapping the ends gives the same logits, bit for bit.
-                assert torch.equal(readout(e_i, e_j), readout(e_j, e_i))
-    assert "embedding_dim=6" in repr(head) and "num_nodes=9" in repr(head)
-
-
-def test_pairwise_reset_parameters_redraws_every_weight():
-    head = PairwiseBondHead(10, N, A, R, 6)
-    before = [p.detach().clone() for p in head.parameters()]
-    head.reset_parameters()
-    weights = [p for p in head.parameters() if p.dim() > 1]
-    assert len(weights) == 4  # node embedding, atom embedding, two readout layers
-    for old, new in zip(before, head.parameters(), strict=True):
-        if new.dim() > 1:
-            assert not torch.equal(old, new)
-        else:
-            assert torch.all(new == 0)  # biases start at zero, as MolGAN's
-
-
-def pairwise(**overrides) -> Generator:
-    torch.manual_seed(0)
-    return make(bond_head="pairwise", bond_embedding_dim=8, **overrides)
-
-
-def test_pairwise_bond_logits_depend_on_the_sampled_atoms():
-    generator = pairwise()
-    z = generator.sample_noise(5)
-    seed = torch.Generator().manual_seed(9)
-    (x, adj), atom_logits, bond_logits = generator(z, 1.0, generator=seed, return_logits=True)
-    expected_atoms, expected_bonds = generator.logits(z, x)
-    assert torch.equal(atom_logits, expected_atoms) and torch.equal(bond_logits, expected_bonds)
-    # Other atoms, other bond logits: the head reads the sample, not only z.
-    other = torch.nn.functional.one_hot((x.argmax(-1) + 1) % A, A).float()
-    assert not torch.allclose(generator.logits(z, other)[1], bond_logits)
-    # The same steps by hand draw the same graph.
-    seed = torch.Generator().manual_seed(9)
-    h = generator.features(z)
-    x_steps = generator.sample_atoms(generator.atom_logits(h), 1.0, seed)
-    adj_steps = generator.sample_bonds(x_steps, generator.bond_logits(h, x_steps), 1.0, seed)
-    assert torch.equal(x_steps, x) and torch.equal(adj_steps, adj)
-    with pytest.raises(ValueError, match="pass x"):
-        generator.logits(z)
-    with pytest.raises(ValueError, match="return_logits=True"):
-        generator.sample_from_logits(atom_logits, bond_logits)
-
-
-def test_pairwise_gradients_reach_the_atom_logits_through_the_atom_sample():
-    """A loss on the bonds alone reaches the atom head only through the straight-through atom
-    sample that the pairwise head embeds; with the linear head it does not reach it at all."""
-    for bond_head, reaches in (("pairwise", True), ("linear", False)):
-        torch.manual_seed(0)
-        generator = make(bond_head=bond_head, bond_embedding_dim=8)
-        x, adj = generator(generator.sample_noise(16), generator=torch.Generator().manual_seed(1))
-        weights = torch.randn(adj.shape, generator=torch.Generator().manual_seed(2))
-        (adj * weights).sum().backward()
-        grad = generator.atom_head.weight.grad
-        assert (grad is not None and grad.abs().sum() > 0) == reaches, bond_head
-        if reaches:
-            assert generator.bond_head.atom_embedding.grad.abs().sum() > 0
-
-
-@pytest.mark.parametrize("constraint", ["none", "valence_connected"])
-def test_pairwise_unconstrained_draw_uses_the_constrained_draws_bond_logits(constraint):
-    generator = constrained(constraint, bond_head="pairwise")
-    z = generator.sample_noise(32)
-    draws = [
-        generator(z, generator=torch.Generator().manual_seed(3), return_logits=True, **kw)
-        for kw in ({"constrained": True}, {"constrained": False})
-    ]
-    (x, _), _, bond_logits = draws[0]
-    (x_free, _), _, bond_logits_free = draws[1]
-    assert torch.equal(x, x_free) and torch.equal(bond_logits, bond_logits_free)
-
-
-def test_pairwise_argmax_eval_mode_gives_the_modes_given_the_atoms():
-    torch.manual_seed(0)
-    generator = make(bond_head="pairwise", bond_embedding_dim=8, eval_mode="argmax").eval()
-    z = generator.sample_noise(16)
-    x, adj = generator(z, 1.0)
-    atom_logits, bond_logits = generator.logits(z, x)
-    assert torch.equal(x.argmax(-1), atom_logits.argmax(-1))
-    assert_bonds_are_the_modes_among_atoms(x, adj, bond_logits)
