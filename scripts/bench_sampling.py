@@ -2,7 +2,7 @@
 
     python scripts/bench_sampling.py [-n 10000] [--threads 1] [generator.constraint=...]
     python scripts/bench_sampling.py --bond-heads linear \
-        --constraints none,valence_connected+join,valence_connected+earlier
+        --constraints none,valence_connected+join,valence_connected+tree
 
 For ``configs/qm9.yaml`` and ``configs/moses.yaml`` and each ``generator.bond_head`` it builds
 the config's generator with random weights (seed 0) for the config's vocabulary (its
@@ -36,9 +36,9 @@ import torch
 
 from molgen.chem import Vocabulary
 from molgen.chem.graph import bond_types_for
-from molgen.config import BOND_HEADS, CONSTRAINTS, load_config
+from molgen.choices import BOND_HEADS, CONNECT_ALIASES, CONNECT_RULES, CONSTRAINTS
+from molgen.config import load_config
 from molgen.models import Generator
-from molgen.nn.functional import CONNECT_STRATEGIES
 from molgen.training.sampling import build_generator, generate_smiles
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,14 +56,15 @@ def vocabulary(name: str, overrides: Sequence[str]) -> tuple[Vocabulary, object]
 
 
 def sampler_overrides(text: str) -> list[list[str]]:
-    """``"none,valence_connected+earlier"`` -> the config overrides of each sampler."""
+    """``"none,valence_connected+tree"`` -> the config overrides of each sampler."""
     samplers = []
     for spec in text.split(","):
         constraint, _, connect = spec.partition("+")
-        if constraint not in CONSTRAINTS or (connect and connect not in CONNECT_STRATEGIES):
+        connect_names = (*CONNECT_RULES, *CONNECT_ALIASES)
+        if constraint not in CONSTRAINTS or (connect and connect not in connect_names):
             raise argparse.ArgumentTypeError(
                 f"{spec!r}: expected CONSTRAINT[+CONNECT], constraint one of {list(CONSTRAINTS)}, "
-                f"connect one of {list(CONNECT_STRATEGIES)}"
+                f"connect one of {list(connect_names)}"
             )
         connects = [f"generator.connect={connect}"] if connect else []
         samplers.append([f"generator.constraint={constraint}", *connects])

@@ -40,7 +40,7 @@ def test_rates_and_bond_head_sizes_for_qm9_and_moses(module, capsys):
 
 
 def test_chosen_samplers_and_heads_for_both_configs_as_ratios_to_the_first(module, capsys):
-    samplers = "none,valence_connected+join,valence_connected+earlier"
+    samplers = "none,valence_connected+join,valence_connected+tree"
     args = ["-n", "8", "--batch-size", "4", "--bond-heads", "linear", "--constraints", samplers]
     rows = module.main(args)
     assert [(r["config"], r["N"], r["constraint"], r["bond_head"]) for r in rows] == [
@@ -48,12 +48,12 @@ def test_chosen_samplers_and_heads_for_both_configs_as_ratios_to_the_first(modul
         for config, n in (("qm9", 9), ("moses", 27))
         for constraint in ("none", "valence_connected", "valence_connected")
     ]
-    assert [r["connect"] for r in rows[1:3] + rows[4:6]] == ["join", "earlier"] * 2
+    assert [r["connect"] for r in rows[1:3] + rows[4:6]] == ["join", "tree"] * 2
     out = capsys.readouterr().out.splitlines()
     assert [line.split()[4] for line in out[2:]] == [
         "none",
         "valence_connected+join",
-        "valence_connected+earlier",
+        "valence_connected+tree",
     ] * 2
     ratios = [float(line.split()[8]) for line in out[2:]]
     expected = [r["graphs_per_s"] / rows[0]["graphs_per_s"] for r in rows]
@@ -62,11 +62,15 @@ def test_chosen_samplers_and_heads_for_both_configs_as_ratios_to_the_first(modul
 
 
 def test_sampler_and_bond_head_lists_are_checked(module):
-    assert module.sampler_overrides("valence,valence_connected+earlier") == [
+    assert module.sampler_overrides("valence,valence_connected+tree") == [
         ["generator.constraint=valence"],
-        ["generator.constraint=valence_connected", "generator.connect=earlier"],
+        ["generator.constraint=valence_connected", "generator.connect=tree"],
     ]
-    for bad in ("valence_connected+tree", "connected", "none,"):
+    # the older name of the tree rule is still read
+    assert (
+        module.sampler_overrides("valence_connected+earlier")[0][1] == "generator.connect=earlier"
+    )
+    for bad in ("valence_connected+spanning", "connected", "none,"):
         with pytest.raises(argparse.ArgumentTypeError, match="CONSTRAINT"):
             module.sampler_overrides(bad)
     assert module.bond_heads("pairwise") == ["pairwise"]
