@@ -153,7 +153,12 @@ class Rule:
     4. :meth:`update` with the classes drawn, long ``[B, K]`` (0 where no edge was added).
 
     A rule's guarantee may rest only on these hooks: every edge of the sample went through
-    :meth:`mask` and :meth:`update`, in the order drawn.
+    :meth:`mask` and :meth:`update`, in the order drawn. Costs that are not integers (an
+    aromatic bond spending 1.5) are a :class:`Budget`'s ``cost``; a rule on which bonds may
+    close a ring reads :attr:`EdgeState.classes` and :attr:`Candidates.bridging` (e.g. allow
+    an aromatic ring-closing bond only between ends already joined by an aromatic path); a
+    rule on where pieces may bond keeps a ``[B, N]`` mask of its own (e.g. a fragment's
+    attachment sites) and masks the candidates at the other nodes.
     """
 
     def attachable(self, state: EdgeState) -> Tensor | None:
@@ -320,9 +325,13 @@ class Budget(Rule):
         return (kept >= self._room_needed[:, i : i + 1]).unsqueeze(1)  # [B, 1, C]
 
     def update(self, state: EdgeState, candidates: Candidates, classes: Tensor) -> None:
-        spent = self.cost_[classes].neg_()  # [B, K]; a node twice in K gets one non-zero
-        self.remaining.index_add_(1, candidates.left, spent)
-        self.remaining.index_add_(1, candidates.right, spent)
+        spent = self.cost_[classes]  # [B, K]
+        if candidates.bridging:  # a node may be in several candidates, one of them non-zero
+            self.remaining.index_add_(1, candidates.left, spent.neg_())
+            self.remaining.index_add_(1, candidates.right, spent)
+        else:  # a round: no node twice
+            self.remaining[:, candidates.left] -= spent
+            self.remaining[:, candidates.right] -= spent
 
 
 # ---------------------------------------------------------------------------- ring size
@@ -458,9 +467,10 @@ def _allowed(rules: Sequence[Rule], state: EdgeState, candidates: Candidates, ba
 
 
 def _update(rules: Sequence[Rule], state: EdgeState, candidates: Candidates, classes: Tensor):
+    """Tell the rules, then ``state``, the classes drawn for candidates not drawn before."""
     for rule in rules:
         rule.update(state, candidates, classes)
-    state.classes[:, candidates.pairs] = torch.maximum(state.classes[:, candidates.pairs], classes)
+    state.classes[:, candidates.pairs] = classes
 
 
 def _tree_edges(state: EdgeState, rules: Sequence[Rule], draw: Draw) -> tuple[Tensor, Tensor]:
@@ -537,7 +547,9 @@ def _join_fragments(state: EdgeState, rules: Sequence[Rule]) -> Tensor:
         pair, cls = flat // n_classes, flat % n_classes
         added = torch.zeros_like(state.classes)
         added[graphs_todo, pair] = cls
-        _update(rules, state, candidates, added)
+        for rule in rules:
+            rule.update(state, candidates, added)
+        state.classes[graphs_todo, pair] = cls
         joined[graphs_todo, pair] = True
         # Merge the fragment of the second end into the first end's.
         old = label[graphs_todo, cols[pair]].unsqueeze(-1)
