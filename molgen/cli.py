@@ -27,6 +27,10 @@ config_app = typer.Typer(help="Inspect experiment configs.", no_args_is_help=Tru
 app.add_typer(config_app, name="config")
 
 
+#: The largest sampling seed: batch i draws from seed (seed * 1_000_003 + i) mod 2**63, so a
+#: larger seed would repeat a smaller one's molecules.
+MAX_SEED = 2**63 - 1
+
 #: Options of the whole command, set by :func:`main` at each invocation.
 _options = {"debug": False}
 
@@ -149,7 +153,9 @@ def sample(
     n: int = typer.Option(10000, "-n", min=1, help="number of molecules"),
     output: Path = typer.Option(..., "--output", "-o", help="SMILES file to write"),
     image: Path = typer.Option(None, "--image", help="also draw a grid PNG of the first molecules"),
-    seed: int = typer.Option(0, "--seed", help="sampling seed (same seed, same molecules)"),
+    seed: int = typer.Option(
+        0, "--seed", min=0, max=MAX_SEED, help="sampling seed (same seed, same molecules)"
+    ),
     batch_size: int = typer.Option(1024, "--batch-size", min=1),
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="processes (same output for any)"),
 ) -> None:
@@ -162,7 +168,8 @@ def sample(
     from tqdm.auto import tqdm
 
     from molgen.io import atomic_write, check_output_path
-    from molgen.training.sampling import iter_samples, load_run
+    from molgen.training.run import load_run
+    from molgen.training.sampling import iter_samples
 
     preview: list[str] = []
 
@@ -209,7 +216,7 @@ def export(
 
     `molgen sample` and `molgen evaluate` read the file like a run. The two temperatures, given
     together, replace the run's sampling temperatures in the exported config."""
-    from molgen.training.sampling import export_generator
+    from molgen.training.run import export_generator
 
     with _reported():
         temperature = None
@@ -233,7 +240,9 @@ def evaluate(
     n: int = typer.Option(
         10000, "-n", min=1, help="samples to draw when GENERATED is a checkpoint"
     ),
-    seed: int = typer.Option(0, "--seed", help="sampling seed for a checkpoint"),
+    seed: int = typer.Option(
+        0, "--seed", min=0, max=MAX_SEED, help="sampling seed for a checkpoint"
+    ),
     metrics: list[str] = typer.Option(None, "--metric", "-m", help="only these metrics (repeat)"),
     jobs: int = typer.Option(
         os.cpu_count() or 1,

@@ -49,7 +49,8 @@ from molgen.metrics import Reference, compute_metrics
 from molgen.metrics.moses import MOSES, moses_references
 from molgen.plotting import pyplot, save_figure
 from molgen.training import train
-from molgen.training.sampling import constraint_report, generate_smiles, load_run
+from molgen.training.run import load_run
+from molgen.training.sampling import constraint_report, generate_smiles
 
 METRICS = ("validity", "validity_relaxed", "uniqueness", "novelty")
 COLUMNS = (*METRICS, "fcd_test", "vun", "validity_unconstrained_logits", "constraint_free_share")

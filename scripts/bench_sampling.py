@@ -39,7 +39,8 @@ from molgen.chem.graph import bond_types_for
 from molgen.config import BOND_HEADS, CONSTRAINTS, load_config
 from molgen.models import Generator
 from molgen.nn.functional import CONNECT_STRATEGIES
-from molgen.training.sampling import build_generator, generate_smiles
+from molgen.training.run import build_generator
+from molgen.training.sampling import generate_smiles
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ("qm9", "moses")

@@ -9,7 +9,8 @@ from molgen.chem import Vocabulary, atom_valences, bond_orders, decode
 from molgen.config import GeneratorConfig
 from molgen.models import Generator
 from molgen.models.generator import PairwiseBondHead
-from molgen.training.sampling import build_generator, constraint_report, generate_smiles
+from molgen.training.run import build_generator
+from molgen.training.sampling import constraint_report, generate_smiles
 
 N, A, R = 9, 5, 5
 
