@@ -161,9 +161,10 @@ def sample(
 ) -> None:
     """Sample molecules from a checkpoint: one line per sample, to OUTPUT (replaced when complete).
 
-    `molgen sample qm9 -n 1000 -o out.smi` samples the QM9 generator shipped with molgen. Each line is a canonical SMILES (fragments joined by '.'); a graph that RDKit cannot
-    sanitize is written as an empty line, so the file keeps one line per sample and
-    `molgen evaluate` counts it as invalid.
+    `molgen sample qm9 -n 1000 -o out.smi` samples the QM9 generator shipped with molgen. Each
+    line is a canonical SMILES (fragments joined by '.'); a graph that RDKit cannot sanitize is
+    written as an empty line, so the file keeps one line per sample and `molgen evaluate` counts
+    it as invalid.
     """
     from tqdm.auto import tqdm
 

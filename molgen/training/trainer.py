@@ -313,7 +313,8 @@ def _finish(
 def evaluate_during_training(
     state: TrainState, reference: Reference, tracker: Tracker, run_dir: Path
 ) -> dict[str, float]:
-    """Sample ``train.n_eval`` graphs, score them with molgen.metrics, log scalars, a table and a grid."""
+    """Sample ``train.n_eval`` graphs, score them with molgen.metrics, log scalars, a table and
+    a grid."""
     from molgen.chem.draw import draw_grid
 
     cfg, step = state.cfg, state.step
