@@ -11,8 +11,8 @@ runs the steps (devices, precision, DDP views, the critic objective). Everything
 from RNGs whose states are saved in the checkpoint, so N steps and N/2 steps + resume + N/2
 steps give identical parameters on CPU.
 
-The steps leave their numbers on the device: the host waits for the device only where a
-result must be known before going on, each such place marked "host sync" with the reason.
+The steps keep their numbers on the device where they can (gradient norms are read when
+logged); each place where the host waits for the device is marked "host sync", with the reason.
 """
 
 from __future__ import annotations
@@ -621,7 +621,7 @@ def critic_step(state: TrainState, rt: Runtime, real: Graph, tau: float) -> Upda
         )  # [B, Z]
         fake = state.generator(z, tau, generator=state.noise_rng)  # [B, N, A], [B, N, N, R]
     with rt.autocast:
-        # host sync: the statistics come back as floats, in one transfer (molgen.gan)
+        # host sync: molgen.gan hands back its statistics as floats, in one transfer
         loss, stats = critic_loss(
             rt.critic, real, fake, state.cfg.gan.gp_weight, objective=rt.critic_objective
         )
@@ -662,7 +662,7 @@ def generator_step(state: TrainState, rt: Runtime, fake: Fake) -> Update:
     """One generator update: adversarial, + RL once ``gan.rl_start`` is reached, + diversity."""
     gan = state.cfg.gan
     with rt.autocast:
-        # host sync: the statistics come back as floats, in one transfer (molgen.gan)
+        # host sync: molgen.gan hands back its statistics as floats, in one transfer
         loss, stats = generator_loss(
             state.critic,
             fake.graph,

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from molgen.cli import app
 from molgen.config import load_config
-from molgen.errors import Interrupted
+from molgen.errors import InputError, Interrupted
 from molgen.io import lock_folder
 from molgen.training import (
     CheckpointError,
@@ -226,7 +226,7 @@ def test_resume_with_changed_model_config_is_refused(tmp_path, cache_dir):
     train(
         debug_config(cache_dir, "train.steps=2", "train.eval_every=100"), tmp_path, progress=False
     )
-    with pytest.raises(ValueError, match="generator"):
+    with pytest.raises(InputError, match="generator"):
         train(
             debug_config(cache_dir, "train.steps=4", "generator.z_dim=4"),
             tmp_path,
@@ -244,7 +244,7 @@ def test_resume_on_changed_data_is_refused(tmp_path, cache_dir):
     run = tmp_path / "run"
     train(debug_config(cache_dir, *data, "train.steps=2"), run, progress=False)
     source.write_text("\n".join(molecules[:150] + ["CCO"] * 50) + "\n")  # same vocabulary
-    with pytest.raises(ValueError, match="training split .* differs .* was the data changed"):
+    with pytest.raises(InputError, match="training split .* differs .* was the data changed"):
         train(debug_config(cache_dir, *data, "train.steps=4"), run, resume=True, progress=False)
 
 
@@ -370,7 +370,7 @@ def test_compiled_critic_step_trains_logs_and_resumes_exactly(tmp_path, cache_di
 def test_compile_is_refused_clearly_where_it_cannot_run(cache_dir, monkeypatch):
     cfg = debug_config(cache_dir, "train.compile=true")
     two_processes = type("Ctx", (), {"world_size": 2})()
-    with pytest.raises(ValueError, match="train.compile is for single-process runs"):
+    with pytest.raises(InputError, match="train.compile is for single-process runs"):
         trainer_module._compiled_critic_objective(
             cfg, two_processes, None, None, torch.device("cpu"), None
         )
@@ -380,7 +380,7 @@ def test_compile_is_refused_clearly_where_it_cannot_run(cache_dir, monkeypatch):
 
     monkeypatch.setattr("torch._inductor.cpp_builder.get_cpp_compiler", no_compiler)
     one_process = type("Ctx", (), {"world_size": 1})()
-    with pytest.raises(ValueError, match=r"train.compile on CPU needs a C\+\+ compiler"):
+    with pytest.raises(InputError, match=r"train.compile on CPU needs a C\+\+ compiler"):
         trainer_module._compiled_critic_objective(
             cfg, one_process, None, None, torch.device("cpu"), None
         )
