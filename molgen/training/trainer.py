@@ -166,8 +166,8 @@ def _start(
     dataset = load_dataset(cfg.data)
     if ctx.is_main:
         ctx.barrier()
-    # A batch is drawn with replacement, but one larger than the split is a typo (and a huge
-    # one would exhaust the memory before the first step).
+    # Batches are drawn with replacement, so a larger one would run, repeating molecules in
+    # every batch; a huge one exhausted the memory before the first step, without a word.
     if cfg.train.batch_size > len(dataset.train.smiles):
         raise InputError(
             f"train.batch_size={cfg.train.batch_size} is larger than the training split "
