@@ -27,6 +27,10 @@ config_app = typer.Typer(help="Inspect experiment configs.", no_args_is_help=Tru
 app.add_typer(config_app, name="config")
 
 
+#: The largest sampling seed: batch i draws from seed (seed * 1_000_003 + i) mod 2**63, so a
+#: larger seed would repeat a smaller one's molecules.
+MAX_SEED = 2**63 - 1
+
 #: Options of the whole command, set by :func:`main` at each invocation.
 _options = {"debug": False}
 
@@ -149,20 +153,24 @@ def sample(
     n: int = typer.Option(10000, "-n", min=1, help="number of molecules"),
     output: Path = typer.Option(..., "--output", "-o", help="SMILES file to write"),
     image: Path = typer.Option(None, "--image", help="also draw a grid PNG of the first molecules"),
-    seed: int = typer.Option(0, "--seed", help="sampling seed (same seed, same molecules)"),
+    seed: int = typer.Option(
+        0, "--seed", min=0, max=MAX_SEED, help="sampling seed (same seed, same molecules)"
+    ),
     batch_size: int = typer.Option(1024, "--batch-size", min=1),
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="processes (same output for any)"),
 ) -> None:
     """Sample molecules from a checkpoint: one line per sample, to OUTPUT (replaced when complete).
 
-    `molgen sample qm9 -n 1000 -o out.smi` samples the QM9 generator shipped with molgen. Each line is a canonical SMILES (fragments joined by '.'); a graph that RDKit cannot
-    sanitize is written as an empty line, so the file keeps one line per sample and
-    `molgen evaluate` counts it as invalid.
+    `molgen sample qm9 -n 1000 -o out.smi` samples the QM9 generator shipped with molgen. Each
+    line is a canonical SMILES (fragments joined by '.'); a graph that RDKit cannot sanitize is
+    written as an empty line, so the file keeps one line per sample and `molgen evaluate` counts
+    it as invalid.
     """
     from tqdm.auto import tqdm
 
     from molgen.io import atomic_write, check_output_path
-    from molgen.training.sampling import iter_samples, load_run
+    from molgen.training.run import load_run
+    from molgen.training.sampling import iter_samples
 
     preview: list[str] = []
 
@@ -209,7 +217,7 @@ def export(
 
     `molgen sample` and `molgen evaluate` read the file like a run. The two temperatures, given
     together, replace the run's sampling temperatures in the exported config."""
-    from molgen.training.sampling import export_generator
+    from molgen.training.run import export_generator
 
     with _reported():
         temperature = None
@@ -233,7 +241,9 @@ def evaluate(
     n: int = typer.Option(
         10000, "-n", min=1, help="samples to draw when GENERATED is a checkpoint"
     ),
-    seed: int = typer.Option(0, "--seed", help="sampling seed for a checkpoint"),
+    seed: int = typer.Option(
+        0, "--seed", min=0, max=MAX_SEED, help="sampling seed for a checkpoint"
+    ),
     metrics: list[str] = typer.Option(None, "--metric", "-m", help="only these metrics (repeat)"),
     jobs: int = typer.Option(
         os.cpu_count() or 1,

@@ -50,7 +50,8 @@ from molgen.metrics.moses import MOSES, moses_references
 from molgen.plotting import pyplot, save_figure
 from molgen.training import train
 from molgen.training.constraints import constraint_report
-from molgen.training.sampling import generate_smiles, load_run
+from molgen.training.run import load_run
+from molgen.training.sampling import generate_smiles
 
 METRICS = ("validity", "validity_relaxed", "uniqueness", "novelty")
 COLUMNS = (*METRICS, "fcd_test", "vun", "validity_unconstrained_logits", "constraint_free_share")

@@ -39,7 +39,8 @@ from molgen.chem.graph import bond_types_for
 from molgen.choices import BOND_HEADS, CONNECT_ALIASES, CONNECT_RULES, CONSTRAINTS
 from molgen.config import load_config
 from molgen.models import Generator
-from molgen.training.sampling import build_generator, generate_smiles
+from molgen.training.run import build_generator
+from molgen.training.sampling import generate_smiles
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ("qm9", "moses")

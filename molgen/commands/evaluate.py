@@ -21,9 +21,9 @@ from molgen.metrics import (
     write_report,
 )
 from molgen.metrics.evaluator import MAX_ATOMS
-from molgen.training.checkpoint import CHECKPOINT_NAME
 from molgen.training.constraints import constraint_report
-from molgen.training.sampling import iter_samples, load_run, shipped_generators
+from molgen.training.run import is_run, load_run, shipped_generators
+from molgen.training.sampling import iter_samples
 
 __all__ = ["BENCHMARKS", "is_checkpoint", "output_paths", "run_evaluation"]
 
@@ -37,7 +37,7 @@ def is_checkpoint(path: Path) -> bool:
     path = Path(path)
     if not path.exists() and str(path) in shipped_generators():
         return True
-    return (path.is_dir() and (path / CHECKPOINT_NAME).is_file()) or path.suffix == ".pt"
+    return is_run(path) or path.suffix == ".pt"
 
 
 def _no_training_molecules(generated: Path) -> str:

@@ -1,13 +1,15 @@
-"""Training loop, checkpoints, sampling from checkpoints."""
+"""Training loop, run folders and their checkpoints, sampling from a run."""
 
-from molgen.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from molgen.training.sampling import (
+from molgen.training.run import (
+    CheckpointError,
     Run,
-    load_generator,
-    load_reference_smiles,
+    export_generator,
+    is_run,
+    load_checkpoint,
     load_run,
-    sample_smiles,
+    save_checkpoint,
 )
+from molgen.training.sampling import iter_samples
 from molgen.training.trainer import TRAIN_METRICS, TrainingDiverged, train
 
 __all__ = [
@@ -15,11 +17,11 @@ __all__ = [
     "CheckpointError",
     "Run",
     "TrainingDiverged",
+    "export_generator",
+    "is_run",
+    "iter_samples",
     "load_checkpoint",
-    "load_generator",
-    "load_reference_smiles",
     "load_run",
-    "sample_smiles",
     "save_checkpoint",
     "train",
 ]

@@ -15,7 +15,9 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-__all__ = ["Distributed", "resolve_device", "setup"]
+from molgen.errors import InputError
+
+__all__ = ["Distributed", "resolve_device", "setup", "world_size"]
 
 
 @dataclass(frozen=True)
@@ -92,14 +94,19 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"train.device={name!r} but CUDA is not available on this machine")
+        raise InputError(f"train.device={name!r} but CUDA is not available on this machine")
     return device
+
+
+def world_size() -> int:
+    """The number of processes torchrun started for this run (1 without torchrun)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
 
 
 def setup(device: torch.device) -> tuple[Distributed, torch.device]:
     """Join the process group torchrun describes (if any) and pick this rank's device."""
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    if world_size == 1:
+    processes = world_size()
+    if processes == 1:
         return Distributed(), device
     rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
     if device.type == "cuda":
@@ -107,7 +114,7 @@ def setup(device: torch.device) -> tuple[Distributed, torch.device]:
         torch.cuda.set_device(device)
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return Distributed(rank=rank, world_size=world_size), device
+    return Distributed(rank=rank, world_size=processes), device
 
 
 def teardown(ctx: Distributed) -> None:

@@ -60,7 +60,7 @@ def test_checkpoint_is_read_once_sampled_on_jobs_and_its_training_set_is_the_ref
     tmp_path, monkeypatch
 ):
     import molgen.commands.evaluate as command
-    from molgen.training.sampling import Run
+    from molgen.training.run import Run
 
     calls = {}
 
@@ -125,8 +125,7 @@ def test_a_shipped_generators_name_is_a_checkpoint_unless_a_path_has_it(tmp_path
 def test_an_exported_generator_has_no_training_molecules_for_novelty(tmp_path):
     from molgen.chem import Vocabulary
     from molgen.config import load_config
-    from molgen.training.checkpoint import GENERATOR_FORMAT, save_checkpoint
-    from molgen.training.sampling import build_generator
+    from molgen.training.run import GENERATOR_FORMAT, build_generator, save_checkpoint
 
     cfg = load_config("configs/debug.yaml", ["generator.constraint=valence_connected"])
     vocab = Vocabulary(("C", "N", "O"), max_atoms=6)

@@ -8,7 +8,7 @@ from scipy.stats import chisquare
 from molgen.chem import Vocabulary, atom_valences, bond_orders, decode
 from molgen.config import GeneratorConfig
 from molgen.models import Generator
-from molgen.training.sampling import build_generator
+from molgen.training.run import build_generator
 
 N, A, R = 9, 5, 5
 

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from molgen.cli import app
 from molgen.config import load_config
-from molgen.errors import Interrupted
+from molgen.errors import InputError, Interrupted
 from molgen.io import lock_folder
 from molgen.training import (
     CheckpointError,
@@ -134,7 +134,7 @@ def test_ema_follows_the_hand_computed_average():
 def test_ema_run_keeps_the_average_and_samples_it(tmp_path, cache_dir):
     """Three steps with decay 0.5: the average is d2 (d1 (d0 w0 + (1 - d0) w1) + ...) of the
     generator after each step, which a run without EMA (same seed, same draws) reproduces."""
-    from molgen.training.sampling import build_generator, load_run
+    from molgen.training.run import build_generator, load_run
 
     plain, averaged = tmp_path / "plain", tmp_path / "averaged"
     weights = []
@@ -226,7 +226,7 @@ def test_resume_with_changed_model_config_is_refused(tmp_path, cache_dir):
     train(
         debug_config(cache_dir, "train.steps=2", "train.eval_every=100"), tmp_path, progress=False
     )
-    with pytest.raises(ValueError, match="generator"):
+    with pytest.raises(InputError, match="generator"):
         train(
             debug_config(cache_dir, "train.steps=4", "generator.z_dim=4"),
             tmp_path,
@@ -244,7 +244,7 @@ def test_resume_on_changed_data_is_refused(tmp_path, cache_dir):
     run = tmp_path / "run"
     train(debug_config(cache_dir, *data, "train.steps=2"), run, progress=False)
     source.write_text("\n".join(molecules[:150] + ["CCO"] * 50) + "\n")  # same vocabulary
-    with pytest.raises(ValueError, match="training split .* differs .* was the data changed"):
+    with pytest.raises(InputError, match="training split .* differs .* was the data changed"):
         train(debug_config(cache_dir, *data, "train.steps=4"), run, resume=True, progress=False)
 
 
@@ -271,9 +271,8 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]  # no temp file left behind
 
 
-def test_parallel_sampling_equals_serial(tmp_path, cache_dir):
+def test_parallel_sampling_equals_serial(tmp_path, cache_dir, samples):
     from molgen.chem import Vocabulary
-    from molgen.training.sampling import sample_smiles
 
     train(
         debug_config(cache_dir, "train.steps=2", "train.eval_every=100"), tmp_path, progress=False
@@ -289,10 +288,10 @@ def test_parallel_sampling_equals_serial(tmp_path, cache_dir):
     bond_bias[:, 2:] -= 6.0
     save_checkpoint(state, tmp_path / "checkpoint.pt")
 
-    serial = sample_smiles(tmp_path, 100, seed=5, batch_size=16)
+    serial = samples(tmp_path, 100, seed=5, batch_size=16)
     assert len(serial) == 100 and sum(s is not None for s in serial) > 50
-    assert sample_smiles(tmp_path, 100, seed=5, batch_size=16, jobs=2) == serial
-    assert sample_smiles(tmp_path, 100, seed=6, batch_size=16) != serial
+    assert samples(tmp_path, 100, seed=5, batch_size=16, jobs=2) == serial
+    assert samples(tmp_path, 100, seed=6, batch_size=16) != serial
 
 
 def test_time_box_stops_with_a_resumable_checkpoint(tmp_path, cache_dir):
@@ -371,7 +370,7 @@ def test_compiled_critic_step_trains_logs_and_resumes_exactly(tmp_path, cache_di
 def test_compile_is_refused_clearly_where_it_cannot_run(cache_dir, monkeypatch):
     cfg = debug_config(cache_dir, "train.compile=true")
     two_processes = type("Ctx", (), {"world_size": 2})()
-    with pytest.raises(ValueError, match="train.compile is for single-process runs"):
+    with pytest.raises(InputError, match="train.compile is for single-process runs"):
         trainer_module._compiled_critic_objective(
             cfg, two_processes, None, None, torch.device("cpu"), None
         )
@@ -381,7 +380,7 @@ def test_compile_is_refused_clearly_where_it_cannot_run(cache_dir, monkeypatch):
 
     monkeypatch.setattr("torch._inductor.cpp_builder.get_cpp_compiler", no_compiler)
     one_process = type("Ctx", (), {"world_size": 1})()
-    with pytest.raises(ValueError, match=r"train.compile on CPU needs a C\+\+ compiler"):
+    with pytest.raises(InputError, match=r"train.compile on CPU needs a C\+\+ compiler"):
         trainer_module._compiled_critic_objective(
             cfg, one_process, None, None, torch.device("cpu"), None
         )
@@ -493,7 +492,7 @@ def test_a_checkpoint_from_before_the_optional_parts_resumes_exactly(tmp_path, c
     train(cfg, tmp_path / "straight", progress=False)
     train(debug_config(cache_dir, "train.steps=2", "train.eval_every=100"), tmp_path / "old")
     state = load_checkpoint(tmp_path / "old")
-    for key in trainer_module.OPTIONAL_PARTS:  # switched off: None today, absent in older files
+    for key in ("reward", "opt_reward", "generator_ema"):  # off: None today, absent before
         assert state.pop(key) is None
     save_checkpoint(state, tmp_path / "old" / "checkpoint.pt")
     train(cfg, tmp_path / "old", resume=True, progress=False)
@@ -539,3 +538,41 @@ def test_wandb_online_without_network_fails_before_the_run_starts(tmp_path, cach
     assert result.exit_code == 1, result.output
     assert "cannot be reached (Network is unreachable)" in result.output
     assert not run_dir.exists()
+
+
+def test_training_mistakes_exit_2_with_a_message_naming_what_to_fix(
+    tmp_path, cache_dir, monkeypatch
+):
+    run_dir = tmp_path / "run"
+    assert _cli_train(cache_dir, run_dir, "train.steps=2", "--out", str(run_dir)).exit_code == 0
+    split = len((run_dir / "train.smi").read_text().splitlines())
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+
+    def no_compiler():
+        raise RuntimeError("no working C++ compiler found")
+
+    monkeypatch.setattr("torch._inductor.cpp_builder.get_cpp_compiler", no_compiler)
+    cases = {
+        "resume, another config": (
+            ["train.steps=4", "generator.z_dim=4", "--resume", str(run_dir)],
+            "the config differs from the run's in generator",
+        ),
+        "a batch larger than the data": (
+            [f"train.batch_size={10**8}", "--out", str(tmp_path / "big")],
+            f"train.batch_size=100000000 is larger than the training split ({split} molecules)",
+        ),
+        "CUDA without CUDA": (
+            ["train.device=cuda", "--out", str(tmp_path / "cuda")],
+            "train.device='cuda' but CUDA is not available on this machine",
+        ),
+        "compile without a compiler": (
+            ["train.compile=true", "--out", str(tmp_path / "compiled")],
+            "train.compile on CPU needs a C++ compiler",
+        ),
+    }
+    for case, (args, message) in cases.items():
+        result = _cli_train(cache_dir, None, *args)
+        errors = [line for line in result.output.splitlines() if line.startswith("error: ")]
+        assert result.exit_code == 2, (case, result.output)
+        assert len(errors) == 1 and message in errors[0], (case, result.output)
+    assert load_checkpoint(run_dir)["step"] == 2  # the refused resume left the run as it was
