@@ -11,7 +11,8 @@ from molgen.training.constraints import (
     constraint_report,
     unconstrained_smiles,
 )
-from molgen.training.sampling import build_generator, generate_smiles
+from molgen.training.run import build_generator
+from molgen.training.sampling import generate_smiles
 
 
 def carbon_chain_generator(constraint: str, connect: str = "join") -> tuple[Generator, Vocabulary]:
