@@ -7,6 +7,7 @@ Subcommands take a YAML config plus dotted ``key=value`` overrides, e.g.
 from __future__ import annotations
 
 import contextlib
+import enum
 import os
 import signal
 from collections.abc import Iterator
@@ -229,6 +230,15 @@ def export(
     typer.echo(f"wrote the generator of {run} to {output} ({output.stat().st_size / 1e6:.1f} MB)")
 
 
+class BenchmarkName(str, enum.Enum):
+    """``--benchmark``'s choices: the names of :data:`molgen.metrics.BENCHMARKS` (a test holds
+    them equal), written out here because importing the registry takes seconds (torch, RDKit)
+    that the other commands must not pay."""
+
+    molgen = "molgen"
+    moses = "moses"
+
+
 @app.command()
 def evaluate(
     generated: Path = typer.Argument(
@@ -258,8 +268,10 @@ def evaluate(
     plots: bool = typer.Option(False, "--plots", help="write property and molecule PNGs"),
     wandb: bool = typer.Option(False, "--wandb", help="log the report to a W&B run"),
     progress: bool = typer.Option(True, help="show a progress bar"),
-    benchmark: str = typer.Option(
-        "molgen", "--benchmark", help="molgen's metrics, or MOSES' (get_all_metrics keys)"
+    benchmark: BenchmarkName = typer.Option(
+        BenchmarkName.molgen,
+        "--benchmark",
+        help="molgen's metrics, or MOSES' (get_all_metrics keys)",
     ),
     test: Path = typer.Option(None, "--test", help="MOSES test set (default: MOSES' own)"),
     test_scaffolds: Path = typer.Option(
@@ -293,7 +305,7 @@ def evaluate(
             plots=plots,
             wandb=wandb,
             progress=progress,
-            benchmark=benchmark,
+            benchmark=benchmark.value,
             test=test,
             test_scaffolds=test_scaffolds,
             train=train,

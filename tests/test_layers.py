@@ -1,11 +1,13 @@
-"""The package's layering, read from the source: no module imports a layer above its own.
+"""The package's layering, read from the source: no module imports a layer above its own, and
+no module imports one that imports it back, however far round (within a package too).
 
 Every import statement counts (top level, inside functions, under TYPE_CHECKING), so a lazy
-import cannot hide an upward dependency.
+import cannot hide an upward dependency or a circle.
 """
 
 import ast
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,21 +34,27 @@ def _module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def _imports(path: Path) -> set[str]:
-    """Absolute names of every module ``path`` imports (relative imports resolved)."""
+def _import_statements(path: Path) -> Iterator[tuple[str, tuple[str, ...]]]:
+    """``(module, names)`` per import statement of ``path``: the absolute name of the module
+    it imports from (relative imports resolved) and the names ``from ... import`` takes from
+    it (none for ``import module``)."""
     module = _module_name(path)
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-    names = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
+            for alias in node.names:
+                yield alias.name, ()
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
                 anchor = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
                 base = f"{anchor}.{base}" if base else anchor
-            names.add(base)
-    return names
+            yield base, tuple(alias.name for alias in node.names)
+
+
+def _imports(path: Path) -> set[str]:
+    """Absolute names of every module ``path`` imports (relative imports resolved)."""
+    return {module for module, _ in _import_statements(path)}
 
 
 def _within(name: str, prefix: str) -> bool:
@@ -123,3 +131,90 @@ def test_the_check_sees_an_upward_import(tmp_path, monkeypatch):
     monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path / "molgen")
     with pytest.raises(AssertionError, match="molgen.metrics.bad imports molgen.training"):
         test_no_upward_import("molgen.metrics")
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """Each molgen module and the molgen modules it imports. ``from package import name``
+    imports the module ``package.name`` when there is one, else the package's ``__init__``;
+    the ``__init__`` of the packages around a module, which Python runs first, is not counted:
+    re-exporting its modules is what it is for."""
+    paths = {_module_name(path): path for path in _modules()}
+    graph = {}
+    for module, path in paths.items():
+        imported = set()
+        for base, names in _import_statements(path):
+            submodules = {f"{base}.{name}" for name in names} & paths.keys()
+            imported |= submodules
+            if base in paths and (not names or len(submodules) < len(names)):
+                imported.add(base)
+        graph[module] = imported - {module}
+    return graph
+
+
+def _circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """One circle of imports (``[a, b, ..., a]``, from the group's first name) per group of
+    modules that import each other: the strongly connected components of ``graph`` (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    circles = []
+
+    def visit(module: str) -> None:
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        for target in sorted(graph[module]):
+            if target not in index:
+                visit(target)
+                low[module] = min(low[module], low[target])
+            elif target in stack:
+                low[module] = min(low[module], index[target])
+        if low[module] == index[module]:
+            group = set(stack[stack.index(module) :])
+            del stack[stack.index(module) :]
+            if len(group) > 1:
+                circles.append(_path_back(graph, min(group), group))
+
+    for module in sorted(graph):
+        if module not in index:
+            visit(module)
+    return circles
+
+
+def _path_back(graph: dict[str, set[str]], start: str, group: set[str]) -> list[str]:
+    """The shortest chain of imports from ``start`` back to itself inside ``group``."""
+    previous: dict[str, str] = {}
+    frontier = [start]
+    while frontier:
+        following = []
+        for module in frontier:
+            for target in sorted(graph[module] & group):
+                if target == start:
+                    chain = [module]
+                    while chain[-1] != start:
+                        chain.append(previous[chain[-1]])
+                    return [*reversed(chain), start]
+                if target not in previous:
+                    previous[target] = module
+                    following.append(target)
+        frontier = following
+    raise AssertionError(f"{start} is in no circle of {sorted(group)}")
+
+
+def test_no_import_circle():
+    circles = [" -> ".join(circle) for circle in _circles(_import_graph())]
+    assert not circles, circles
+
+
+def test_the_check_sees_a_circle_within_a_package(tmp_path, monkeypatch):
+    # the test above must be able to fail: two metrics modules importing each other, one of
+    # them inside a function, through a third and a `from package import module`
+    fake = tmp_path / "molgen" / "metrics"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("from molgen.metrics.report import write\n")
+    (fake / "report.py").write_text("def write():\n    from molgen.metrics import benchmark\n")
+    (fake / "benchmark.py").write_text("from .table import rows\n")
+    (fake / "table.py").write_text("from molgen.metrics.report import write\n")
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path / "molgen")
+    chain = "molgen.metrics.benchmark -> molgen.metrics.table -> molgen.metrics.report"
+    with pytest.raises(AssertionError, match=chain + " -> molgen.metrics.benchmark"):
+        test_no_import_circle()

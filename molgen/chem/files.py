@@ -16,7 +16,7 @@ from typing import BinaryIO, TextIO
 
 from molgen.errors import InputError
 
-__all__ = ["GZIP_MAGIC", "first_field", "open_text", "read_lines"]
+__all__ = ["GZIP_MAGIC", "first_field", "open_text", "read_lines", "read_smiles_file"]
 
 #: The first two bytes of every gzip file (RFC 1952).
 GZIP_MAGIC = b"\x1f\x8b"
@@ -80,3 +80,36 @@ def first_field(line: str) -> str:
         if field:
             return field
     return ""
+
+
+def read_smiles_file(path: str | Path) -> Iterator[str]:
+    """Stream the samples of a SMILES file, one per line, gzip-compressed or not (recognised by
+    its first bytes, whatever its name).
+
+    A line's sample is its first field (:func:`first_field`: fields are separated by
+    ASCII spaces and tabs, a name may follow), the line read by :func:`read_lines`
+    (``\\n`` or ``\\r\\n`` removed; bytes that are not UTF-8 kept as lone surrogates). A blank
+    line is the sample "" (invalid, ``"empty"``); a sample with a byte that is not UTF-8 is
+    invalid (``"encoding"``), one with any other character outside printable ASCII too
+    (``"characters"``: NUL, control bytes, non-ASCII letters), so a bad line is one invalid
+    sample and never stops the run.
+
+    Raises InputError naming the file when it is missing, not a file, empty, or corrupt gzip.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if not path.is_file():
+        raise InputError(f"{path}: not a file")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: empty file, no SMILES to read")
+    return _first_fields(path)
+
+
+def _first_fields(path: Path) -> Iterator[str]:
+    empty = True
+    for line in read_lines(path):
+        empty = False
+        yield first_field(line)
+    if empty:  # e.g. a gzip file of nothing
+        raise InputError(f"{path}: no lines, no SMILES to read")

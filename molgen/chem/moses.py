@@ -6,31 +6,43 @@
 * the filters: ``moses.metrics.utils.mol_passes_filters``, with MOSES' MCF and PAINS SMARTS
   lists read from the installed ``molsets`` wheel (``moses/metrics/mcf.csv``,
   ``wehi_pains.csv``), never imported: the package itself no longer imports on today's stack.
+
+The wheel is located and its data splits read here, for every part of molgen that needs them
+(:func:`moses_file`, :func:`iter_moses_split`): without it, each raises one
+:class:`~molgen.errors.MissingExtraError` whose message is the install command.
 """
 
 from __future__ import annotations
 
 import csv
 import functools
+import gzip
 import importlib.util
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 from rdkit import Chem
 
 from molgen.chem.rdlog import rdkit_quiet
-from molgen.errors import MissingExtraError
+from molgen.errors import InputError, MissingExtraError
 
 __all__ = [
     "MOSES_ALLOWED_ATOMS",
     "MOSES_INSTALL",
+    "MOSES_SPLITS",
     "classify_smiles_moses",
+    "iter_moses_split",
     "moses_file",
+    "moses_split_file",
     "passes_moses_filters",
+    "read_moses_split",
 ]
 
 MOSES_INSTALL = "pip install --no-deps molsets==0.3.1"
+#: MOSES' data splits in the wheel: ``moses/dataset/data/{split}.csv.gz``, one column
+#: ``SMILES``.
+MOSES_SPLITS = ("train", "test", "test_scaffolds")
 #: ``mol_passes_filters``' default ``allowed`` atoms.
 MOSES_ALLOWED_ATOMS = frozenset({"C", "N", "S", "O", "F", "Cl", "Br", "H"})
 #: ``mol_passes_filters`` rejects a molecule with a ring of this many atoms or more.
@@ -38,18 +50,52 @@ MOSES_MAX_RING = 8
 
 
 def moses_file(relative: str) -> Path:
-    """A file of the installed ``molsets`` wheel, e.g. ``"dataset/data/test.csv.gz"``, located
-    without importing ``moses``. Raises :class:`~molgen.errors.MissingExtraError` naming the
-    install command when the wheel is absent."""
+    """A file of the installed ``molsets`` wheel, ``relative`` to its ``moses`` folder (e.g.
+    ``"dataset/data/test.csv.gz"``), located without importing ``moses`` (its imports fail on
+    today's packages). Raises :class:`~molgen.errors.MissingExtraError` naming the install
+    command when the wheel, or that file of it, is absent."""
     spec = importlib.util.find_spec("moses")
     if spec is None or not spec.submodule_search_locations:
         raise MissingExtraError(
-            f"the MOSES data files (moses/{relative}) need the molsets wheel: {MOSES_INSTALL}"
+            f"MOSES' data and filters (moses/{relative}) come from the molsets wheel, which is "
+            f"not installed; install it with: {MOSES_INSTALL} (without its declared "
+            "dependencies, which do not install on today's packages and are not needed)"
         )
     path = Path(next(iter(spec.submodule_search_locations))) / relative
     if not path.is_file():
-        raise MissingExtraError(f"{path}: missing from the installed molsets ({MOSES_INSTALL})")
+        raise MissingExtraError(
+            f"{path}: missing from the installed molsets wheel; reinstall it with: "
+            f"{MOSES_INSTALL} --force-reinstall"
+        )
     return path
+
+
+def moses_split_file(split: str) -> Path:
+    """The gzipped CSV of a MOSES split (one of :data:`MOSES_SPLITS`) in the wheel."""
+    if split not in MOSES_SPLITS:
+        raise ValueError(f"unknown MOSES split {split!r}; known: {list(MOSES_SPLITS)}")
+    return moses_file(f"dataset/data/{split}.csv.gz")
+
+
+def iter_moses_split(split: str) -> Iterator[str]:
+    """The SMILES of a MOSES split, in file order, read as they are iterated (all 1,584,663 of
+    ``train`` take seconds, its first thousand do not). The wheel is located at the call, so
+    a missing wheel raises before any line is read."""
+    return _smiles_column(moses_split_file(split))
+
+
+def _smiles_column(path: Path) -> Iterator[str]:
+    with gzip.open(path, "rt") as f:
+        header = f.readline().strip()
+        if header != "SMILES":
+            raise InputError(f"{path}: expected the header SMILES, got {header!r}")
+        for line in f:
+            yield line.strip()
+
+
+def read_moses_split(split: str) -> list[str]:
+    """All SMILES of a MOSES split (:func:`iter_moses_split`), as a list."""
+    return list(iter_moses_split(split))
 
 
 def _moses_mol(smiles: str) -> Chem.Mol | None:

@@ -10,25 +10,32 @@ from pathlib import Path
 from molgen.errors import InputError
 from molgen.io import StagedFiles
 from molgen.metrics import (
+    BENCHMARKS,
     CONSTRAINT_DEFINITIONS,
-    MOLGEN,
     TABLE_COLUMNS,
+    Benchmark,
     Evaluation,
     MoleculeTableWriter,
-    Reference,
     evaluate,
+    get_benchmark,
     read_smiles_file,
     write_report,
 )
 from molgen.metrics.evaluator import MAX_ATOMS
+from molgen.metrics.suite import REFERENCE
 from molgen.training.constraints import constraint_report
 from molgen.training.run import is_run, load_run, shipped_generators
 from molgen.training.sampling import iter_samples
 
 __all__ = ["BENCHMARKS", "is_checkpoint", "output_paths", "run_evaluation"]
 
-#: The benchmarks ``molgen evaluate --benchmark`` knows.
-BENCHMARKS = ("molgen", "moses")
+#: The option of ``molgen evaluate`` that gives each reference set a benchmark may compare with.
+REFERENCE_OPTIONS = {
+    REFERENCE: "--reference",
+    "test": "--test",
+    "test_scaffolds": "--test-scaffolds",
+    "train": "--train",
+}
 
 
 def is_checkpoint(path: Path) -> bool:
@@ -38,6 +45,19 @@ def is_checkpoint(path: Path) -> bool:
     if not path.exists() and str(path) in shipped_generators():
         return True
     return is_run(path) or path.suffix == ".pt"
+
+
+def _check_references(suite: Benchmark, given: dict[str, Path]) -> None:
+    """InputError for a reference option the benchmark does not compare with, naming the
+    benchmarks that do and the options this one takes."""
+    for name in given:
+        if name not in suite.references:
+            owners = [f"--benchmark {b.name}" for b in BENCHMARKS.values() if name in b.references]
+            takes = [option for key, option in REFERENCE_OPTIONS.items() if key in suite.references]
+            raise InputError(
+                f"{REFERENCE_OPTIONS[name]} needs {' or '.join(owners)}; --benchmark "
+                f"{suite.name} takes {', '.join(takes)}"
+            )
 
 
 def _no_training_molecules(generated: Path) -> str:
@@ -91,20 +111,18 @@ def run_evaluation(
     previous report set as it was, and a new set replaces all of an old one (figures of an
     earlier ``plots`` run included).
 
-    ``benchmark="moses"`` computes MOSES' metrics instead, against ``test``, ``test_scaffolds``
-    and ``train`` (SMILES files; each defaults to MOSES' own set from the molsets wheel).
+    ``benchmark`` names one of :data:`~molgen.metrics.BENCHMARKS`, which builds its own
+    reference sets from the options given: ``"moses"`` computes MOSES' metrics instead, against
+    ``test``, ``test_scaffolds`` and ``train`` (SMILES files; each defaults to MOSES' own set
+    from the molsets wheel).
 
     Raises :class:`~molgen.errors.MolgenError` naming the offending file for missing, empty or
     unreadable inputs.
     """
-    if benchmark not in BENCHMARKS:
-        raise InputError(f"benchmark: unknown {benchmark!r}; known: {list(BENCHMARKS)}")
-    moses_files = {"test": test, "test_scaffolds": test_scaffolds, "train": train}
-    if benchmark == "moses" and reference is not None:
-        raise InputError("--reference is molgen's; MOSES takes --test/--test-scaffolds/--train")
-    if benchmark == "molgen" and any(path is not None for path in moses_files.values()):
-        raise InputError("--test/--test-scaffolds/--train need --benchmark moses")
-    reference_smiles = None if reference is None else read_smiles_file(reference)
+    suite = get_benchmark(benchmark)
+    options = {REFERENCE: reference, "test": test, "test_scaffolds": test_scaffolds, "train": train}
+    given = {name: path for name, path in options.items() if path is not None}
+    _check_references(suite, given)
     run = None
     notes = []
     drawn: list[str | None] = []  # the run's samples, kept for the constraint report
@@ -113,25 +131,15 @@ def run_evaluation(
         samples = (
             drawn.append(s) or s for batch in iter_samples(run, n, seed, jobs=n_jobs) for s in batch
         )
-        if reference_smiles is None and benchmark == "molgen" and run.train_smiles:
-            reference_smiles = run.train_smiles
-        elif reference_smiles is None and benchmark == "molgen":
+        default = suite.run_reference  # the set the run's training molecules stand for
+        if default is not None and default not in given and run.train_smiles:
+            given[default] = run.train_smiles
+        elif default is not None and default not in given:
             notes.append(_no_training_molecules(generated))
             warnings.warn(notes[-1], stacklevel=2)
     else:
         samples = read_smiles_file(generated)
-    ref = None
-    if benchmark == "moses":
-        from molgen.metrics.moses import MOSES, moses_references
-
-        suite = MOSES
-        ref = moses_references(moses_files, cache_dir=cache_dir, n_jobs=n_jobs)
-    else:
-        suite = MOLGEN
-    if reference_smiles is not None:
-        ref = Reference.from_smiles(
-            reference_smiles, cache_dir=cache_dir, n_jobs=n_jobs, max_atoms=max_atoms
-        )
+    ref = suite.load_references(given, cache_dir=cache_dir, n_jobs=n_jobs, max_atoms=max_atoms)
     paths = output_paths(out)
     report_files = [path for key, path in paths.items() if key != "wandb_dir"]
     images = {}
@@ -163,9 +171,11 @@ def run_evaluation(
         if plots:
             from molgen.metrics.plots import plot_molecule_grid, plot_property_distributions
 
-            plot_reference = ref["test"] if benchmark == "moses" else ref
             plot_property_distributions(
-                evaluation, staged.path(paths["properties_png"]), plot_reference, n_jobs=n_jobs
+                evaluation,
+                staged.path(paths["properties_png"]),
+                ref.get(suite.plot_reference),
+                n_jobs=n_jobs,
             )
             images["properties"] = paths["properties_png"]
             if plot_molecule_grid(evaluation, staged.path(paths["grid_png"])) is not None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from molgen.chem.files import first_field, open_text, read_lines
+from molgen.chem.moses import iter_moses_split, moses_split_file
 from molgen.errors import InputError, MissingExtraError, MissingFileError
 
 __all__ = [
@@ -38,9 +39,6 @@ BUNDLED_DIR = Path(__file__).resolve().parent / "bundled"
 
 _QM9PACK_PARTS = ("qm9_part1.csv", "qm9_part2.csv", "qm9_part3.csv")
 _QM9PACK_COLUMN = "SMILES"
-_MOSES_TRAIN = "dataset/data/train.csv.gz"
-_MOSES_COLUMN = "SMILES"
-MOSES_INSTALL = "pip install --no-deps molsets==0.3.1"
 
 
 class Record(NamedTuple):
@@ -86,23 +84,9 @@ def qm9pack_files() -> list[Path]:
 
 def moses_train_file() -> Path:
     """MOSES' training set (1,584,663 molecules; ``SMILES`` column, gzipped CSV) inside the
-    ``molsets`` wheel.
-
-    The file is located without importing ``moses`` (its imports fail on current packages).
-    """
-    spec = importlib.util.find_spec("moses")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModuleNotFoundError(
-            f"data.name: moses needs the molsets package (MOSES' data); install it with "
-            f"{MOSES_INSTALL} (its declared dependencies do not install; none are needed)"
-        )
-    path = Path(next(iter(spec.submodule_search_locations))) / _MOSES_TRAIN
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"data.name: moses: the installed moses package lacks {path}; reinstall it with "
-            f"{MOSES_INSTALL}"
-        )
-    return path
+    ``molsets`` wheel (:func:`molgen.chem.moses.moses_split_file`, which raises
+    :class:`~molgen.errors.MissingExtraError` with the install command without it)."""
+    return moses_split_file("train")
 
 
 def read_smiles(path: Path, smiles_column: str | None = None) -> list[Record]:
@@ -190,7 +174,11 @@ def read_qm9pack(smiles_column: str = _QM9PACK_COLUMN) -> list[Record]:
 def read_moses() -> Iterator[Record]:
     """The 1,584,663 SMILES of MOSES' training set, in file order, read as they are iterated
     (the whole file takes seconds, its first thousand lines do not)."""
-    return _read_csv(moses_train_file(), _MOSES_COLUMN)
+    name = moses_train_file().name
+    return (
+        Record(name, line, smiles)
+        for line, smiles in enumerate(iter_moses_split("train"), start=2)  # line 1: the header
+    )
 
 
 class Packaged(NamedTuple):

@@ -2,16 +2,18 @@
 
 ``compute_metrics(samples, reference, metrics=...)`` returns ``{key: float}``; ``evaluate`` adds
 counts and the per-molecule table; ``Reference`` caches everything about the reference set.
-Each metric is one :class:`Metric` record of the :data:`MOLGEN` benchmark (``suite.py``), and
-also a function of its own (``molgen.metrics.validity(samples)``,
-``molgen.metrics.snn(samples, reference)``, ...) whose docstring is its definition
-(:data:`DEFINITIONS`). Samples are SMILES strings or RDKit molecules; None and "" are invalid.
+Each metric is one :class:`Metric` record of the :data:`MOLGEN` benchmark (``suite.py``;
+:data:`BENCHMARKS` holds it and MOSES' by name), and also a function of its own
+(``molgen.metrics.validity(samples)``, ``molgen.metrics.snn(samples, reference)``, ...) whose
+docstring is its definition (:data:`DEFINITIONS`). Samples are SMILES strings or RDKit
+molecules; None and "" are invalid.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from molgen.metrics.benchmarks import BENCHMARKS, get_benchmark
 from molgen.metrics.constraints import CONSTRAINT_DEFINITIONS, constraint_metrics
 from molgen.metrics.evaluator import TABLE_COLUMNS, Evaluation, compute_metrics, evaluate
 from molgen.metrics.frechet import FrechetStats, fcd_available, frechet_distance
@@ -30,7 +32,11 @@ from molgen.metrics.suite import (
 from molgen.parallel import ProcessPool as ParallelMap  # this package's name for the pool
 
 __all__ = [
+<<<<<<< HEAD
     "CONSTRAINT_DEFINITIONS",
+=======
+    "BENCHMARKS",
+>>>>>>> h/bench
     "DEFINITIONS",
     "METRICS",
     "MOLGEN",
@@ -49,6 +55,7 @@ __all__ = [
     "evaluate",
     "fcd_available",
     "frechet_distance",
+    "get_benchmark",
     "kl_score_of_tables",
     "read_smiles_file",
     "write_report",

@@ -43,6 +43,28 @@ TABLE_PROPERTIES = ("qed", "logp", "sa")
 TABLE_COLUMNS = ("index", "input", "canonical", "valid", "reason", *TABLE_PROPERTIES)
 
 
+class _GrowingArray:
+    """Rows appended chunk by chunk into a buffer whose capacity doubles when full: linear time
+    in all, where joining every earlier chunk again for each new chunk was quadratic."""
+
+    def __init__(self, first: np.ndarray) -> None:
+        self._buffer = np.array(first)
+        self._n = len(first)
+
+    def extend(self, rows: np.ndarray) -> None:
+        end = self._n + len(rows)
+        if end > len(self._buffer):
+            grown = np.empty((max(end, 2 * self._n), *self._buffer.shape[1:]), self._buffer.dtype)
+            grown[: self._n] = self._buffer[: self._n]
+            self._buffer = grown
+        self._buffer[self._n : end] = rows
+        self._n = end
+
+    def values(self) -> np.ndarray:
+        """The rows so far (a view of the buffer)."""
+        return self._buffer[: self._n]
+
+
 @dataclass
 class _Scan:
     """What one pass over the samples leaves: counts, and features per distinct valid molecule."""
@@ -54,7 +76,9 @@ class _Scan:
     counts: list[int] = field(default_factory=list)
     first_seen: list[int] = field(default_factory=list)  # valid-sample rank of first occurrence
     n_valid: int = 0
-    feature_parts: list[dict] = field(default_factory=list)
+    #: per feature, its values for the distinct molecules so far (lists for fragments and
+    #: scaffolds)
+    columns: dict[str, _GrowingArray | list] = field(default_factory=dict)
 
     @property
     def distinct(self) -> list[str]:
@@ -63,11 +87,24 @@ class _Scan:
     def weights(self) -> np.ndarray:
         return np.asarray(self.counts, np.int64)
 
+    def add_features(self, chunk_features: dict[str, np.ndarray | list]) -> None:
+        """Append the features of the chunk's new distinct molecules."""
+        for name, values in chunk_features.items():
+            column = self.columns.get(name)
+            if not len(values):  # no new molecule (its empty array may lack the row shape)
+                continue
+            if isinstance(values, list):
+                self.columns.setdefault(name, []).extend(values)
+            elif column is None:
+                self.columns[name] = _GrowingArray(values)
+            else:
+                column.extend(values)
+
     def feature(self, name: str):
-        parts = [part[name] for part in self.feature_parts if len(part.get(name, ()))]
-        if not parts:
-            return np.zeros(0) if name not in ("fragments", "scaffold") else []
-        return concat(parts)
+        column = self.columns.get(name)
+        if column is None:
+            return [] if name in ("fragments", "scaffold") else np.zeros(0)
+        return column if isinstance(column, list) else column.values()
 
 
 @dataclass
@@ -202,7 +239,7 @@ def evaluate(
             chunk_features = features(pool, new, names)
             if chemnet is not None:  # weighted into the running moments, not kept
                 fcd_acc.add(chunk_features.pop(chemnet), scan.weights()[first_new:])
-            scan.feature_parts.append(chunk_features)
+            scan.add_features(chunk_features)
             if table_wanted:
                 rows = _rows(scan, chunk, classified, distinct_ids)
                 if on_rows is not None:

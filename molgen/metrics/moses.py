@@ -10,15 +10,15 @@ The published baseline rows are MOSES' README table (repository molecularsets/mo
 
 from __future__ import annotations
 
-import gzip
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from molgen.chem.moses import classify_smiles_moses, moses_file
+from molgen.chem.files import read_smiles_file
+from molgen.chem.moses import classify_smiles_moses, moses_file, read_moses_split
 from molgen.metrics import frechet
 from molgen.metrics.features import CHEMNET_MOSES
 from molgen.metrics.reference import Reference
@@ -26,6 +26,7 @@ from molgen.metrics.suite import (
     Benchmark,
     Compute,
     Metric,
+    ReferenceSource,
     Samples,
     _count_similarity,
     _internal_diversity,
@@ -33,6 +34,7 @@ from molgen.metrics.suite import (
     _novelty,
     _snn,
     _validity,
+    format_value,
 )
 
 __all__ = [
@@ -41,6 +43,7 @@ __all__ = [
     "MOSES_REFERENCES",
     "MOSES_TABLE_COLUMNS",
     "moses_references",
+    "moses_table",
     "read_moses_split",
     "shipped_statistics",
     "wasserstein_1",
@@ -269,6 +272,125 @@ def _property_distance(key: str, feature: str, what: str) -> Metric:
     )
 
 
+def shipped_statistics(split: str, n_molecules: int) -> dict[str, object] | None:
+    """The statistics MOSES ships for its own ``test`` or ``test_scaffolds`` set
+    (``moses/dataset/data/{split}_stats.npz``, what ``get_all_metrics`` uses when it is given no
+    test set), under :class:`~molgen.metrics.reference.Reference`'s statistic names; None, with a
+    warning naming the file, when it cannot be read or does not describe ``n_molecules``
+    molecules (the statistics are then computed from the SMILES)."""
+    path = moses_file(f"dataset/data/{split}_stats.npz")
+    try:
+        # The file holds pickled Counters; it comes from the installed wheel, trusted as its code.
+        with np.load(path, allow_pickle=True) as data:
+            stats = data["stats"].item()
+        fps = np.asarray(stats["SNN"]["fps"])
+        out = {
+            f"fcd_{CHEMNET_MOSES}": frechet.FrechetStats(
+                np.asarray(stats["FCD"]["mu"], np.float64),
+                np.asarray(stats["FCD"]["sigma"], np.float64),
+                n_molecules,
+            ),
+            "morgan": np.packbits(fps.astype(bool), axis=1),  # molgen's rows: packed 1024 bits
+            "fragments_counts": dict(stats["Frag"]["frag"]),
+            "scaffold_counts": dict(stats["Scaf"]["scaf"]),
+        }
+        for key, feature in (("logP", "logp"), ("SA", "sa"), ("QED", "qed"), ("weight", "weight")):
+            out[feature] = np.asarray(stats[key]["values"], np.float64)
+        rows = {len(fps), *(len(out[f]) for f in ("logp", "sa", "qed", "weight"))}
+        if rows != {n_molecules} or fps.shape[1:] != (1024,):
+            raise ValueError(f"rows {sorted(rows)} for {n_molecules} molecules")
+    except Exception as exc:  # any failure: compute the statistics instead
+        warnings.warn(f"{path}: cannot use MOSES' statistics ({exc}); computing them", stacklevel=3)
+        return None
+    return out
+
+
+def moses_references(
+    files: dict[str, Path | Sequence[str] | None],
+    *,
+    cache_dir: Path | None = None,
+    n_jobs: int | None = 1,
+    shipped: bool = True,
+) -> dict[str, Reference]:
+    """``{name: Reference}`` for the names of :data:`MOSES_REFERENCES` given in ``files`` (a
+    SMILES file, a list of SMILES, or None for MOSES' own set), canonicalised as MOSES does and
+    cached by content under ``cache_dir``; except ``train``, whose distinct strings are kept as
+    written: MOSES' novelty is the only metric that reads it, and compares with them so.
+
+    With ``shipped`` (the default), MOSES' own test and scaffold-test sets come with the
+    statistics MOSES ships for them (:func:`shipped_statistics`), as ``get_all_metrics`` uses
+    them: no statistic of those sets is computed, where computing them takes about an hour on
+    one core (the ChemNet activations of 352,000 molecules)."""
+    out = {}
+    for name, given in files.items():
+        if name not in MOSES_REFERENCES.values():
+            raise ValueError(f"unknown MOSES reference {name!r}")
+        if given is None:
+            smiles = read_moses_split(name)
+            stats = shipped and name != "train" and shipped_statistics(name, len(smiles))
+            if stats:  # MOSES' strings as written, as its statistics were computed from them
+                out[name] = Reference(smiles, statistics=stats)
+                continue
+        elif isinstance(given, (str, Path)):
+            smiles = read_smiles_file(given)
+        else:
+            smiles = given
+        if name == "train":
+            lines = list(smiles)
+            out[name] = Reference(list(dict.fromkeys(lines)), n_input=len(lines))
+            continue
+        out[name] = Reference.from_smiles(
+            smiles, cache_dir, n_jobs=n_jobs, classify=classify_smiles_moses
+        )
+    return out
+
+
+def _load_references(
+    given: Mapping[str, ReferenceSource],
+    *,
+    cache_dir: Path | None = None,
+    n_jobs: int | None = 1,
+    max_atoms: int | None = None,
+) -> dict[str, Reference]:
+    """:func:`moses_references` of every MOSES set, MOSES' own where ``given`` has none. The
+    sets are read as MOSES reads them, whatever ``max_atoms`` (which caps the samples only)."""
+    files = {name: given.get(name) for name in MOSES_REFERENCES.values()}
+    return moses_references(files, cache_dir=cache_dir, n_jobs=n_jobs)
+
+
+def moses_table(metrics: Mapping[str, float]) -> list[str]:
+    """report.md's MOSES section: MOSES' README table with these metrics as the first row, its
+    published baselines below (mean ± std over 3 runs), then the property distances (not in
+    MOSES' table)."""
+
+    def shown(key: str) -> str:
+        return format_value(metrics.get(key, math.nan))
+
+    lines = [
+        "## MOSES table",
+        "",
+        "| Model | " + " | ".join(MOSES_TABLE_COLUMNS) + " |",
+        "|---|" + "---|" * len(MOSES_TABLE_COLUMNS),
+        "| this run | " + " | ".join(shown(key) for key in MOSES_TABLE_COLUMNS) + " |",
+    ]
+    for model, values in MOSES_BASELINES.items():
+        lines.append(f"| {model} | " + " | ".join(f"{m}±{s}" for m, s in values) + " |")
+    properties = ("logP", "SA", "QED", "weight")
+    lines += [
+        "",
+        'Baselines: MOSES README table (molecularsets/moses, README "Metrics"), mean±std '
+        "over 3 runs, against MOSES' full test sets.",
+        "",
+        "| " + " | ".join(properties) + " |",
+        "|" + "---|" * len(properties),
+        "| " + " | ".join(shown(key) for key in properties) + " |",
+        "",
+        "Wasserstein-1 distances to the test set (MOSES reports them as plots only).",
+        "",
+    ]
+    return lines
+
+
 #: MOSES' ``get_all_metrics``, key for key, in its order.
 MOSES = Benchmark(
     "moses",
@@ -332,90 +454,13 @@ MOSES = Benchmark(
     ),
     classify=classify_smiles_moses,
     general_definitions=MOSES_DEFINITIONS,
+    load_references=_load_references,
+    run_reference=None,  # MOSES compares with its own sets, not a run's training molecules
+    plot_reference="test",
+    report_title="molgen evaluation (MOSES benchmark)",
+    report_counts=(
+        "{n_samples} samples, {n_valid} valid (MOSES: sanitizable, fragments allowed), "
+        "{n_distinct} distinct valid."
+    ),
+    report_sections=moses_table,
 )
-
-
-def read_moses_split(split: str) -> list[str]:
-    """The SMILES of a MOSES split (``test``, ``test_scaffolds``, ``train``) from the installed
-    molsets wheel (a gzipped CSV with the header ``SMILES``)."""
-    path = moses_file(f"dataset/data/{split}.csv.gz")
-    with gzip.open(path, "rt") as f:
-        header = f.readline().strip()
-        if header != "SMILES":
-            raise ValueError(f"{path}: expected the header SMILES, got {header!r}")
-        return [line.strip() for line in f]
-
-
-def shipped_statistics(split: str, n_molecules: int) -> dict[str, object] | None:
-    """The statistics MOSES ships for its own ``test`` or ``test_scaffolds`` set
-    (``moses/dataset/data/{split}_stats.npz``, what ``get_all_metrics`` uses when it is given no
-    test set), under :class:`~molgen.metrics.reference.Reference`'s statistic names; None, with a
-    warning naming the file, when it cannot be read or does not describe ``n_molecules``
-    molecules (the statistics are then computed from the SMILES)."""
-    path = moses_file(f"dataset/data/{split}_stats.npz")
-    try:
-        # The file holds pickled Counters; it comes from the installed wheel, trusted as its code.
-        with np.load(path, allow_pickle=True) as data:
-            stats = data["stats"].item()
-        fps = np.asarray(stats["SNN"]["fps"])
-        out = {
-            f"fcd_{CHEMNET_MOSES}": frechet.FrechetStats(
-                np.asarray(stats["FCD"]["mu"], np.float64),
-                np.asarray(stats["FCD"]["sigma"], np.float64),
-                n_molecules,
-            ),
-            "morgan": np.packbits(fps.astype(bool), axis=1),  # molgen's rows: packed 1024 bits
-            "fragments_counts": dict(stats["Frag"]["frag"]),
-            "scaffold_counts": dict(stats["Scaf"]["scaf"]),
-        }
-        for key, feature in (("logP", "logp"), ("SA", "sa"), ("QED", "qed"), ("weight", "weight")):
-            out[feature] = np.asarray(stats[key]["values"], np.float64)
-        rows = {len(fps), *(len(out[f]) for f in ("logp", "sa", "qed", "weight"))}
-        if rows != {n_molecules} or fps.shape[1:] != (1024,):
-            raise ValueError(f"rows {sorted(rows)} for {n_molecules} molecules")
-    except Exception as exc:  # any failure: compute the statistics instead
-        warnings.warn(f"{path}: cannot use MOSES' statistics ({exc}); computing them", stacklevel=3)
-        return None
-    return out
-
-
-def moses_references(
-    files: dict[str, Path | Sequence[str] | None],
-    *,
-    cache_dir: Path | None = None,
-    n_jobs: int | None = 1,
-    shipped: bool = True,
-) -> dict[str, Reference]:
-    """``{name: Reference}`` for the names of :data:`MOSES_REFERENCES` given in ``files`` (a
-    SMILES file, a list of SMILES, or None for MOSES' own set), canonicalised as MOSES does and
-    cached by content under ``cache_dir``; except ``train``, whose distinct strings are kept as
-    written: MOSES' novelty is the only metric that reads it, and compares with them so.
-
-    With ``shipped`` (the default), MOSES' own test and scaffold-test sets come with the
-    statistics MOSES ships for them (:func:`shipped_statistics`), as ``get_all_metrics`` uses
-    them: no statistic of those sets is computed, where computing them takes about an hour on
-    one core (the ChemNet activations of 352,000 molecules)."""
-    from molgen.metrics.report import read_smiles_file
-
-    out = {}
-    for name, given in files.items():
-        if name not in MOSES_REFERENCES.values():
-            raise ValueError(f"unknown MOSES reference {name!r}")
-        if given is None:
-            smiles = read_moses_split(name)
-            stats = shipped and name != "train" and shipped_statistics(name, len(smiles))
-            if stats:  # MOSES' strings as written, as its statistics were computed from them
-                out[name] = Reference(smiles, statistics=stats)
-                continue
-        elif isinstance(given, (str, Path)):
-            smiles = read_smiles_file(given)
-        else:
-            smiles = given
-        if name == "train":
-            lines = list(smiles)
-            out[name] = Reference(list(dict.fromkeys(lines)), n_input=len(lines))
-            continue
-        out[name] = Reference.from_smiles(
-            smiles, cache_dir, n_jobs=n_jobs, classify=classify_smiles_moses
-        )
-    return out

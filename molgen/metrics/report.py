@@ -1,54 +1,21 @@
-"""Reading SMILES files and writing evaluation reports (report.json, report.md, molecules.csv)."""
+"""Writing evaluation reports (report.json, report.md, molecules.csv); SMILES files are read by
+:func:`molgen.chem.files.read_smiles_file` (also importable from here)."""
 
 from __future__ import annotations
 
 import csv
 import json
-import math
-from collections.abc import Iterator
 from pathlib import Path
 
-from molgen.chem.files import first_field, read_lines
-from molgen.errors import InputError
+from molgen.chem.files import read_smiles_file
+from molgen.metrics.benchmarks import BENCHMARKS
 from molgen.metrics.evaluator import TABLE_COLUMNS, Evaluation
+from molgen.metrics.suite import MOLGEN, format_value
 
 __all__ = ["MoleculeTableWriter", "read_smiles_file", "write_report"]
 
 #: Per-molecule rows shown in report.md (all rows are in molecules.csv).
 MARKDOWN_ROWS = 50
-
-
-def read_smiles_file(path: str | Path) -> Iterator[str]:
-    """Stream the samples of a SMILES file, one per line, gzip-compressed or not (recognised by
-    its first bytes, whatever its name).
-
-    A line's sample is its first field (:func:`molgen.chem.files.first_field`: fields are separated by
-    ASCII spaces and tabs, a name may follow), the line read by :func:`molgen.chem.files.read_lines`
-    (``\\n`` or ``\\r\\n`` removed; bytes that are not UTF-8 kept as lone surrogates). A blank
-    line is the sample "" (invalid, ``"empty"``); a sample with a byte that is not UTF-8 is
-    invalid (``"encoding"``), one with any other character outside printable ASCII too
-    (``"characters"``: NUL, control bytes, non-ASCII letters), so a bad line is one invalid
-    sample and never stops the run.
-
-    Raises InputError naming the file when it is missing, not a file, empty, or corrupt gzip.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: no such file")
-    if not path.is_file():
-        raise InputError(f"{path}: not a file")
-    if path.stat().st_size == 0:
-        raise InputError(f"{path}: empty file, no SMILES to read")
-    return _lines(path)
-
-
-def _lines(path: Path) -> Iterator[str]:
-    empty = True
-    for line in read_lines(path):
-        empty = False
-        yield first_field(line)
-    if empty:  # e.g. a gzip file of nothing
-        raise InputError(f"{path}: no lines, no SMILES to read")
 
 
 class MoleculeTableWriter:
@@ -112,61 +79,27 @@ def write_report(
     return path, md_path
 
 
-def _moses_table(evaluation: Evaluation) -> list[str]:
-    """MOSES' README table with this evaluation as the first row, its published baselines below
-    (mean ± std over 3 runs), then the property distances (not in MOSES' table)."""
-    from molgen.metrics.moses import MOSES_BASELINES, MOSES_TABLE_COLUMNS
-
-    def shown(key: str) -> str:
-        value = evaluation.metrics.get(key, math.nan)
-        return f"{value:.4f}" if math.isfinite(value) else "n/a"
-
-    lines = [
-        "## MOSES table",
-        "",
-        "| Model | " + " | ".join(MOSES_TABLE_COLUMNS) + " |",
-        "|---|" + "---|" * len(MOSES_TABLE_COLUMNS),
-        "| this run | " + " | ".join(shown(key) for key in MOSES_TABLE_COLUMNS) + " |",
-    ]
-    for model, values in MOSES_BASELINES.items():
-        lines.append(f"| {model} | " + " | ".join(f"{m}±{s}" for m, s in values) + " |")
-    properties = ("logP", "SA", "QED", "weight")
-    lines += [
-        "",
-        'Baselines: MOSES README table (molecularsets/moses, README "Metrics"), mean±std '
-        "over 3 runs, against MOSES' full test sets.",
-        "",
-        "| " + " | ".join(properties) + " |",
-        "|" + "---|" * len(properties),
-        "| " + " | ".join(shown(key) for key in properties) + " |",
-        "",
-        "Wasserstein-1 distances to the test set (MOSES reports them as plots only).",
-        "",
-    ]
-    return lines
-
-
 def _markdown(evaluation: Evaluation, rows: list[tuple]) -> str:
-    moses = evaluation.benchmark == "moses"
-    counts = (
-        f"{evaluation.n_valid} valid (MOSES: sanitizable, fragments allowed)"
-        if moses
-        else f"{evaluation.n_valid} strict-valid, {evaluation.n_relaxed_valid} sanitizable"
+    # a benchmark outside the registry (one built in Python) is written as molgen's
+    benchmark = BENCHMARKS.get(evaluation.benchmark, MOLGEN)
+    counts = benchmark.report_counts.format(
+        n_samples=evaluation.n_samples,
+        n_valid=evaluation.n_valid,
+        n_relaxed_valid=evaluation.n_relaxed_valid,
+        n_distinct=evaluation.n_distinct,
+        reference=evaluation.reference_size or "none",
     )
-    reference = evaluation.reference_size if evaluation.reference_size else "none"
     lines = [
-        "# molgen evaluation" + (" (MOSES benchmark)" if moses else ""),
+        f"# {benchmark.report_title}",
         "",
-        f"{evaluation.n_samples} samples, {counts}, {evaluation.n_distinct} distinct valid"
-        + ("." if moses else f"; reference: {reference}."),
+        counts,
         "",
-        *(_moses_table(evaluation) if moses else []),
+        *benchmark.report_sections(evaluation.metrics),
         "| metric | value | definition |",
         "|---|---|---|",
     ]
     for key, value in evaluation.metrics.items():
-        shown = f"{value:.4f}" if math.isfinite(value) else "n/a"
-        lines.append(f"| {key} | {shown} | {evaluation.definitions[key]} |")
+        lines.append(f"| {key} | {format_value(value)} | {evaluation.definitions[key]} |")
     for note in evaluation.notes:
         lines += ["", f"Note: {note}"]
     if evaluation.reasons:

@@ -26,7 +26,17 @@ def _unpack_used(query: np.ndarray, stock: np.ndarray) -> tuple[torch.Tensor, to
     s = np.unpackbits(stock, axis=1)
     used = q.any(0) | s.any(0)  # bits set nowhere add nothing to any intersection or union
     q, s = q[:, used].view(np.int8), s[:, used].view(np.int8)
-    return torch.from_numpy(q), torch.from_numpy(np.ascontiguousarray(s.T))
+    return _row_major(q), _row_major(s.T)
+
+
+def _row_major(bits: np.ndarray) -> torch.Tensor:
+    """A copy with the strides of a fresh row-major tensor. ``torch._int_mm`` on CPU reads a
+    size-1 dimension's stride as a leading dimension: numpy may give a ``[1, k]`` row the
+    strides ``(1, 1)`` (contiguous all the same), and the product then reads memory outside
+    the operands (a lone molecule's similarity to itself came out 6e7 or -1)."""
+    out = torch.empty(bits.shape, dtype=torch.int8)
+    out.copy_(torch.from_numpy(np.ascontiguousarray(bits)))
+    return out
 
 
 def _blocks(

@@ -8,6 +8,10 @@ a record; another benchmark (e.g. MOSES' ``FCD/Test``, ``SNN/TestSF``, ...) is a
 records over the same features, whose ``reference`` fields name the sets it needs (``"test"``,
 ``"test_scaffolds"``, ``"train"``).
 
+A benchmark also builds its own reference sets from what the user gives
+(:attr:`Benchmark.load_references`) and words its own report (title, counts, extra sections);
+:data:`molgen.metrics.benchmarks.BENCHMARKS` holds every benchmark by name.
+
 Definitions shared by every metric (the ``definitions`` block of a report repeats them):
 
 * **strict-valid**: RDKit parses and sanitizes the sample AND it is one connected fragment;
@@ -25,11 +29,13 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
+from molgen.chem.files import read_smiles_file
 from molgen.chem.properties import (
     KL_DESCRIPTORS,
     N_CONTINUOUS_KL_DESCRIPTORS,
@@ -52,12 +58,15 @@ __all__ = [
     "REFERENCE",
     "REFERENCE_METRICS",
     "Benchmark",
+    "LoadReferences",
     "Metric",
     "Samples",
     "continuous_kl",
     "cosine_similarity_counts",
     "discrete_kl",
+    "format_value",
     "kl_score_of_tables",
+    "molgen_references",
 ]
 
 #: The name of the one reference set of molgen's benchmark (the training molecules, usually).
@@ -136,17 +145,68 @@ class Metric:
         return self.reference is not None
 
 
+#: ``load(given, *, cache_dir, n_jobs, max_atoms)``: a benchmark's ``{name: Reference}`` from
+#: ``given``, which maps some of its reference names to a SMILES file or to SMILES; what a name
+#: left out means (no such set, or a default set) is the benchmark's to decide.
+LoadReferences = Callable[..., dict[str, Reference]]
+ReferenceSource = Path | str | Iterable[str]
+
+
+def molgen_references(
+    given: Mapping[str, ReferenceSource],
+    *,
+    cache_dir: Path | None = None,
+    n_jobs: int | None = 1,
+    max_atoms: int | None = None,
+) -> dict[str, Reference]:
+    """molgen's one reference set (:data:`REFERENCE`) from a SMILES file or SMILES, when
+    given; none otherwise (the metrics against it are then left out)."""
+    source = given.get(REFERENCE)
+    if source is None:
+        return {}
+    smiles = read_smiles_file(source) if isinstance(source, (str, Path)) else source
+    reference = Reference.from_smiles(smiles, cache_dir, n_jobs=n_jobs, max_atoms=max_atoms)
+    return {REFERENCE: reference}
+
+
+def format_value(value: float) -> str:
+    """A metric's value as report.md shows it: 4 decimals, ``n/a`` when undefined."""
+    return f"{value:.4f}" if math.isfinite(value) else "n/a"
+
+
+def _no_sections(metrics: Mapping[str, float]) -> list[str]:
+    return []
+
+
 @dataclass(frozen=True)
 class Benchmark:
     """A named, ordered list of metrics (the report's order), with the definitions they share:
     ``classify`` (which samples are valid and their canonical form; the contract of
     :func:`~molgen.chem.properties.classify_smiles`, a module-level function so the process
-    pool can send it) and ``general_definitions`` (the report's words for them)."""
+    pool can send it) and ``general_definitions`` (the report's words for them).
+
+    What else differs from one benchmark to another: ``load_references`` builds its reference
+    sets (:data:`LoadReferences`); ``run_reference`` names the set a run's training molecules
+    stand for when the user gives none (None: the benchmark has its own sets);
+    ``plot_reference`` the set the property plots compare with; report.md's ``report_title``,
+    its ``report_counts`` line (a :meth:`str.format` template of ``n_samples``, ``n_valid``,
+    ``n_relaxed_valid``, ``n_distinct`` and ``reference``, the reference's size or "none") and
+    ``report_sections``, markdown lines written from the metric values before the metric
+    table."""
 
     name: str
     metrics: tuple[Metric, ...]
     classify: Callable[[list], list[tuple]] = classify_smiles
     general_definitions: dict[str, str] = field(default_factory=lambda: dict(GENERAL_DEFINITIONS))
+    load_references: LoadReferences = molgen_references
+    run_reference: str | None = REFERENCE
+    plot_reference: str = REFERENCE
+    report_title: str = "molgen evaluation"
+    report_counts: str = (
+        "{n_samples} samples, {n_valid} strict-valid, {n_relaxed_valid} sanitizable, "
+        "{n_distinct} distinct valid; reference: {reference}."
+    )
+    report_sections: Callable[[Mapping[str, float]], list[str]] = _no_sections
 
     def __post_init__(self) -> None:
         names = [metric.name for metric in self.metrics]

@@ -161,3 +161,40 @@ def test_missing_molsets_names_the_install_command(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     with pytest.raises(MissingExtraError, match="pip install --no-deps molsets==0.3.1"):
         moses_file("dataset/data/test.csv.gz")
+
+
+def _stand_in_wheel(monkeypatch, tmp_path, train: bytes | None = None) -> None:
+    """An installed ``moses`` package folder, whose ``train`` split holds ``train`` (gzipped;
+    no data files when None)."""
+    import gzip
+
+    folder = tmp_path / "moses"
+    (folder / "dataset" / "data").mkdir(parents=True)
+    if train is not None:
+        (folder / "dataset" / "data" / "train.csv.gz").write_bytes(gzip.compress(train))
+    spec = importlib.util.spec_from_file_location(
+        "moses", folder / "__init__.py", submodule_search_locations=[str(folder)]
+    )
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: spec)
+
+
+def test_an_incomplete_wheel_names_the_missing_file(monkeypatch, tmp_path):
+    _stand_in_wheel(monkeypatch, tmp_path)
+    with pytest.raises(MissingExtraError, match="train.csv.gz.*pip install --no-deps molsets"):
+        moses.iter_moses_split("train")
+
+
+def test_a_split_is_read_lazily_below_its_header(monkeypatch, tmp_path):
+    _stand_in_wheel(monkeypatch, tmp_path, b"SMILES\nCCO\nc1ccccc1 \nCCN\n")
+    lines = moses.iter_moses_split("train")
+    assert not isinstance(lines, list)
+    assert list(lines) == ["CCO", "c1ccccc1", "CCN"]
+    assert moses.read_moses_split("train") == ["CCO", "c1ccccc1", "CCN"]
+
+
+def test_a_split_without_its_header_is_refused(monkeypatch, tmp_path):
+    _stand_in_wheel(monkeypatch, tmp_path, b"smiles,name\nCCO,x\n")
+    with pytest.raises(ValueError, match="train.csv.gz: expected the header SMILES"):
+        moses.read_moses_split("train")
+    with pytest.raises(ValueError, match="unknown MOSES split 'valid'"):
+        moses.read_moses_split("valid")

@@ -106,9 +106,13 @@ def test_moses_train_file_is_read_without_importing_moses():
 
 
 def test_moses_without_molsets_names_the_install_command(monkeypatch):
+    from molgen.errors import MissingExtraError
+
     monkeypatch.setattr(sources.importlib.util, "find_spec", lambda name: None)
-    with pytest.raises(ModuleNotFoundError, match=r"pip install --no-deps molsets==0\.3\.1"):
-        sources.moses_train_file()
+    for locate in (sources.moses_train_file, sources.read_moses):
+        # the one error of the one locator: a user error (exit 2) giving the install command
+        with pytest.raises(MissingExtraError, match=r"pip install --no-deps molsets==0\.3\.1"):
+            locate()
 
 
 def test_gzip_files_are_read_by_their_bytes_not_their_name(tmp_path):

@@ -210,6 +210,20 @@ def test_chunks_do_not_change_results():
         assert streamed.metrics[key] == pytest.approx(value, rel=1e-9, nan_ok=True), key
 
 
+def test_one_sample_chunks_give_the_whole_files_features():
+    # chunks of one: features (arrays of rows, fingerprint matrices, fragment lists) appended
+    # one molecule at a time, with invalid samples and late repeats between them
+    samples = [*SAMPLES, "CCO", "c1ccc2ccccc2c1", None, "Oc1ccccc1", "CC(C)CC(=O)O"]
+    wanted = set(metrics.METRICS) - {"fcd"}
+    whole = evaluate(samples, REFERENCE, metrics=wanted)
+    streamed = evaluate(samples, REFERENCE, metrics=wanted, chunk_size=1)
+    assert streamed.table == whole.table
+    assert streamed.distinct == whole.distinct
+    for name, values in whole.properties.items():
+        np.testing.assert_array_equal(streamed.properties[name], values)
+    assert streamed.metrics == pytest.approx(whole.metrics, rel=1e-12, nan_ok=True)
+
+
 def test_table_rows():
     table = evaluate(SAMPLES, metrics={"validity"}).table
     assert [row[0] for row in table] == list(range(len(SAMPLES)))

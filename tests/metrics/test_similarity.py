@@ -98,3 +98,24 @@ def test_bad_arguments():
         mean_tanimoto_power(a, a, 0)
     with pytest.raises(ValueError, match="stock_weights"):
         mean_tanimoto_power(a, a, 1, np.ones(3))
+
+
+@pytest.mark.parametrize(
+    ("n_query", "n_stock", "used_bits"),
+    [(1, 1, 6), (1, 4, 6), (4, 1, 6), (2, 2, 6), (3, 5, 1), (1, 3, 1), (300, 1, 6)],
+)
+def test_degenerate_shapes_match_pair_loop(n_query, n_stock, used_bits):
+    # a lone row or column, or one bit set anywhere: shapes whose strides numpy leaves
+    # ambiguous; the int8 product must still read its operands exactly, every time
+    rng = np.random.default_rng(n_query * 100 + n_stock * 10 + used_bits)
+    query, stock = np.zeros((n_query, 64), np.uint8), np.zeros((n_stock, 64), np.uint8)
+    query[:, 5 : 5 + used_bits] = rng.integers(0, 2, (n_query, used_bits))
+    stock[:, 5 : 5 + used_bits] = rng.integers(0, 2, (n_stock, used_bits))
+    query[0, 5], stock[0, 5] = 1, 1  # some overlap
+    expected_max = [max(_tanimoto(q, s) for s in stock) for q in query]
+    expected_mean = [np.mean([_tanimoto(q, s) ** 2 for s in stock]) ** 0.5 for q in query]
+    packed_query, packed_stock = np.packbits(query, axis=1), np.packbits(stock, axis=1)
+    for _ in range(10):
+        np.testing.assert_allclose(max_tanimoto(packed_query, packed_stock), expected_max, 1e-6)
+        got = mean_tanimoto_power(packed_query, packed_stock, 2)
+        np.testing.assert_allclose(got, expected_mean, rtol=1e-6)
