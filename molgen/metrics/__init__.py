@@ -32,11 +32,8 @@ from molgen.metrics.suite import (
 from molgen.parallel import ProcessPool as ParallelMap  # this package's name for the pool
 
 __all__ = [
-<<<<<<< HEAD
-    "CONSTRAINT_DEFINITIONS",
-=======
     "BENCHMARKS",
->>>>>>> h/bench
+    "CONSTRAINT_DEFINITIONS",
     "DEFINITIONS",
     "METRICS",
     "MOLGEN",
