@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any
 
 import torch
 from torch import Tensor
@@ -31,23 +30,6 @@ __all__ = [
     "symmetric_gumbel_softmax",
     "symmetric_one_hot_argmax",
 ]
-
-#: The constrained edge samplers live in :mod:`molgen.nn.constrained`; these names stay
-#: importable from here.
-_CONSTRAINED = (
-    "budgeted_symmetric_gumbel_softmax",
-    "budgeted_symmetric_one_hot_argmax",
-    "tree_attachable",
-)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _CONSTRAINED:  # imported on use: molgen.nn.constrained imports this module
-        from molgen.nn import constrained
-
-        return getattr(constrained, name)
-    raise AttributeError(f"module 'molgen.nn.functional' has no attribute {name!r}")
-
 
 def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
     """Work in float32 at least: low-precision noise ties and overflows."""

@@ -132,7 +132,7 @@ def test_budgeted_module_train_and_eval():
     node_mask = torch.rand(16, 6) > 0.2
     layer = mnn.BudgetedSymmetricGumbelSoftmax(estimator="reinmax", connect="join")
     out = layer(logits, budget, cost, 0.5, node_mask, torch.Generator().manual_seed(2))
-    ref = F.budgeted_symmetric_gumbel_softmax(
+    ref = mnn.budgeted_symmetric_gumbel_softmax(
         logits,
         budget,
         cost,
@@ -145,7 +145,7 @@ def test_budgeted_module_train_and_eval():
     assert torch.equal(out, ref)
     layer.eval_mode = "argmax"
     layer.eval()
-    mode = F.budgeted_symmetric_one_hot_argmax(
+    mode = mnn.budgeted_symmetric_one_hot_argmax(
         logits, budget, cost, node_mask=node_mask, connect="join"
     )
     assert torch.equal(layer(logits, budget, cost, node_mask=node_mask), mode)
