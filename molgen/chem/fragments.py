@@ -383,14 +383,18 @@ class FragmentVocabulary:
     Args:
         atom_types: atom-type symbols, as :class:`~molgen.chem.graph.Vocabulary` takes them.
         ring_systems: unit SMILES, most frequent first.
-        bond_types: bond types; with ``AROMATIC``, expanded rare units keep aromatic bonds.
+        bond_types: bond types from :data:`~molgen.chem.graph.BOND_TYPES`; with ``AROMATIC``,
+            expanded rare units keep aromatic bonds, else they are kekulized.
         max_nodes: ``N``, the number of nodes of every graph.
+
+    ``atom_vocabulary`` is the :class:`~molgen.chem.graph.Vocabulary` of the atom types and bond
+    types (``max_atoms = max_nodes``), whose atom classes are the atom nodes' classes.
     """
 
     atom_types: tuple[str, ...]
     ring_systems: tuple[str, ...]
-    bond_types: tuple[str, ...] = BOND_TYPES[:3]
-    max_nodes: int = 32
+    bond_types: tuple[str, ...]
+    max_nodes: int
 
     def __post_init__(self) -> None:
         atoms = Vocabulary(tuple(self.atom_types), tuple(self.bond_types), self.max_nodes)

@@ -283,7 +283,7 @@ def test_aromatic_vocabulary_keeps_aromatic_bonds_in_expanded_units():
 
 
 def test_encoding_problems_are_reported():
-    vocab = FragmentVocabulary(("C", "O"), ("c1ccccc1",), max_nodes=3)
+    vocab = FragmentVocabulary(("C", "O"), ("c1ccccc1",), ("SINGLE", "DOUBLE"), max_nodes=3)
     graphs = fragment_graphs(["CCCC", "CN", "C1CC", "Cc1ccccc1"], vocab)
     assert "max_nodes=3" in graphs[0]
     assert "'N'" in graphs[1]
@@ -361,7 +361,7 @@ def test_vocabulary_saves_as_json_and_pickles(hard_vocab):
     with pytest.raises(InputError, match="with a ring"):
         FragmentVocabulary.from_dict({**data, "ring_systems": ["CC"]})
     with pytest.raises(ValueError, match="duplicates"):
-        FragmentVocabulary(("C",), ("c1ccccc1", "c1ccccc1"))
+        FragmentVocabulary(("C",), ("c1ccccc1", "c1ccccc1"), ("SINGLE",), 4)
 
 
 # --------------------------------------------------------------------------- MOSES
@@ -411,9 +411,12 @@ def test_coverage_script_prints_a_row_per_k(capsys):
     spec = importlib.util.spec_from_file_location("fragment_coverage", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    rows = module.main(["--train", "300", "--test", "200", "--encode", "100", "--ks", "5", "50"])
-    assert [r["K"] for r in rows] == [5, 50]
-    assert rows[0]["train_covered"] <= rows[1]["train_covered"]
-    assert rows[1]["nodes_mean"] <= rows[0]["nodes_mean"]
+    rows = module.main(
+        ["--train", "300", "--test", "200", "--encode", "100", "--ks", "5", "50", "all"]
+    )
+    assert [r["K"] for r in rows][:2] == [5, 50] and rows[2]["K"] > 50
+    assert rows[2]["train_covered"] == 1.0
+    assert rows[0]["train_covered"] <= rows[1]["train_covered"] <= rows[2]["train_covered"]
+    assert rows[2]["nodes_mean"] <= rows[1]["nodes_mean"] <= rows[0]["nodes_mean"]
     assert all(r["round_trip"] == 1.0 for r in rows)
     assert "train cov" in capsys.readouterr().out
