@@ -66,6 +66,7 @@ from rdkit import Chem
 
 from molgen.chem.graph import (
     BOND_TYPES,
+    MolGraph,
     Vocabulary,
     _as_classes,
     mol_graphs,
@@ -78,6 +79,7 @@ from molgen.parallel import ProcessPool
 __all__ = [
     "FragmentGraph",
     "FragmentVocabulary",
+    "MinedMolecule",
     "MinedRingSystems",
     "RingSystem",
     "RingSystemAtoms",
@@ -185,7 +187,7 @@ def ring_systems_of(mol: Chem.Mol) -> list[RingSystemAtoms]:
     return [_cut_unit(mol, atoms) for atoms in _unit_atom_sets(mol)]
 
 
-class _MoleculeUnits(NamedTuple):
+class MinedMolecule(NamedTuple):
     """What mining keeps of one molecule: its heavy atoms and ``(unit SMILES, unit atoms)`` of
     each ring system."""
 
@@ -193,8 +195,8 @@ class _MoleculeUnits(NamedTuple):
     units: tuple[tuple[str | None, int], ...]
 
 
-def _mine_chunk(smiles: Sequence[str]) -> list[_MoleculeUnits | str]:
-    out: list[_MoleculeUnits | str] = []
+def _mine_chunk(smiles: Sequence[str]) -> list[MinedMolecule | str]:
+    out: list[MinedMolecule | str] = []
     with rdkit_quiet():  # a failure is returned as its message instead
         for item in smiles:
             mol = parse_smiles(item)
@@ -202,7 +204,7 @@ def _mine_chunk(smiles: Sequence[str]) -> list[_MoleculeUnits | str]:
                 out.append(f"malformed SMILES {item!r}")
                 continue
             units = tuple((u.smiles, len(u.atoms)) for u in ring_systems_of(mol))
-            out.append(_MoleculeUnits(mol.GetNumAtoms(), units))
+            out.append(MinedMolecule(mol.GetNumAtoms(), units))
     return out
 
 
@@ -215,7 +217,7 @@ class MinedRingSystems:
     ``failed`` holds the messages of the SMILES that did not parse.
     """
 
-    molecules: tuple[_MoleculeUnits, ...]
+    molecules: tuple[MinedMolecule, ...]
     failed: tuple[str, ...] = ()
 
     @functools.cached_property
@@ -309,6 +311,9 @@ class RingSystem:
         template = Chem.MolFromSmiles(self.smiles) if isinstance(self.smiles, str) else None
         if template is None or template.GetRingInfo().NumRings() == 0:
             raise ValueError(f"ring system {self.smiles!r} is not a SMILES with a ring")
+        canonical = Chem.MolToSmiles(template, isomericSmiles=False)
+        if canonical != self.smiles:  # units are looked up by their canonical SMILES
+            raise ValueError(f"ring system {self.smiles!r} is not canonical: write {canonical!r}")
         atoms = tuple(
             (a.GetAtomicNum(), a.GetFormalCharge(), a.GetIsAromatic(), a.GetTotalNumHs())
             for a in template.GetAtoms()
@@ -363,9 +368,10 @@ class RingSystem:
                 perms.add(tuple(self._site_of_atom[match[t]] for t in self.sites))
         return (identity, *sorted(perms - {identity}))
 
-    def atom_graph(self, aromatic: bool = False):
+    def atom_graph(self, aromatic: bool = False) -> MolGraph:
         """The unit's atoms and internal bonds as a :class:`~molgen.chem.graph.MolGraph`
-        (template order), in the atom codec's atom types and bonds."""
+        (template order), in the atom codec's atom types and bonds. Atom types are those of the
+        bare unit: a site's fixed hydrogen count (``NH``) drops when an edge uses it."""
         return mol_graphs([self.smiles], aromatic=aromatic)[0]
 
 

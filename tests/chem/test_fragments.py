@@ -197,6 +197,8 @@ def test_ring_system_rejects_non_rings():
         RingSystem("CCO")
     with pytest.raises(ValueError, match="with a ring"):
         RingSystem("C1CC")
+    with pytest.raises(ValueError, match="write 'c1ccncc1'"):
+        RingSystem("n1ccccc1")
 
 
 # --------------------------------------------------------------------------- codec
