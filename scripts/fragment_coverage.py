@@ -1,13 +1,15 @@
 """How well a fragment vocabulary of the K most frequent ring systems covers MOSES.
 
-Mines the ring systems of the first ``--train`` molecules of MOSES' training set
-(:mod:`molgen.chem.fragments`), then prints one row per K: the share of training and test
+Mines the ring systems (:mod:`molgen.chem.fragments`) of the first ``--train`` molecules of
+MOSES' training set (or, with ``--spread``, as many evenly spaced over it: the file is ordered,
+its first part is not a fair sample), then prints one row per K: the share of training and test
 molecules whose ring systems are all among the K (fully covered), the nodes of the fragment
 graph per molecule (mean, max) beside the atoms per molecule, the most sites and site classes of
 a kept ring system, and the encoding rate of the test sample with that vocabulary (with its
 round trip checked). Mining and encoding run on one process unless ``-j`` says otherwise.
 
-    python scripts/fragment_coverage.py [--train 100000] [--test 20000] [--ks 100 200 500 1000 2000 all]
+    python scripts/fragment_coverage.py [--train 100000] [--spread] [--test 176074]
+        [--ks 100 200 500 1000 2000 all] [-j JOBS]
 """
 
 from __future__ import annotations
@@ -52,7 +54,11 @@ def _summary(name: str, mined: MinedRingSystems, rate: float) -> str:
 
 
 def rows(args: argparse.Namespace) -> list[dict]:
-    train = [r.smiles for r in itertools.islice(read_moses(), args.train)]
+    if args.spread:  # MOSES' files are ordered: spread samples the whole training set
+        everything = [r.smiles for r in read_moses()]
+        train = [everything[k * len(everything) // args.train] for k in range(args.train)]
+    else:
+        train = [r.smiles for r in itertools.islice(read_moses(), args.train)]
     test_records = read_smiles(moses_file("dataset/data/test.csv.gz"))
     test = [r.smiles for r in test_records[: args.test]]
     mined_train, train_rate = _mine(train, args.jobs)
@@ -62,8 +68,9 @@ def rows(args: argparse.Namespace) -> list[dict]:
     atoms = Vocabulary.from_graphs(mol_graphs(train, n_jobs=args.jobs))
     sample = test[: args.encode]
     expected = [canonical_smiles(parse_smiles(s)) for s in sample]
+    sample_atoms = Vocabulary.from_graphs(mol_graphs(sample))
     start = time.perf_counter()
-    encode(sample, Vocabulary.from_graphs(mol_graphs(test, n_jobs=args.jobs)), n_jobs=args.jobs)
+    encode(sample, sample_atoms, n_jobs=args.jobs)
     print(f"atom codec: encodes {len(sample) / (time.perf_counter() - start):,.0f} molecules/s")
     out = []
     for k in args.ks:
@@ -104,7 +111,12 @@ def rows(args: argparse.Namespace) -> list[dict]:
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--train", type=int, default=100_000, help="first N training molecules")
-    parser.add_argument("--test", type=int, default=20_000, help="first N test molecules")
+    parser.add_argument(
+        "--spread",
+        action="store_true",
+        help="mine --train molecules evenly spaced over the training set, not the first ones",
+    )
+    parser.add_argument("--test", type=int, default=None, help="first N test molecules (all)")
     parser.add_argument(
         "--encode", type=int, default=5_000, help="test molecules encoded and decoded per K"
     )
