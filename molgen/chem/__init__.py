@@ -1,5 +1,15 @@
 """The chemistry boundary: the only place molgen imports RDKit."""
 
+from molgen.chem.fragments import (
+    FragmentGraph,
+    FragmentVocabulary,
+    RingSystem,
+    decode_fragment_mols,
+    decode_fragments,
+    encode_fragments,
+    fragment_graphs,
+    mine_ring_systems,
+)
 from molgen.chem.graph import (
     BOND_TYPES,
     MolGraph,
@@ -18,7 +28,10 @@ __all__ = [
     "BOND_ORDERS",
     "BOND_TYPES",
     "Checked",
+    "FragmentGraph",
+    "FragmentVocabulary",
     "MolGraph",
+    "RingSystem",
     "Vocabulary",
     "atom_valence",
     "atom_valences",
@@ -27,8 +40,13 @@ __all__ = [
     "check_mol",
     "check_smiles",
     "decode",
+    "decode_fragment_mols",
+    "decode_fragments",
     "decode_mols",
     "encode",
+    "encode_fragments",
+    "fragment_graphs",
+    "mine_ring_systems",
     "mol_graphs",
     "parse_atom_type",
     "parse_smiles",
