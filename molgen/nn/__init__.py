@@ -1,7 +1,8 @@
 """molgen's reusable layers: discrete samplers with gradients, temperature schedules, graph convs.
 
 ``import molgen.nn`` needs only torch. The relational graph layers (``DenseRelationalConv``,
-``GraphAggregation``) live in :mod:`molgen.nn.rgcn` and are imported on first access.
+``GraphAggregation``) live in :mod:`molgen.nn.rgcn` and are imported on first access. Graph-level
+structure features (cycle counts, valence histograms) are in :mod:`molgen.nn.graph_features`.
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from molgen.nn import functional, schedules
+from molgen.nn import functional, graph_features, schedules
+from molgen.nn.graph_features import GraphStructureFeatures
 from molgen.nn.gumbel import BudgetedSymmetricGumbelSoftmax, GumbelSoftmax, SymmetricGumbelSoftmax
 from molgen.nn.schedules import (
     ConstantSchedule,
@@ -28,12 +30,14 @@ __all__ = [
     "DenseRelationalConv",
     "ExponentialSchedule",
     "GraphAggregation",
+    "GraphStructureFeatures",
     "GumbelSoftmax",
     "LinearSchedule",
     "StepSchedule",
     "SymmetricGumbelSoftmax",
     "TemperatureSchedule",
     "functional",
+    "graph_features",
     "make_schedule",
     "schedules",
 ]
