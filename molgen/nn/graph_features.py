@@ -36,9 +36,10 @@ ones, :math:`\Sigma` the sum of all entries):
     \qquad - 4 \mathrm{tr} H^3 + 4 \Sigma D_2^{\circ 3} - 12 \Sigma (D_4 \circ D_2)
     + 4 \Sigma A^{\circ 6}.
 
-On binary graphs these are DiGress's (Vignac et al., 2023) trace formulas; for :math:`k \le 5`
-the terms :math:`A^{\circ p}` reduce to :math:`A`. The cost is three batched :math:`N \times N`
-matmuls per adjacency.
+On binary graphs, where :math:`A^{\circ p} = A`, they reduce to the classical trace formulas
+(Harary and Manvel, 1971, for :math:`k \le 5`; the 6-cycle formula of DiGress, Vignac et al.,
+2023). The cost is three batched :math:`N \times N` matmuls and a matrix-vector product per
+adjacency.
 """
 
 from __future__ import annotations
