@@ -261,6 +261,12 @@ class DiscriminatorConfig(_Strict):
     aggregate_dim: StrictInt = Field(128, ge=1)
     mlp_dims: list[Width] = Field(default_factory=lambda: [128, 64])
     dropout: Fraction = 0.0
+    structure_features: StrictBool = Field(
+        False,
+        description="concatenate to the graph readout what the R-GCN cannot count: 3- to "
+        "6-cycle counts, the circuit rank, a valence histogram per atom type, and aromatic bond "
+        "and cycle counts when the vocabulary has aromatic bonds (molgen.nn.graph_features)",
+    )
 
 
 class RewardConfig(_Strict):

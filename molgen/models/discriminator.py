@@ -14,9 +14,15 @@ How the graph enters (the same for both networks):
   root weight.)
 - Each convolution sees ``[h, x]`` (hidden state and node types, as in MolGAN) and is followed
   by tanh and dropout; the readout sees ``[h_last, x]``.
+- With ``structure_features`` on, the graph embedding also carries what two rounds of message
+  passing cannot count (:class:`molgen.nn.graph_features.GraphStructureFeatures`: cycle counts,
+  the circuit rank, valence histograms per atom type, aromatic counts), computed from the same
+  relaxed inputs, so they stay differentiable for the gradient penalty and the generator.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -24,6 +30,7 @@ from torch import Tensor, nn
 
 from molgen.config import DiscriminatorConfig
 from molgen.models.generator import check_type_counts, glorot_linear, tanh_mlp
+from molgen.nn.graph_features import GraphStructureFeatures
 from molgen.nn.rgcn import DenseRelationalConv, GraphAggregation
 
 __all__ = ["Discriminator", "GraphEncoder", "RewardNetwork"]
@@ -41,13 +48,33 @@ class GraphEncoder(nn.Module):
     with :math:`\mathbf{H}^{(0)}` empty, :math:`\mathbf{m} = 1 - \mathbf{X}_{:,0}` and
     :math:`\tilde A_{ijr} = A_{ijr} m_j` (see the module docstring). Padding nodes get hidden
     states too, but nothing reads them: they send no messages and the readout is masked.
+    With ``cfg.structure_features``, :math:`\mathbf{h}_G` is followed by the structure features
+    of :math:`(\mathbf{X}_{:, 1:}, \mathbf{A}, \mathbf{m})` (not dropped out).
+
+    Args:
+        cfg: :class:`molgen.config.DiscriminatorConfig`.
+        num_atom_types: :math:`A`, including class 0 ("no atom").
+        num_bond_types: :math:`R`, including class 0 ("no bond").
+        bond_orders: :math:`(R,)`, the valence each bond class spends (``molgen.chem.bond_orders``
+            of the vocabulary); needed with ``cfg.structure_features``, ignored without.
+        aromatic_bond: the aromatic bond class, if the vocabulary has one (adds aromatic counts
+            to the structure features).
 
     Shapes:
         - **input:** ``x`` :math:`(B, N, A)`, ``adj`` :math:`(B, N, N, R)`, float
-        - **output:** :math:`(B, \text{aggregate\_dim})`
+        - **output:** :math:`(B, \text{out\_channels})`: ``aggregate_dim``, plus the structure
+          features' ``out_channels`` when they are on
     """
 
-    def __init__(self, cfg: DiscriminatorConfig, num_atom_types: int, num_bond_types: int):
+    def __init__(
+        self,
+        cfg: DiscriminatorConfig,
+        num_atom_types: int,
+        num_bond_types: int,
+        *,
+        bond_orders: Sequence[float] | Tensor | None = None,
+        aromatic_bond: int | None = None,
+    ):
         super().__init__()
         check_type_counts(num_atom_types, num_bond_types)
         self.num_atom_types = num_atom_types
@@ -59,7 +86,23 @@ class GraphEncoder(nn.Module):
             self.convs.append(DenseRelationalConv(in_channels, width, num_bond_types, aggr="add"))
             in_channels = width + num_atom_types
         self.aggregation = GraphAggregation(in_channels, cfg.aggregate_dim)
-        self.out_channels = cfg.aggregate_dim
+        self.structure = None
+        if cfg.structure_features:
+            if bond_orders is None:
+                raise ValueError(
+                    "structure_features needs the bond order of each bond class (bond_orders)"
+                )
+            if len(bond_orders) != num_bond_types:
+                raise ValueError(
+                    f"bond_orders must have one order per bond class ({num_bond_types}), "
+                    f"got {len(bond_orders)}"
+                )
+            self.structure = GraphStructureFeatures(
+                bond_orders, num_atom_types - 1, aromatic_channel=aromatic_bond
+            )
+        self.out_channels = cfg.aggregate_dim + (
+            0 if self.structure is None else self.structure.out_channels
+        )
 
     def reset_parameters(self) -> None:
         for conv in self.convs:
@@ -83,7 +126,10 @@ class GraphEncoder(nn.Module):
         h = x
         for conv in self.convs:
             h = torch.cat([self._dropout(torch.tanh(conv(h, adj))), x], dim=-1)
-        return self._dropout(self.aggregation(h, mask))
+        h_graph = self._dropout(self.aggregation(h, mask))
+        if self.structure is None:
+            return h_graph
+        return torch.cat([h_graph, self.structure(x[..., 1:], adj, mask)], dim=-1)
 
     def _dropout(self, h: Tensor) -> Tensor:
         # F.dropout with p = 0 still costs a copy per call (and more in the penalty's backward).
@@ -94,13 +140,31 @@ class GraphEncoder(nn.Module):
 
 
 class _GraphScorer(nn.Module):
-    """Shared body: :class:`GraphEncoder`, then a tanh MLP over ``cfg.mlp_dims`` to one score."""
+    """Shared body: :class:`GraphEncoder`, then a tanh MLP over ``cfg.mlp_dims`` to one score.
+
+    The MLP reads ``graphs_per_input`` graph embeddings and ``extra_inputs`` more features.
+    """
 
     def __init__(
-        self, cfg: DiscriminatorConfig, num_atom_types: int, num_bond_types: int, head_inputs: int
+        self,
+        cfg: DiscriminatorConfig,
+        num_atom_types: int,
+        num_bond_types: int,
+        *,
+        graphs_per_input: int = 1,
+        extra_inputs: int = 0,
+        bond_orders: Sequence[float] | Tensor | None = None,
+        aromatic_bond: int | None = None,
     ):
         super().__init__()
-        self.encoder = GraphEncoder(cfg, num_atom_types, num_bond_types)
+        self.encoder = GraphEncoder(
+            cfg,
+            num_atom_types,
+            num_bond_types,
+            bond_orders=bond_orders,
+            aromatic_bond=aromatic_bond,
+        )
+        head_inputs = graphs_per_input * self.encoder.out_channels + extra_inputs
         mlp = tanh_mlp(head_inputs, cfg.mlp_dims, cfg.dropout)
         self.head = nn.Sequential(
             *mlp, glorot_linear(cfg.mlp_dims[-1] if cfg.mlp_dims else head_inputs, 1)
@@ -134,6 +198,7 @@ class Discriminator(_GraphScorer):
         num_bond_types: :math:`R`, including class 0 ("no bond").
         pack: graphs per critic input; the batch size must be divisible by it.
         minibatch_std: append the minibatch standard deviation feature.
+        bond_orders, aromatic_bond: as in :class:`GraphEncoder` (for ``cfg.structure_features``).
 
     Shapes:
         - **input:** ``x`` :math:`(B, N, A)`, ``adj`` :math:`(B, N, N, R)`, float
@@ -148,11 +213,20 @@ class Discriminator(_GraphScorer):
         *,
         pack: int = 1,
         minibatch_std: bool = False,
+        bond_orders: Sequence[float] | Tensor | None = None,
+        aromatic_bond: int | None = None,
     ):
         if pack < 1:
             raise ValueError(f"pack must be >= 1, got {pack}")
-        head_inputs = pack * cfg.aggregate_dim + int(minibatch_std)
-        super().__init__(cfg, num_atom_types, num_bond_types, head_inputs)
+        super().__init__(
+            cfg,
+            num_atom_types,
+            num_bond_types,
+            graphs_per_input=pack,
+            extra_inputs=int(minibatch_std),
+            bond_orders=bond_orders,
+            aromatic_bond=aromatic_bond,
+        )
         self.pack = pack
         self.minibatch_std = minibatch_std
 
@@ -180,15 +254,30 @@ class RewardNetwork(_GraphScorer):
 
     Same architecture as :class:`Discriminator` (without packing) and a sigmoid output; trained
     by regression on RDKit rewards (:func:`molgen.gan.reward_loss`) and used for the RL term of
-    :func:`molgen.gan.generator_loss`.
+    :func:`molgen.gan.generator_loss`. ``bond_orders`` and ``aromatic_bond`` are as in
+    :class:`GraphEncoder`.
 
     Shapes:
         - **input:** ``x`` :math:`(B, N, A)`, ``adj`` :math:`(B, N, N, R)`, float
         - **output:** :math:`(B,)`
     """
 
-    def __init__(self, cfg: DiscriminatorConfig, num_atom_types: int, num_bond_types: int):
-        super().__init__(cfg, num_atom_types, num_bond_types, cfg.aggregate_dim)
+    def __init__(
+        self,
+        cfg: DiscriminatorConfig,
+        num_atom_types: int,
+        num_bond_types: int,
+        *,
+        bond_orders: Sequence[float] | Tensor | None = None,
+        aromatic_bond: int | None = None,
+    ):
+        super().__init__(
+            cfg,
+            num_atom_types,
+            num_bond_types,
+            bond_orders=bond_orders,
+            aromatic_bond=aromatic_bond,
+        )
 
     def forward(self, x: Tensor, adj: Tensor) -> Tensor:
         return torch.sigmoid(self.head(self.encoder(x, adj)).squeeze(-1))

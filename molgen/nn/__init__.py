@@ -4,7 +4,8 @@ Constrained edge sampling (rules such as valence budgets and ring sizes) is in
 :mod:`molgen.nn.constrained`.
 
 ``import molgen.nn`` needs only torch. The relational graph layers (``DenseRelationalConv``,
-``GraphAggregation``) live in :mod:`molgen.nn.rgcn` and are imported on first access.
+``GraphAggregation``) live in :mod:`molgen.nn.rgcn` and are imported on first access. Graph-level
+structure features (cycle counts, valence histograms) are in :mod:`molgen.nn.graph_features`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from molgen.nn import constrained, functional, schedules
+from molgen.nn import constrained, functional, graph_features, schedules
 from molgen.nn.constrained import (
     Budget,
     MaxCycle,
@@ -23,6 +24,7 @@ from molgen.nn.constrained import (
     constrained_symmetric_one_hot_argmax,
     tree_attachable,
 )
+from molgen.nn.graph_features import GraphStructureFeatures
 from molgen.nn.gumbel import BudgetedSymmetricGumbelSoftmax, GumbelSoftmax, SymmetricGumbelSoftmax
 from molgen.nn.schedules import (
     ConstantSchedule,
@@ -42,6 +44,7 @@ __all__ = [
     "DenseRelationalConv",
     "ExponentialSchedule",
     "GraphAggregation",
+    "GraphStructureFeatures",
     "GumbelSoftmax",
     "LinearSchedule",
     "MaxCycle",
@@ -55,6 +58,7 @@ __all__ = [
     "constrained_symmetric_gumbel_softmax",
     "constrained_symmetric_one_hot_argmax",
     "functional",
+    "graph_features",
     "make_schedule",
     "schedules",
     "tree_attachable",

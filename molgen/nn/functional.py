@@ -31,6 +31,7 @@ __all__ = [
     "symmetric_one_hot_argmax",
 ]
 
+
 def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
     """Work in float32 at least: low-precision noise ties and overflows."""
     return torch.float64 if dtype == torch.float64 else torch.float32

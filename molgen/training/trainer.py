@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from molgen.chem import Vocabulary
+from molgen.chem import Vocabulary, bond_orders
 from molgen.config import Config
 from molgen.data import MolDataset, load_dataset
 from molgen.errors import InputError, Interrupted
@@ -442,16 +442,26 @@ def init_state(cfg: Config, dataset: MolDataset, device: torch.device, rank: int
     n_atom_types, n_bond_types = vocab.num_atom_types, vocab.num_bond_types
     torch.manual_seed(cfg.seed)  # identical initial weights on every rank
     generator = build_generator(cfg.generator, vocab).to(device)
+    # What the structure features (discriminator.structure_features) need of the vocabulary.
+    bond_classes = {
+        "bond_orders": bond_orders(vocab),
+        "aromatic_bond": (
+            vocab.bond_types.index("AROMATIC") + 1 if "AROMATIC" in vocab.bond_types else None
+        ),
+    }
     critic = Discriminator(
         cfg.discriminator,
         n_atom_types,
         n_bond_types,
         pack=cfg.gan.pack,
         minibatch_std=cfg.gan.minibatch_std,
+        **bond_classes,
     ).to(device)
     reward_net = None
     if cfg.gan.rl_weight > 0:
-        reward_net = RewardNetwork(cfg.discriminator, n_atom_types, n_bond_types).to(device)
+        reward_net = RewardNetwork(
+            cfg.discriminator, n_atom_types, n_bond_types, **bond_classes
+        ).to(device)
     # Fused Adam: one kernel per step, not one per tensor and operation (much faster on CPU).
     opt_generator = torch.optim.Adam(
         generator.parameters(), lr=cfg.train.lr_generator, betas=cfg.train.betas, fused=True

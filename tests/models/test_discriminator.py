@@ -1,10 +1,13 @@
 """Discriminator and RewardNetwork: shapes, packing, padding, gradients into every channel."""
 
+from functools import partial
+
 import pytest
 import torch
 import torch.nn.functional as F
 
 from molgen.config import DiscriminatorConfig, GeneratorConfig
+from molgen.gan import compile_critic_objective, critic_objective
 from molgen.models import Discriminator, Generator, RewardNetwork
 
 N, A, R = 6, 4, 5
@@ -144,3 +147,109 @@ def test_reset_parameters_and_repr():
     assert "pack=2, minibatch_std=False" in repr(critic)
     assert "DenseRelationalConv(4, 16, num_relations=5" in repr(critic)
     assert "output=sigmoid" in repr(RewardNetwork(CFG, A, R))
+
+
+ORDERS = [0.0, 1.0, 2.0, 3.0, 1.0]  # bond class 4: aromatic
+STRUCTURE = CFG.model_copy(update={"structure_features": True})
+
+
+def test_structure_features_are_off_by_default_and_leave_the_state_dict_unchanged():
+    """Off (the default), the critic is what it was: no feature module, the same parameters and
+    state dict whether or not bond orders are given, so older checkpoints load."""
+    assert not DiscriminatorConfig().structure_features
+    plain = Discriminator(CFG, A, R, pack=2)
+    given = Discriminator(CFG, A, R, pack=2, bond_orders=ORDERS, aromatic_bond=4)
+    assert plain.encoder.structure is None and given.encoder.structure is None
+    given.load_state_dict(plain.state_dict())  # strict: same keys and shapes
+    x, adj = random_graphs(4)
+    torch.testing.assert_close(given(x, adj), plain(x, adj))
+    # On, only the head's input width changes (the feature module has no state).
+    critic = Discriminator(STRUCTURE, A, R, pack=2, bond_orders=ORDERS, aromatic_bond=4)
+    assert critic.state_dict().keys() == plain.state_dict().keys()
+
+
+def test_structure_features_follow_the_readout():
+    torch.manual_seed(0)
+    critic = Discriminator(STRUCTURE, A, R, pack=2, bond_orders=ORDERS, aromatic_bond=4)
+    features = critic.encoder.structure
+    # 4 cycle lengths + circuit rank + aromatic bonds and cycles + (A - 1) types x 7 valences
+    assert features.out_channels == 4 + 1 + 5 + (A - 1) * 7
+    assert critic.encoder.out_channels == CFG.aggregate_dim + features.out_channels
+    assert critic.head[0].in_channels == 2 * critic.encoder.out_channels
+    x, adj = random_graphs(6)
+    embedding = critic.encoder(x, adj)
+    expected = features(x[..., 1:], adj, 1 - x[..., 0])
+    torch.testing.assert_close(embedding[:, CFG.aggregate_dim :], expected)
+    assert critic(x, adj).shape == (3,)
+    reward = RewardNetwork(STRUCTURE, A, R, bond_orders=ORDERS)
+    assert reward.encoder.structure.aromatic_channel is None
+    assert reward(x, adj).shape == (6,)
+    assert "aromatic_channel=4" in repr(critic)
+
+
+def test_structure_features_need_bond_orders():
+    with pytest.raises(ValueError, match="structure_features needs the bond order"):
+        Discriminator(STRUCTURE, A, R)
+    with pytest.raises(ValueError, match=r"one order per bond class \(5\), got 3"):
+        RewardNetwork(STRUCTURE, A, R, bond_orders=[0.0, 1.0, 2.0])
+
+
+def test_structure_features_keep_padding_silent_and_gradients_in_every_channel():
+    torch.manual_seed(0)
+    critic = Discriminator(STRUCTURE, A, R, bond_orders=ORDERS, aromatic_bond=4)
+    x, adj = random_graphs(4)
+    scores = critic(x, adj)
+    padding = x.argmax(-1) == 0
+    noisy_adj = adj.clone()
+    pad_pairs = padding[:, :, None] | padding[:, None, :]
+    noisy_adj[pad_pairs] = torch.rand(adj.shape).softmax(-1)[pad_pairs]
+    noisy_x = x.clone()
+    noisy_x[padding, 1:] = torch.rand(int(padding.sum()), A - 1)
+    torch.testing.assert_close(critic(noisy_x, noisy_adj), scores)
+    adj.requires_grad_(True)
+    critic(x, adj).sum().backward()
+    real = x.argmax(-1) != 0
+    assert torch.all(adj.grad[real[:, :, None] & real[:, None, :]] != 0)
+
+
+def structure_critic_and_graphs(dtype):
+    torch.manual_seed(0)
+    critic = Discriminator(STRUCTURE, A, R, bond_orders=ORDERS, aromatic_bond=4).to(dtype)
+    real, fake = (tuple(t.to(dtype) for t in random_graphs(4, seed)) for seed in (1, 2))
+    epsilon = torch.rand(4, generator=torch.Generator().manual_seed(3), dtype=dtype)
+    return critic, real, fake, epsilon
+
+
+def objective_results(objective, critic, real, fake, epsilon):
+    loss, stats = objective(critic, real, fake, epsilon, 10.0)
+    return stats, torch.autograd.grad(loss, list(critic.parameters()))
+
+
+def test_structure_features_in_the_functional_gradient_penalty():
+    """torch.func.grad's penalty (the compiled form) equals double backward's, features on."""
+    critic, real, fake, epsilon = structure_critic_and_graphs(torch.float64)
+    (stats_a, grads_a), (stats_b, grads_b) = (
+        objective_results(
+            partial(critic_objective, functional_penalty=functional), critic, real, fake, epsilon
+        )
+        for functional in (False, True)
+    )
+    assert stats_a[2] > 0
+    torch.testing.assert_close(stats_a, stats_b)
+    for a, b in zip(grads_a, grads_b, strict=True):
+        torch.testing.assert_close(a, b)
+
+
+@pytest.mark.slow  # torch.compile builds C++ kernels (tens of seconds on CPU)
+def test_structure_features_compile_and_match_eager(cpp_compiler):
+    """In float64, so that a difference is the compiled graph's and not float32 rounding (the
+    cycle counts cancel large traces)."""
+    critic, real, fake, epsilon = structure_critic_and_graphs(torch.float64)
+    (stats_a, grads_a), (stats_b, grads_b) = (
+        objective_results(objective, critic, real, fake, epsilon)
+        for objective in (critic_objective, compile_critic_objective())
+    )
+    assert stats_a[2] > 0
+    torch.testing.assert_close(stats_a, stats_b)
+    for a, b in zip(grads_a, grads_b, strict=True):
+        torch.testing.assert_close(a, b)

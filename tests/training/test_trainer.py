@@ -318,8 +318,10 @@ def test_time_box_stops_with_a_resumable_checkpoint(tmp_path, cache_dir):
         ["gan.minibatch_std=true"],
         ["gan.diversity_weight=0.5"],
         ["generator.constraint=valence_connected"],
+        # Both scorers get the features; aromatic bonds add the aromatic counts.
+        ["discriminator.structure_features=true", "data.aromatic=true", "gan.rl_weight=0.5"],
     ],
-    ids=["rl", "pack", "minibatch_std", "diversity", "constrained"],
+    ids=["rl", "pack", "minibatch_std", "diversity", "constrained", "structure_features"],
 )
 def test_each_gan_option_trains_and_logs(tmp_path, cache_dir, overrides):
     cfg = debug_config(
@@ -334,6 +336,13 @@ def test_each_gan_option_trains_and_logs(tmp_path, cache_dir, overrides):
             0.0 <= r["train/reward_rdkit_fake"] <= 1.0 for r in records if "train/reward_loss" in r
         )
         assert load_checkpoint(tmp_path)["reward"] is not None
+    if cfg.discriminator.structure_features:
+        # The heads read the readout, 3- to 6-cycles, circuit rank, aromatic bonds and
+        # cycles, and 7 valence bins per atom type.
+        state = load_checkpoint(tmp_path)
+        width = cfg.discriminator.aggregate_dim + 10 + 7 * len(state["vocab"]["atom_types"])
+        for part in ("discriminator", "reward"):
+            assert state[part]["head.0.weight"].shape[1] == width, part
     if cfg.gan.diversity_weight:
         assert all(r["train/diversity"] > 0 for r in records if "train/generator_loss" in r)
     (evaluation,) = [r for r in records if "eval/validity" in r]
