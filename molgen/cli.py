@@ -161,7 +161,8 @@ def sample(
     """
     from tqdm.auto import tqdm
 
-    from molgen.io import atomic_write, check_output_path
+    from molgen.commands.evaluate import run_files
+    from molgen.io import atomic_write, check_distinct_paths, check_output_path
     from molgen.training.sampling import iter_samples, load_run
 
     preview: list[str] = []
@@ -179,6 +180,7 @@ def sample(
         for path in (output, image):
             if path is not None:
                 check_output_path(path)
+        check_distinct_paths({"--output": output, "--image": image}, run_files(checkpoint))
         run = load_run(checkpoint, train_smiles=False)  # sampling needs no training molecules
         atomic_write(output, write_samples)
         typer.echo(f"wrote {n} samples to {output}")
@@ -209,9 +211,12 @@ def export(
 
     `molgen sample` and `molgen evaluate` read the file like a run. The two temperatures, given
     together, replace the run's sampling temperatures in the exported config."""
+    from molgen.commands.evaluate import run_files
+    from molgen.io import check_distinct_paths
     from molgen.training.sampling import export_generator
 
     with _reported():
+        check_distinct_paths({"--output": output}, run_files(run))
         temperature = None
         if (atoms_temperature is None) != (bonds_temperature is None):
             raise _fail("give --sample-atoms-temperature and --sample-bonds-temperature together")

@@ -8,7 +8,7 @@ from collections.abc import Collection
 from pathlib import Path
 
 from molgen.errors import InputError
-from molgen.io import StagedFiles
+from molgen.io import StagedFiles, check_distinct_paths, writing
 from molgen.metrics import (
     MOLGEN,
     TABLE_COLUMNS,
@@ -23,13 +23,15 @@ from molgen.metrics.evaluator import MAX_ATOMS
 from molgen.training.checkpoint import CHECKPOINT_NAME
 from molgen.training.sampling import (
     CONSTRAINT_DEFINITIONS,
+    TRAIN_SMILES_NAME,
     constraint_report,
     iter_samples,
     load_run,
+    resolve_checkpoint,
     shipped_generators,
 )
 
-__all__ = ["BENCHMARKS", "is_checkpoint", "output_paths", "run_evaluation"]
+__all__ = ["BENCHMARKS", "is_checkpoint", "output_paths", "run_evaluation", "run_files"]
 
 #: The benchmarks ``molgen evaluate --benchmark`` knows.
 BENCHMARKS = ("molgen", "moses")
@@ -49,6 +51,33 @@ def _no_training_molecules(generated: Path) -> str:
         f"{generated} is an exported generator, without its training molecules: novelty and "
         "the other metrics against a reference need --reference (e.g. the run's train.smi)"
     )
+
+
+def run_files(source: str | Path) -> dict[str, Path]:
+    """The files a run argument (a run directory, a checkpoint, an exported or shipped
+    generator) is read from, by what they are: its checkpoint and, for a training checkpoint,
+    the ``train.smi`` beside it; empty when ``source`` names nothing (loading it then fails
+    with its own message). For :func:`~molgen.io.check_distinct_paths`."""
+    path = Path(source)
+    if not path.exists():
+        if str(source) not in shipped_generators():
+            return {}
+        path = resolve_checkpoint(source)
+    checkpoint = path / CHECKPOINT_NAME if path.is_dir() else path
+    files = {"the run's checkpoint": checkpoint}
+    if checkpoint.name == CHECKPOINT_NAME:
+        files["the run's training molecules"] = checkpoint.with_name(TRAIN_SMILES_NAME)
+    return files
+
+
+#: What each report file is, for messages (:func:`output_paths`' keys).
+_REPORT_FILES = {
+    "json": "--out",
+    "markdown": "the markdown report",
+    "molecules": "the molecule table",
+    "properties_png": "the property plot",
+    "grid_png": "the molecule grid",
+}
 
 
 def output_paths(out: Path) -> dict[str, Path]:
@@ -99,7 +128,11 @@ def run_evaluation(
     and ``train`` (SMILES files; each defaults to MOSES' own set from the molsets wheel).
 
     Raises :class:`~molgen.errors.MolgenError` naming the offending file for missing, empty or
-    unreadable inputs.
+    unreadable inputs, and naming both files, before anything is read or written, when a
+    report file would be an input (the generated file, the reference, a run's checkpoint or
+    training molecules) or another report file (``out`` ending in ``.md``);
+    :class:`~molgen.errors.OutputFault` naming the report file when the system refuses to
+    write it (no space).
     """
     if benchmark not in BENCHMARKS:
         raise InputError(f"benchmark: unknown {benchmark!r}; known: {list(BENCHMARKS)}")
@@ -108,6 +141,12 @@ def run_evaluation(
         raise InputError("--reference is molgen's; MOSES takes --test/--test-scaffolds/--train")
     if benchmark == "molgen" and any(path is not None for path in moses_files.values()):
         raise InputError("--test/--test-scaffolds/--train need --benchmark moses")
+    paths = output_paths(out)
+    report_files = [paths[key] for key in _REPORT_FILES]
+    inputs = run_files(generated) if is_checkpoint(generated) else {"the generated file": generated}
+    inputs |= {"--reference": reference, "--test": test, "--test-scaffolds": test_scaffolds}
+    inputs |= {"--train": train}
+    check_distinct_paths({_REPORT_FILES[key]: paths[key] for key in _REPORT_FILES}, inputs)
     reference_smiles = None if reference is None else read_smiles_file(reference)
     run = None
     notes = []
@@ -133,11 +172,12 @@ def run_evaluation(
         ref = Reference.from_smiles(
             reference_smiles, cache_dir=cache_dir, n_jobs=n_jobs, max_atoms=max_atoms
         )
-    paths = output_paths(out)
-    report_files = [path for key, path in paths.items() if key != "wandb_dir"]
     images = {}
     with StagedFiles(report_files) as staged:
-        with MoleculeTableWriter(staged.path(paths["molecules"])) as table:
+        with (
+            writing(paths["molecules"]),
+            MoleculeTableWriter(staged.path(paths["molecules"])) as table,
+        ):
             evaluation = evaluate(
                 samples,
                 ref,
@@ -153,21 +193,25 @@ def run_evaluation(
             evaluation.metrics |= constraint_report(run.generator, run.vocab, n, seed=seed)
             evaluation.definitions |= CONSTRAINT_DEFINITIONS
         evaluation.notes.extend(notes)
-        write_report(
-            evaluation,
-            staged.path(paths["json"]),
-            head_rows=table.head,
-            markdown_path=staged.path(paths["markdown"]),
-        )
+        with writing(f"{paths['json']} and {paths['markdown']}"):
+            write_report(
+                evaluation,
+                staged.path(paths["json"]),
+                head_rows=table.head,
+                markdown_path=staged.path(paths["markdown"]),
+            )
         if plots:
             from molgen.metrics.plots import plot_molecule_grid, plot_property_distributions
 
             plot_reference = ref["test"] if benchmark == "moses" else ref
-            plot_property_distributions(
-                evaluation, staged.path(paths["properties_png"]), plot_reference, n_jobs=n_jobs
-            )
+            with writing(paths["properties_png"]):
+                plot_property_distributions(
+                    evaluation, staged.path(paths["properties_png"]), plot_reference, n_jobs=n_jobs
+                )
             images["properties"] = paths["properties_png"]
-            if plot_molecule_grid(evaluation, staged.path(paths["grid_png"])) is not None:
+            with writing(paths["grid_png"]):
+                grid = plot_molecule_grid(evaluation, staged.path(paths["grid_png"]))
+            if grid is not None:
                 images["molecules"] = paths["grid_png"]
         staged.commit()
     if wandb:
