@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +18,32 @@ import typer
 from molgen.config import load_config, to_yaml
 from molgen.errors import Interrupted, MolgenError, MolgenFault
 
-app = typer.Typer(
+
+class _Molgen(typer.Typer):
+    """The command line, with one guarantee more than typer's: when standard output cannot be
+    written (``> /dev/full``, a full disk behind ``> file``), the command ends with one line on
+    stderr and exit code 1, not a traceback. Every command's own errors are reported inside it
+    (:func:`_reported`); what reaches here is the printing of its results."""
+
+    def __call__(self, *args, **kwargs):
+        try:
+            return super().__call__(*args, **kwargs)
+        except OSError as error:
+            if _options["debug"]:
+                raise
+            # stdout is unusable: point it at /dev/null so that Python's own flush at exit
+            # does not fail again with a second message
+            with contextlib.suppress(OSError, ValueError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            typer.secho(
+                f"error: cannot write the output: {error.strerror or error}",
+                fg=typer.colors.RED,
+                err=True,
+            )
+            sys.exit(1)
+
+
+app = _Molgen(
     help="molgen: train molecule generators, sample them, evaluate any generator's molecules.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
