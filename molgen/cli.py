@@ -7,6 +7,7 @@ Subcommands take a YAML config plus dotted ``key=value`` overrides, e.g.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import signal
 import sys
@@ -29,18 +30,25 @@ class _Molgen(typer.Typer):
         try:
             return super().__call__(*args, **kwargs)
         except OSError as error:
-            if _options["debug"]:
-                raise
-            # stdout is unusable: point it at /dev/null so that Python's own flush at exit
-            # does not fail again with a second message
-            with contextlib.suppress(OSError, ValueError):
-                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            typer.secho(
-                f"error: cannot write the output: {error.strerror or error}",
-                fg=typer.colors.RED,
-                err=True,
-            )
-            sys.exit(1)
+            _stdout_failed(error)
+        finally:
+            # Python's last garbage collection at exit walks every object torch and RDKit
+            # made: seconds, after the command is done or interrupted. Nothing is left to free.
+            gc.freeze()
+
+
+def _stdout_failed(error: OSError) -> None:
+    """One line and exit code 1 for an output stream that cannot be written."""
+    if _options["debug"]:
+        raise error
+    # stdout is unusable: point it at /dev/null so that Python's own flush at exit does not
+    # fail again with a second message
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    typer.secho(
+        f"error: cannot write the output: {error.strerror or error}", fg=typer.colors.RED, err=True
+    )
+    sys.exit(1)
 
 
 app = _Molgen(

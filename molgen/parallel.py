@@ -77,12 +77,14 @@ class ProcessPool:
         self._initializer = initializer
         self._initargs = initargs
         self._executor: ProcessPoolExecutor | None = None
+        self._others: set[multiprocessing.process.BaseProcess] = set()  # not the pool's
 
     def __repr__(self) -> str:
         return f"ProcessPool(n_jobs={self.n_jobs}, started={self._executor is not None})"
 
     def _submit(self, fn: Callable[..., R], *args: Any) -> Future:
         if self._executor is None:
+            self._others = set(multiprocessing.active_children())
             self._executor = ProcessPoolExecutor(
                 self.n_jobs,
                 mp_context=_context(),
@@ -132,8 +134,9 @@ class ProcessPool:
         if self._executor is not None:
             if cancel:
                 # ProcessPoolExecutor waits for running tasks and cannot cancel them (Python
-                # 3.14 adds terminate_workers); its processes are in this private mapping.
-                for process in list((self._executor._processes or {}).values()):
+                # 3.14 adds terminate_workers). Its workers are the processes started since it
+                # was: one whose start an interruption cut short is not in its own records.
+                for process in set(multiprocessing.active_children()) - self._others:
                     process.terminate()
             self._executor.shutdown(wait=True, cancel_futures=cancel)
             self._executor = None
