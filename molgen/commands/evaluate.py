@@ -7,6 +7,7 @@ import warnings
 from collections.abc import Collection
 from pathlib import Path
 
+from molgen.chem.files import FileChangedWarning
 from molgen.errors import InputError
 from molgen.io import StagedFiles, check_distinct_paths, writing
 from molgen.metrics import (
@@ -177,6 +178,7 @@ def run_evaluation(
         with (
             writing(paths["molecules"]),
             MoleculeTableWriter(staged.path(paths["molecules"])) as table,
+            warnings.catch_warnings(record=True) as caught,
         ):
             evaluation = evaluate(
                 samples,
@@ -188,6 +190,12 @@ def run_evaluation(
                 progress=progress,
                 benchmark=suite,
                 max_atoms=max_atoms,
+            )
+        for warning in caught:  # shown as usual; a file changed meanwhile is also a note
+            if issubclass(warning.category, FileChangedWarning):
+                notes.append(str(warning.message))
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
             )
         if run is not None:  # what the validity owes to the sampler's constraints, same noise
             evaluation.metrics |= constraint_report(run.generator, run.vocab, n, seed=seed)

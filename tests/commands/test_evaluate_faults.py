@@ -300,6 +300,8 @@ def test_a_file_truncated_while_it_is_evaluated_warns(tmp_path, monkeypatch):
     with pytest.warns(FileChangedWarning, match=r"gen\.smi changed while it was read"):
         result = _evaluate(gen, "-o", tmp_path / "report.json")
     assert result.exit_code == 0, result.output
+    notes = json.loads((tmp_path / "report.json").read_text())["notes"]
+    assert any("gen.smi changed while it was read" in note for note in notes)
 
 
 def test_isotopes_are_one_molecule_and_an_unspecified_bond_is_invalid(tmp_path):
