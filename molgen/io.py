@@ -278,6 +278,8 @@ def writing(path: str | Path) -> Iterator[None]:
 def _process_alive(pid: int) -> bool:
     if pid == os.getpid():
         return False  # an earlier set of this very process, left by an error: ours to remove
+    if os.name != "posix":  # Windows' os.kill(pid, 0) would end the process: keep its files
+        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
