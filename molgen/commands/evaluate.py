@@ -5,11 +5,12 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Collection
+from functools import partial
 from pathlib import Path
 
 from molgen.chem.files import FileChangedWarning
 from molgen.errors import InputError
-from molgen.io import StagedFiles, check_distinct_paths, writing
+from molgen.io import StagedFiles, check_distinct_paths, check_output_path, writing
 from molgen.metrics import (
     MOLGEN,
     TABLE_COLUMNS,
@@ -148,6 +149,8 @@ def run_evaluation(
     inputs |= {"--reference": reference, "--test": test, "--test-scaffolds": test_scaffolds}
     inputs |= {"--train": train}
     check_distinct_paths({_REPORT_FILES[key]: paths[key] for key in _REPORT_FILES}, inputs)
+    for path in report_files:  # a folder named as --out: said now, not after the evaluation
+        check_output_path(path)
     reference_smiles = None if reference is None else read_smiles_file(reference)
     run = None
     notes = []
@@ -175,22 +178,22 @@ def run_evaluation(
         )
     images = {}
     with StagedFiles(report_files) as staged:
-        with (
-            writing(paths["molecules"]),
-            MoleculeTableWriter(staged.path(paths["molecules"])) as table,
-            warnings.catch_warnings(record=True) as caught,
-        ):
+        with writing(paths["molecules"]):
+            table = MoleculeTableWriter(staged.path(paths["molecules"]))
+        with table, warnings.catch_warnings(record=True) as caught:
             evaluation = evaluate(
                 samples,
                 ref,
                 metrics=metrics,
                 n_jobs=n_jobs,
                 keep_table=False,
-                on_rows=table,
+                on_rows=partial(_write_rows, table, paths["molecules"]),
                 progress=progress,
                 benchmark=suite,
                 max_atoms=max_atoms,
             )
+            with writing(paths["molecules"]):
+                table.close()  # its last rows reach the disk here
         for warning in caught:  # shown as usual; a file changed meanwhile is also a note
             if issubclass(warning.category, FileChangedWarning):
                 notes.append(str(warning.message))
@@ -225,6 +228,12 @@ def run_evaluation(
     if wandb:
         _log_to_wandb(evaluation, paths["wandb_dir"], table.head, images, generated, reference)
     return evaluation
+
+
+def _write_rows(table: MoleculeTableWriter, final: Path, rows: list[tuple]) -> None:
+    """``table(rows)``; a failing write names ``final``, the table the user asked for."""
+    with writing(final):
+        table(rows)
 
 
 def _log_to_wandb(
