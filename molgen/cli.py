@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import gc
 import os
 import signal
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +20,39 @@ import typer
 from molgen.config import load_config, to_yaml
 from molgen.errors import Interrupted, MolgenError, MolgenFault
 
-app = typer.Typer(
+
+class _Molgen(typer.Typer):
+    """The command line, with one guarantee more than typer's: when standard output cannot be
+    written (``> /dev/full``, a full disk behind ``> file``), the command ends with one line on
+    stderr and exit code 1, not a traceback. Every command's own errors are reported inside it
+    (:func:`_reported`); what reaches here is the printing of its results."""
+
+    def __call__(self, *args, **kwargs):
+        try:
+            return super().__call__(*args, **kwargs)
+        except OSError as error:
+            _stdout_failed(error)
+        finally:
+            # Python's last garbage collection at exit walks every object torch and RDKit
+            # made: seconds, after the command is done or interrupted. Nothing is left to free.
+            gc.freeze()
+
+
+def _stdout_failed(error: OSError) -> None:
+    """One line and exit code 1 for an output stream that cannot be written."""
+    if _options["debug"]:
+        raise error
+    # stdout is unusable: point it at /dev/null so that Python's own flush at exit does not
+    # fail again with a second message
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    typer.secho(
+        f"error: cannot write the output: {error.strerror or error}", fg=typer.colors.RED, err=True
+    )
+    sys.exit(1)
+
+
+app = _Molgen(
     help="molgen: train molecule generators, sample them, evaluate any generator's molecules.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -169,8 +203,8 @@ def sample(
     """
     from tqdm.auto import tqdm
 
-    from molgen.io import atomic_write, check_output_path
-    from molgen.training.run import load_run
+    from molgen.io import atomic_write, check_distinct_paths, check_output_path
+    from molgen.training.run import load_run, run_files
     from molgen.training.sampling import iter_samples
 
     preview: list[str] = []
@@ -188,6 +222,7 @@ def sample(
         for path in (output, image):
             if path is not None:
                 check_output_path(path)
+        check_distinct_paths({"--output": output, "--image": image}, run_files(checkpoint))
         run = load_run(checkpoint, train_smiles=False)  # sampling needs no training molecules
         atomic_write(output, write_samples)
         typer.echo(f"wrote {n} samples to {output}")
@@ -218,9 +253,11 @@ def export(
 
     `molgen sample` and `molgen evaluate` read the file like a run. The two temperatures, given
     together, replace the run's sampling temperatures in the exported config."""
-    from molgen.training.run import export_generator
+    from molgen.io import check_distinct_paths
+    from molgen.training.run import export_generator, run_files
 
     with _reported():
+        check_distinct_paths({"--output": output}, run_files(run))
         temperature = None
         if (atoms_temperature is None) != (bonds_temperature is None):
             raise _fail("give --sample-atoms-temperature and --sample-bonds-temperature together")

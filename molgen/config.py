@@ -16,6 +16,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
+import stat
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -391,8 +392,64 @@ class _YAMLLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+#: The most values (mappings, lists and scalars, an alias counted as all it stands for) a
+#: config's YAML may expand to; a full config holds about a hundred. Aliases can make a
+#: kilobyte expand to billions ("billion laughs"), which no validation or printing survives.
+MAX_YAML_VALUES = 100_000
+
+
 def _parse_yaml(text: str) -> Any:
-    return yaml.load(text, Loader=_YAMLLoader)  # a SafeLoader: no arbitrary objects
+    """The YAML document in ``text``, safely (no arbitrary objects, a key given twice refused,
+    at most :data:`MAX_YAML_VALUES` values once aliases are expanded, nesting shallow enough
+    for the parser); any problem is a ``yaml.YAMLError``."""
+    loader = _YAMLLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_expanded_size(node)
+        return loader.construct_document(node)
+    except RecursionError:
+        raise yaml.YAMLError("nested too deeply (lists or mappings inside each other)") from None
+    finally:
+        loader.dispose()
+
+
+def _check_expanded_size(root: yaml.Node) -> None:
+    """Count the values ``root`` expands to, each shared (aliased) node counted once per use,
+    without expanding anything; raise a ``yaml.YAMLError`` beyond :data:`MAX_YAML_VALUES` or
+    for an alias inside its own anchor."""
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if id(node) in sizes:
+            continue
+        if isinstance(node, yaml.MappingNode):
+            children = [child for pair in node.value for child in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        else:
+            children = []
+        if not children_done:
+            if id(node) in open_nodes:
+                raise yaml.constructor.ConstructorError(
+                    problem="an alias inside its own anchor (a value that contains itself)",
+                    problem_mark=node.start_mark,
+                )
+            open_nodes.add(id(node))
+            stack.append((node, True))
+            stack.extend((child, False) for child in children)
+            continue
+        open_nodes.discard(id(node))
+        sizes[id(node)] = 1 + sum(sizes[id(child)] for child in children)
+        if sizes[id(node)] > MAX_YAML_VALUES:
+            raise yaml.constructor.ConstructorError(
+                problem=f"aliases expand to more than {MAX_YAML_VALUES:,} values; a config "
+                "holds far fewer",
+                problem_mark=node.start_mark,
+            )
 
 
 def _yaml_problem(exc: yaml.YAMLError, position: bool = True) -> str:
@@ -417,6 +474,8 @@ def _valid_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
 
 
 def _closest(key: str) -> str:
+    if len(key) > QUOTED_CHARS:  # no key is this long; matching it would take long
+        return ""
     match = difflib.get_close_matches(key, _valid_keys(Config), n=1, cutoff=0.5)
     return f"; did you mean '{match[0]}'?" if match else ""
 
@@ -433,7 +492,7 @@ def _set_by(key: str, overrides: dict[str, str]) -> str | None:
     """The override that set ``key`` or a section above it, if any."""
     for prefix in sorted(overrides, key=len, reverse=True):
         if key == prefix or key.startswith((prefix + ".", prefix + "[")):
-            return f"override '{overrides[prefix]}'"
+            return f"override {_quoted(overrides[prefix])}"
     return None
 
 
@@ -455,6 +514,17 @@ def _format_errors(err: ValidationError, source: str, overrides: dict[str, str])
     return "\n".join(lines)
 
 
+#: Characters of an override quoted in a message; a longer one is cut, with its length.
+QUOTED_CHARS = 100
+
+
+def _quoted(text: str) -> str:
+    """``'text'``, cut to :data:`QUOTED_CHARS` characters: a message stays one short line."""
+    if len(text) <= QUOTED_CHARS:
+        return f"'{text}'"
+    return f"'{text[:QUOTED_CHARS]}...' ({len(text):,} characters)"
+
+
 def _override_key(item: str) -> str:
     return item.partition("=")[0].strip()
 
@@ -471,9 +541,11 @@ def apply_overrides(tree: dict[str, Any], overrides: list[str]) -> dict[str, Any
         key, sep, raw = item.partition("=")
         key = _override_key(item)
         if not sep or not key:
-            raise ConfigError(f"override '{item}' is not of the form key=value")
+            raise ConfigError(f"override {_quoted(item)} is not of the form key=value")
         if key not in valid:
-            raise ConfigError(f"override '{item}': unknown key '{key}'{_closest(key)}")
+            raise ConfigError(
+                f"override {_quoted(item)}: unknown key {_quoted(key)}{_closest(key)}"
+            )
         *parents, leaf = key.split(".")
         node = tree
         for depth, part in enumerate(parents):
@@ -483,24 +555,43 @@ def apply_overrides(tree: dict[str, Any], overrides: list[str]) -> dict[str, Any
             elif not isinstance(child, dict):
                 section = ".".join(parents[: depth + 1])
                 raise ConfigError(
-                    f"override '{item}': {section} is {child!r}, not a section of keys"
+                    f"override {_quoted(item)}: {section} is {child!r}, not a section of keys"
                 )
             node = child
         try:
             node[leaf] = _parse_yaml(raw) if raw.strip() else None
         except yaml.YAMLError as exc:
             problem = _yaml_problem(exc, position=False)
-            raise ConfigError(f"override '{item}': value is not valid YAML: {problem}") from None
+            raise ConfigError(
+                f"override {_quoted(item)}: value is not valid YAML: {problem}"
+            ) from None
     return tree
+
+
+def _file_kind(path: Path) -> str | None:
+    """What ``path`` is when it is not a regular file (``"a directory"``, ``"a named pipe
+    (FIFO), not a file"``, ``"a device, not a file"``, ...), None when nothing is there."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO), not a file"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device, not a file"
+    if stat.S_ISSOCK(mode):
+        return "a socket, not a file"
+    return "not a regular file"
 
 
 def _read_tree(path: Path) -> dict[str, Any]:
     """The YAML mapping in ``path``; any problem is a :class:`ConfigError` naming the file."""
     if not path.is_file():
+        kind = _file_kind(path)
         raise ConfigError(
-            f"config file {path} is a directory"
-            if path.is_dir()
-            else f"config file not found: {path}"
+            f"config file not found: {path}" if kind is None else f"config file {path} is {kind}"
         )
     try:
         data = path.read_bytes()

@@ -7,7 +7,7 @@ import contextlib
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import BinaryIO
 
@@ -22,9 +22,11 @@ __all__ = [
     "LOCK_NAME",
     "StagedFiles",
     "atomic_write",
+    "check_distinct_paths",
     "check_output_path",
     "lock_folder",
     "remove_stale_temporaries",
+    "writing",
 ]
 
 #: The file in a folder that :func:`lock_folder` locks.
@@ -45,6 +47,39 @@ def check_output_path(path: str | Path) -> Path:
                 raise InputError(f"cannot write {path}: {parent} is a file, not a folder")
             break
     return path
+
+
+def check_distinct_paths(
+    outputs: Mapping[str, str | Path | None], inputs: Mapping[str, str | Path | None]
+) -> None:
+    """Raise :class:`~molgen.errors.InputError` naming both paths when an output is the same
+    file as an input, or as another output, so that writing it would destroy what is read or
+    what was just written. Each mapping goes from what a path is (``"--output"``,
+    ``"the run's checkpoint"``) to the path; None entries are ignored. The same file is the same
+    path once symbolic links and ``..`` are resolved, or, for existing files, the same inode
+    (hard links)."""
+    outs = [(what, Path(path)) for what, path in outputs.items() if path is not None]
+    ins = [(what, Path(path)) for what, path in inputs.items() if path is not None]
+    for k, (what, path) in enumerate(outs):
+        for other_what, other in ins:
+            if _same_file(path, other):
+                raise InputError(
+                    f"{what} {path} is {other_what} {other}: writing it would destroy it; "
+                    "give another path"
+                )
+        for other_what, other in outs[:k]:
+            if _same_file(path, other):
+                raise InputError(
+                    f"{what} {path} and {other_what} {other} are one file: one would "
+                    "overwrite the other; give another path"
+                )
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    with contextlib.suppress(OSError):  # one of them does not exist (yet)
+        if os.path.samefile(a, b):
+            return True
+    return a.resolve() == b.resolve()
 
 
 def _umask() -> int:
@@ -168,19 +203,27 @@ class StagedFiles:
 
     :meth:`path` gives the temporary name of a final path (``.STEM.PID.partial.SUFFIX`` in the
     same folder, so a writer that picks a format by suffix still does); :meth:`commit` fsyncs
-    the files written and renames each over its final path, one after another with nothing in
-    between, and removes the final paths of ``paths`` that were not written this time, so the
-    files on disk are one complete set. Leaving the ``with`` block without a commit (an error, Ctrl-C)
+    the files written and renames each over its final path, one after another, holding a lock
+    on their folder so that two processes committing the same set never interleave, and
+    removes the final paths of ``paths`` that were not written this time, so the files on disk
+    are one complete set. Leaving the ``with`` block without a commit (an error, Ctrl-C)
     removes the temporary files and leaves the previous set untouched. Temporary files of an
-    earlier process that was killed are removed when the next set for the same paths starts.
+    earlier process that was killed are removed when the next set for the same paths starts;
+    those of a process still running are its own and left alone.
+
+    Raises :class:`~molgen.errors.InputError` at once when a final path cannot be a file (a
+    folder, a path under a file), and :class:`~molgen.errors.OutputFault` naming the final path
+    when the system refuses a rename.
     """
 
     def __init__(self, paths: Iterable[str | Path]) -> None:
-        self.paths = [Path(p) for p in paths]
+        self.paths = [check_output_path(p) for p in paths]
         self._staged: dict[Path, Path] = {}
         for final in self.paths:
             for orphan in final.parent.glob(f".{final.stem}.*.partial{final.suffix}"):
-                orphan.unlink(missing_ok=True)
+                owner = orphan.name[len(final.stem) + 2 :].partition(".")[0]
+                if owner.isdigit() and not _process_alive(int(owner)):
+                    orphan.unlink(missing_ok=True)
 
     def path(self, final: str | Path) -> Path:
         final = Path(final)
@@ -193,16 +236,21 @@ class StagedFiles:
 
     def commit(self) -> None:
         written = {final: staged for final, staged in self._staged.items() if staged.is_file()}
-        for staged in written.values():
-            with open(staged, "rb") as f:
-                os.fsync(f.fileno())
         for final, staged in written.items():
-            os.replace(staged, final)
-        for final in self.paths:
-            if final not in written and final.is_file():
-                final.unlink()
-        for folder in {final.parent for final in self.paths}:
-            _fsync_folder(folder)
+            with writing(final), open(staged, "rb") as f:
+                os.fsync(f.fileno())
+        folders = sorted({final.parent for final in self.paths})
+        with contextlib.ExitStack() as locks:
+            for folder in folders:
+                locks.enter_context(_folder_locked(folder))
+            for final, staged in written.items():
+                with writing(final):
+                    os.replace(staged, final)
+            for final in self.paths:
+                if final not in written and final.is_file():
+                    final.unlink()
+            for folder in folders:
+                _fsync_folder(folder)
         self._staged.clear()
 
     def __enter__(self) -> StagedFiles:
@@ -212,3 +260,45 @@ class StagedFiles:
         for staged in self._staged.values():
             staged.unlink(missing_ok=True)
         self._staged.clear()
+
+
+@contextlib.contextmanager
+def writing(path: str | Path) -> Iterator[None]:
+    """Turn an ``OSError`` raised inside the block (no space, a read-only file system) into an
+    :class:`~molgen.errors.OutputFault` naming ``path``, the file the user asked for (not a
+    temporary name of it)."""
+    try:
+        yield
+    except OSError as error:
+        if isinstance(error, (OutputFault, InputError)):
+            raise
+        raise _fault(Path(path), error) from error
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False  # an earlier set of this very process, left by an error: ours to remove
+    if os.name != "posix":  # Windows' os.kill(pid, 0) would end the process: keep its files
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def _folder_locked(folder: Path) -> Iterator[None]:
+    """An exclusive ``flock`` on the folder itself, waited for: held only while a set of files
+    is moved into place, so a writer never waits long (and no lock file is left behind)."""
+    if fcntl is None or os.name != "posix":
+        yield
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)

@@ -63,8 +63,8 @@ class ProcessPool:
     :meth:`map` applies ``fn`` to contiguous parts of a sequence. ``fn`` must be picklable (a
     module-level function or a :func:`functools.partial` of one). ``initializer(*initargs)``
     runs once in each worker (never in this process), e.g. to load a model the tasks share.
-    Use as a context manager: leaving it shuts the workers down (cancelling pending tasks when
-    leaving on an error).
+    Use as a context manager: leaving it shuts the workers down (leaving on an error or an
+    interruption cancels pending tasks and terminates running ones).
     """
 
     def __init__(
@@ -77,12 +77,14 @@ class ProcessPool:
         self._initializer = initializer
         self._initargs = initargs
         self._executor: ProcessPoolExecutor | None = None
+        self._others: set[multiprocessing.process.BaseProcess] = set()  # not the pool's
 
     def __repr__(self) -> str:
         return f"ProcessPool(n_jobs={self.n_jobs}, started={self._executor is not None})"
 
     def _submit(self, fn: Callable[..., R], *args: Any) -> Future:
         if self._executor is None:
+            self._others = set(multiprocessing.active_children())
             self._executor = ProcessPoolExecutor(
                 self.n_jobs,
                 mp_context=_context(),
@@ -126,8 +128,16 @@ class ProcessPool:
         return [future.result() for future in futures]
 
     def close(self, cancel: bool = False) -> None:
-        """Stop the workers (waiting for running tasks; pending ones dropped when ``cancel``)."""
+        """Stop the workers: wait for running tasks, or, when ``cancel``, drop pending tasks and
+        terminate the workers, so that an error, Ctrl-C or SIGTERM stops the caller at once,
+        however long a task would still run."""
         if self._executor is not None:
+            if cancel:
+                # ProcessPoolExecutor waits for running tasks and cannot cancel them (Python
+                # 3.14 adds terminate_workers). Its workers are the processes started since it
+                # was: one whose start an interruption cut short is not in its own records.
+                for process in set(multiprocessing.active_children()) - self._others:
+                    process.terminate()
             self._executor.shutdown(wait=True, cancel_futures=cancel)
             self._executor = None
 

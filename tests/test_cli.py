@@ -1,6 +1,7 @@
 import errno
 import importlib.util
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -113,3 +114,79 @@ def test_debug_shows_the_traceback(monkeypatch):
     for args, env in [(["--debug"], None), ([], {"MOLGEN_DEBUG": "1"})]:
         result = _config_show_raising(monkeypatch, ZeroDivisionError("oops"), *args, env=env)
         assert isinstance(result.exception, ZeroDivisionError), result.output
+
+
+def test_a_full_stdout_is_one_line_and_exit_code_1():
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            [sys.executable, "-m", "molgen", "config", "show", "configs/debug.yaml"],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "MOLGEN_DEBUG": ""},
+        )
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "error: cannot write the output: No space left on device"
+    ]
+
+
+def _billion_laughs(levels: int = 9) -> str:
+    lines = ['a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for level in range(1, levels):
+        name, previous = chr(ord("a") + level), chr(ord("a") + level - 1)
+        lines.append(f"{name}: &{name} [" + ", ".join([f"*{previous}"] * 9) + "]")
+    return "\n".join(lines) + f"\nname: *{chr(ord('a') + levels - 1)}\n"
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (_billion_laughs(), "aliases expand to more than 100,000 values"),
+        ("name: &a [1, *a]\n", "an alias inside its own anchor"),
+        ("name: " + "[" * 60_000 + "]" * 60_000 + "\n", "nested too deeply"),
+    ],
+    ids=["billion_laughs", "recursive_alias", "deep_nesting"],
+)
+def test_a_config_that_would_exhaust_memory_or_the_stack_exits_2(tmp_path, text, message):
+    path = tmp_path / "hostile.yaml"
+    path.write_text(text)
+    assert len(_billion_laughs().encode()) < 1024  # a kilobyte that expands to 387 million
+    result = runner.invoke(app, ["config", "show", str(path)])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and str(path) in lines[0] and message in lines[0]
+
+
+def test_aliases_within_the_bound_still_work(tmp_path):
+    path = tmp_path / "anchors.yaml"
+    path.write_text("generator:\n  hidden: &width [64, 64]\ndiscriminator:\n  mlp_dims: *width\n")
+    result = runner.invoke(app, ["config", "show", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "mlp_dims:\n  - 64\n  - 64" in result.output
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("name=" + "[" * 60_000 + "]" * 60_000, "nested too deeply"),
+        (".".join(["a"] * 60_000) + "=1", "unknown key"),
+    ],
+    ids=["deep_value", "deep_key"],
+)
+def test_a_60000_deep_override_exits_2_with_a_short_message(override, message):
+    result = runner.invoke(app, ["config", "show", "configs/debug.yaml", override])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and len(lines[0]) < 400
+    assert "(120,00" in lines[0]  # the override is quoted cut, with its length
+
+
+def test_a_fifo_or_a_device_as_the_config_says_what_it_is(tmp_path):
+    fifo = tmp_path / "config.yaml"
+    os.mkfifo(fifo)
+    for path, what in [(fifo, "a named pipe (FIFO), not a file"), ("/dev/null", "a device")]:
+        result = runner.invoke(app, ["config", "show", str(path)])
+        assert result.exit_code == 2, result.output
+        assert f"config file {path} is {what}" in result.output
+        assert "not found" not in result.output

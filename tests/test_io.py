@@ -130,3 +130,18 @@ def test_atomic_write_gives_the_mode_a_plain_open_gives(tmp_path):
     plain.write_bytes(b"x")
     atomic = atomic_write(tmp_path / "atomic.bin", lambda f: f.write(b"x"))
     assert stat.S_IMODE(atomic.stat().st_mode) == stat.S_IMODE(plain.stat().st_mode)
+
+
+def test_check_distinct_paths_names_both_files(tmp_path):
+    from molgen.io import check_distinct_paths
+
+    source = tmp_path / "in.smi"
+    source.write_text("CCO\n")
+    (tmp_path / "link").symlink_to(source)
+    os.link(source, tmp_path / "hard")
+    for alias in (source, tmp_path / "link", tmp_path / "hard", tmp_path / "sub" / ".." / "in.smi"):
+        with pytest.raises(InputError, match=rf"--out {alias} is the input {source}"):
+            check_distinct_paths({"--out": alias}, {"the input": source})
+    with pytest.raises(InputError, match="are one file"):
+        check_distinct_paths({"a": tmp_path / "x", "b": tmp_path / "x"}, {})
+    check_distinct_paths({"--out": tmp_path / "out.smi", "--image": None}, {"the input": source})

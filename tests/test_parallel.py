@@ -65,3 +65,16 @@ def test_failing_initializer_raises_its_error_instead_of_hanging():
     pool = ProcessPool(2, initializer=open, initargs=(MISSING,))
     with pytest.raises(FileNotFoundError, match="nonexistent/model.pt"), pool:
         list(pool.imap(operator.neg, range(10)))
+
+
+def test_leaving_on_an_interruption_terminates_running_tasks_at_once():
+    import time
+
+    with pytest.raises(KeyboardInterrupt), ProcessPool(2) as pool:
+        assert list(pool.imap(abs, [-1, -2])) == [1, 2]  # both workers started
+        pool._submit(time.sleep, 60)
+        pool._submit(time.sleep, 60)
+        time.sleep(0.5)
+        started = time.monotonic()
+        raise KeyboardInterrupt  # what Ctrl-C or SIGTERM raises in the caller
+    assert time.monotonic() - started < 5.0  # not the 60 s the tasks would still run

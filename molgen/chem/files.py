@@ -1,14 +1,19 @@
 """Reading SMILES and CSV files as they are: gzip transparently, line by line, every byte kept.
 
 A line that is not UTF-8 or holds characters no SMILES has is one bad sample or record, never a
-crash and never silently repaired (:func:`molgen.chem.mol.text_problem` names it).
+crash and never silently repaired (:func:`molgen.chem.mol.text_problem` names it). Memory stays
+bounded whatever the file holds: a line is read up to :data:`MAX_LINE_BYTES` and the rest of it
+skipped (a longer SMILES is invalid, ``"too_long"``), and a CSV field may not exceed that size.
 """
 
 from __future__ import annotations
 
 import contextlib
+import csv
 import gzip
 import io
+import os
+import warnings
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,22 +21,41 @@ from typing import BinaryIO, TextIO
 
 from molgen.errors import InputError
 
-__all__ = ["GZIP_MAGIC", "first_field", "open_text", "read_lines", "read_smiles_file"]
+__all__ = [
+    "GZIP_MAGIC",
+    "MAX_CSV_RECORD",
+    "MAX_LINE_BYTES",
+    "BoundedLines",
+    "FileChangedWarning",
+    "first_field",
+    "open_text",
+    "read_lines",
+    "read_smiles_file",
+]
 
 #: The first two bytes of every gzip file (RFC 1952).
 GZIP_MAGIC = b"\x1f\x8b"
 _BOM = "\ufeff"
+#: The longest line (and CSV field) read whole, in bytes; a longer line is read up to one byte
+#: more, so that it stays longer than :data:`molgen.chem.mol.MAX_SMILES_LENGTH` (the same
+#: number), and its rest is skipped unread into memory.
+MAX_LINE_BYTES = 100_000
+#: The longest CSV record (its lines together) read, in characters: a CSV row holds more than a
+#: SMILES (qm9pack's hold coordinates and frequencies), so its bound is wider.
+MAX_CSV_RECORD = 16 << 20
+#: Bytes read at a time while skipping the rest of an over-long line.
+_SKIP_CHUNK = 1 << 20
+
+
+class FileChangedWarning(UserWarning):
+    """A file changed (size or modification time) while it was read: what was counted may not
+    match any one version of it."""
 
 
 def _open_binary(path: Path) -> BinaryIO:
     """``path`` for reading bytes; gzip data (recognised by :data:`GZIP_MAGIC`, whatever the
     file's name) is decompressed."""
-    f = open(path, "rb")  # noqa: SIM115 (returned to the caller, who closes it)
-    if f.read(2) == GZIP_MAGIC:
-        f.seek(0)
-        return gzip.GzipFile(fileobj=f, mode="rb")
-    f.seek(0)
-    return f
+    return _decompressed(open(path, "rb"))  # noqa: SIM115 (returned to the caller, who closes it)
 
 
 @contextlib.contextmanager
@@ -50,12 +74,53 @@ def read_lines(path: str | Path) -> Iterator[str]:
     ``\\r`` before it (a UTF-8 byte-order mark at the start is dropped), decoded as UTF-8 with
     every byte that is not UTF-8 kept as a lone surrogate U+DC80..U+DCFF (Python's
     ``surrogateescape``), so that such a line reads as one bad line and the rest of the file
-    is unaffected. Raises InputError naming the file for corrupt gzip data."""
+    is unaffected. A line longer than :data:`MAX_LINE_BYTES` is cut to its first
+    ``MAX_LINE_BYTES + 1`` bytes (its first field, when that is shorter, is still the line's)
+    and the rest is skipped without being held in memory.
+
+    Warns (:class:`FileChangedWarning`) when the file's size or modification time changed
+    while it was read, e.g. it was truncated or rewritten meanwhile. Raises InputError naming
+    the file for corrupt gzip data."""
     path = Path(path)
-    with _named_errors(path), _open_binary(path) as f:
-        for number, raw in enumerate(f):
+    with _named_errors(path), open(path, "rb") as raw_file, _decompressed(raw_file) as f:
+        before = os.fstat(raw_file.fileno())
+        number = 0
+        while raw := f.readline(MAX_LINE_BYTES + 1):
+            if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+                _skip_rest_of_line(f)
             line = raw.removesuffix(b"\n").removesuffix(b"\r").decode("utf-8", "surrogateescape")
             yield line.removeprefix(_BOM) if number == 0 else line
+            number += 1
+        _warn_if_changed(path, before, raw_file.fileno())
+
+
+def _decompressed(f: BinaryIO) -> BinaryIO:
+    """``f`` itself, or a gzip reader over it when it starts with :data:`GZIP_MAGIC`."""
+    magic = f.read(2)
+    f.seek(0)
+    return gzip.GzipFile(fileobj=f, mode="rb") if magic == GZIP_MAGIC else f
+
+
+def _skip_rest_of_line(f: BinaryIO) -> None:
+    while (chunk := f.readline(_SKIP_CHUNK)) and not chunk.endswith(b"\n"):
+        pass
+
+
+def _warn_if_changed(path: Path, before: os.stat_result, fd: int) -> None:
+    after = os.fstat(fd)
+    try:  # the name may now be another file (rewritten and renamed over)
+        now = os.stat(path)
+    except OSError:
+        now = after
+    for current in (after, now):
+        if (current.st_size, current.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
+            warnings.warn(
+                f"{path} changed while it was read (size {before.st_size} -> "
+                f"{current.st_size} bytes): the counts may not match any one version of it",
+                FileChangedWarning,
+                stacklevel=3,
+            )
+            return
 
 
 @contextlib.contextmanager
@@ -71,6 +136,34 @@ def open_text(path: str | Path) -> Iterator[TextIO]:
         ) as f,
     ):
         yield f
+
+
+class BoundedLines:
+    """The lines of a text file for :func:`csv.reader`, so that one record never takes more
+    than ``limit`` characters of memory: each is read up to what is left of ``limit`` for the
+    current record (the lines since :meth:`new_record`), and a record longer than that raises
+    :class:`csv.Error` (the reader's own error for a broken file)."""
+
+    def __init__(self, f: TextIO, limit: int = MAX_CSV_RECORD) -> None:
+        self._file = f
+        self._limit = limit
+        self._used = 0
+
+    def new_record(self) -> None:
+        """Start counting a new record's characters."""
+        self._used = 0
+
+    def __iter__(self) -> BoundedLines:
+        return self
+
+    def __next__(self) -> str:
+        line = self._file.readline(self._limit - self._used + 1)
+        if not line:
+            raise StopIteration
+        self._used += len(line)
+        if self._used > self._limit:
+            raise csv.Error(f"a record longer than {self._limit:,} characters")
+        return line
 
 
 def first_field(line: str) -> str:

@@ -30,7 +30,14 @@ import numpy as np
 import torch
 from rdkit import Chem
 
-from molgen.chem.mol import Checked, check_mol, check_smiles, parse_smiles, text_problem
+from molgen.chem.mol import (
+    MAX_SMILES_LENGTH,
+    Checked,
+    check_mol,
+    check_smiles,
+    parse_smiles,
+    text_problem,
+)
 from molgen.chem.rdlog import rdkit_quiet
 from molgen.parallel import ProcessPool
 
@@ -125,16 +132,22 @@ def _mol_graph(
     """Parse one SMILES into a :class:`MolGraph`, None when it has more than ``max_atoms`` heavy
     atoms (counted before sanitizing); a ValueError says what is wrong with it."""
     problem = text_problem(smiles) if isinstance(smiles, str) else None
+    if problem == "too_long":  # not quoted: the line is the problem
+        raise ValueError(f"a SMILES longer than {MAX_SMILES_LENGTH:,} characters")
     if problem is not None:
         what = "bytes that are not UTF-8" if problem == "encoding" else "non-ASCII or control bytes"
         raise ValueError(f"{what} in SMILES {smiles!r}")
+    reason = None
     if canonical or max_atoms is not None:
         checked = check_smiles(smiles, strict=False, max_atoms=max_atoms)
         if checked.reason == "too_large":
             return None
         mol, canonical_form = checked.mol, checked.smiles if canonical else None
+        reason = checked.reason
     else:
         mol, canonical_form = parse_smiles(smiles), None
+    if reason == "bond_type":
+        raise ValueError(f"a bond that is not single, double, triple or aromatic in {smiles!r}")
     if mol is None:
         raise ValueError(f"malformed SMILES {smiles!r}")
     if not aromatic:

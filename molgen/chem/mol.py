@@ -2,19 +2,28 @@
 
 The one definition of validity used everywhere in molgen (decoding, metrics, training):
 
-* ``strict``: RDKit sanitizes the molecule AND it is one connected fragment;
-* ``relaxed``: RDKit sanitizes it (disconnected fragments allowed).
+* ``strict``: RDKit sanitizes the molecule, every bond is single, double, triple or aromatic,
+  AND it is one connected fragment;
+* ``relaxed``: RDKit sanitizes it and its bonds are of those four types (disconnected
+  fragments allowed).
+
+Other bonds (``~`` unspecified, ``->`` dative, ``$`` quadruple) make a molecule invalid
+(reason ``"bond_type"``): no molecule graph of molgen can hold them, so a training file skips
+such a line and an evaluation counts it invalid, by this one rule.
 
 The one reading of a molecule: the one ``Chem.MolFromSmiles`` gives (hydrogen atoms removed as
-it removes them, so ``[H]OC([H])([H])[H]`` is ``CO``; isotopic, bridging and lone hydrogens
-kept as it keeps them), with atom-map numbers cleared (``[CH3:1][OH:2]`` is ``CO`` too).
-Canonical form: ``Chem.MolToSmiles(mol, isomericSmiles=False)`` of that molecule. Every SMILES
-molgen reads goes through :func:`check_smiles` or :func:`parse_smiles`.
+it removes them, so ``[H]OC([H])([H])[H]`` is ``CO``; bridging and lone hydrogens kept as it
+keeps them), with atom-map numbers and isotopes cleared (``[CH3:1][OH:2]`` is ``CO`` too, and
+``[2H]C([2H])([2H])[2H]`` and ``[13CH4]`` are ``C``: a molecule is the same whatever its
+isotopes, as it is whatever its stereochemistry). Canonical form:
+``Chem.MolToSmiles(mol, isomericSmiles=False)`` of that molecule. Every SMILES molgen reads
+goes through :func:`check_smiles` or :func:`parse_smiles`.
 
 A SMILES is printable ASCII (``!`` to ``~``): surrounding spaces, tabs and line ends are
 stripped, and any other character makes it invalid (reason ``"characters"``; ``"encoding"`` for
 the lone surrogates U+DC80..U+DCFF that stand for bytes that were not UTF-8, see
-:func:`molgen.chem.files.read_lines`). RDKit itself would trim control characters, NUL and non-ASCII
+:func:`molgen.chem.files.read_lines`); one longer than :data:`MAX_SMILES_LENGTH` characters is
+invalid (``"too_long"``) before RDKit reads it, which bounds RDKit's time and memory. RDKit itself would trim control characters, NUL and non-ASCII
 at the ends (``CCÖ`` would be ethane), so a sample would not be what its file says.
 """
 
@@ -26,7 +35,10 @@ from dataclasses import dataclass
 from rdkit import Chem
 from rdkit.Chem import rdqueries
 
+from molgen.chem.files import MAX_LINE_BYTES
+
 __all__ = [
+    "MAX_SMILES_LENGTH",
     "Checked",
     "canonical_smiles",
     "check_mol",
@@ -40,20 +52,28 @@ __all__ = [
 REASONS = (
     "encoding",
     "characters",
+    "too_long",
     "too_large",
     "parse",
     "empty",
     "valence",
     "kekulization",
     "sanitization",
+    "bond_type",
     "disconnected",
 )
+
+#: The longest SMILES read (characters); a line of a SMILES file is read up to this length.
+MAX_SMILES_LENGTH = MAX_LINE_BYTES
+#: How RDKit writes the bonds that are not single, double, triple or aromatic.
+_OTHER_BONDS = ("~", "->", "<-", "$")
 
 _NOT_SMILES_TEXT = re.compile(r"[^!-~]")  # anything but printable ASCII
 _UNDECODED = re.compile(r"[\udc80-\udcff]")  # bytes that were not UTF-8 (surrogateescape)
 _SURROUNDING = " \t\r\n"
 
 _MAPPED = rdqueries.HasPropQueryAtom("molAtomMapNumber")
+_ISOTOPIC = rdqueries.IsotopeGreaterQueryAtom(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,13 +108,16 @@ def canonical_smiles(mol: Chem.Mol) -> str:
 
 
 def _standardized(mol: Chem.Mol) -> tuple[Chem.Mol | None, str | None]:
-    """Sanitize ``mol`` (in place), then remove its hydrogens as ``Chem.MolFromSmiles`` does and
-    clear its atom maps: ``(molecule, None)``, or ``(None, reason)`` when it does not sanitize."""
+    """Sanitize ``mol`` (in place), clear its atom maps and isotopes, then remove its hydrogens
+    as ``Chem.MolFromSmiles`` does: ``(molecule, None)``, or ``(None, reason)`` when it does not
+    sanitize."""
     reason = sanitize_reason(mol)
     if reason is not None:
         return None, reason
     for atom in mol.GetAtomsMatchingQuery(_MAPPED):
         atom.SetAtomMapNum(0)
+    for atom in mol.GetAtomsMatchingQuery(_ISOTOPIC):
+        atom.SetIsotope(0)  # a deuterium is then a hydrogen, removed below
     if mol.GetNumHeavyAtoms() != mol.GetNumAtoms():  # hydrogen atoms in the graph
         # MolFromSmiles' own call (RDKit SmilesToMol: implicitOnly=False, updateExplicitCount=True,
         # default RemoveHsParameters); it sanitizes afterwards, and so do we, to name a failure.
@@ -120,15 +143,21 @@ def check_mol(mol: Chem.Mol | None, strict: bool = True, max_atoms: int | None =
     if reason is not None:
         return Checked(None, None, reason)
     smiles = canonical_smiles(mol)
+    if any(bond in smiles for bond in _OTHER_BONDS):
+        return Checked(None, None, "bond_type")
     if strict and len(Chem.GetMolFrags(mol)) > 1:
         return Checked(mol, smiles, "disconnected")
     return Checked(mol, smiles, None)
 
 
 def text_problem(smiles: str) -> str | None:
-    """``"encoding"`` or ``"characters"`` when ``smiles`` (surrounding spaces, tabs and line
-    ends aside) is not printable ASCII (see the module docstring); else None."""
-    if _NOT_SMILES_TEXT.search(smiles.strip(_SURROUNDING)) is None:
+    """``"too_long"`` when ``smiles`` (surrounding spaces, tabs and line ends aside) is longer
+    than :data:`MAX_SMILES_LENGTH`, ``"encoding"`` or ``"characters"`` when it is not printable
+    ASCII (see the module docstring); else None."""
+    text = smiles.strip(_SURROUNDING)
+    if len(text) > MAX_SMILES_LENGTH:
+        return "too_long"
+    if _NOT_SMILES_TEXT.search(text) is None:
         return None
     return "encoding" if _UNDECODED.search(smiles) else "characters"
 

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 from rdkit import Chem
 
+from molgen.chem.mol import MAX_SMILES_LENGTH
 from molgen.chem.rdlog import rdkit_quiet
 from molgen.errors import InputError, MissingExtraError
 
@@ -121,12 +122,16 @@ def classify_smiles_moses(
     ``max_atoms`` heavy atoms is ``"too_large"`` (counted on the unsanitized parse, before
     RDKit's costly calls: MOSES itself has no cap and crashes or hangs on such molecules; that
     parse is skipped for a sample of at most ``max_atoms`` characters, as every atom of a SMILES
-    takes at least one)."""
+    takes at least one); longer than :data:`~molgen.chem.mol.MAX_SMILES_LENGTH` characters is
+    ``"too_long"``, before RDKit reads it."""
     out: list[tuple[str | None, str | None]] = []
     with rdkit_quiet():
         for sample in samples:
             if not isinstance(sample, str) or not sample:
                 out.append((None, "empty" if sample == "" else "parse"))
+                continue
+            if len(sample) > MAX_SMILES_LENGTH:  # before RDKit: its time grows with the length
+                out.append((None, "too_long"))
                 continue
             if max_atoms is not None and len(sample) > max_atoms:
                 unsanitized = Chem.MolFromSmiles(sample, sanitize=False)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Collection
+from functools import partial
 from pathlib import Path
 
+from molgen.chem.files import FileChangedWarning
 from molgen.errors import InputError
-from molgen.io import StagedFiles
+from molgen.io import StagedFiles, check_distinct_paths, check_output_path, writing
 from molgen.metrics import (
     BENCHMARKS,
     CONSTRAINT_DEFINITIONS,
@@ -24,7 +26,7 @@ from molgen.metrics import (
 from molgen.metrics.evaluator import MAX_ATOMS
 from molgen.metrics.suite import REFERENCE
 from molgen.training.constraints import constraint_report
-from molgen.training.run import is_run, load_run, shipped_generators
+from molgen.training.run import is_run, load_run, run_files, shipped_generators
 from molgen.training.sampling import iter_samples
 
 __all__ = ["BENCHMARKS", "is_checkpoint", "output_paths", "run_evaluation"]
@@ -65,6 +67,16 @@ def _no_training_molecules(generated: Path) -> str:
         f"{generated} is an exported generator, without its training molecules: novelty and "
         "the other metrics against a reference need --reference (e.g. the run's train.smi)"
     )
+
+
+#: What each report file is, for messages (:func:`output_paths`' keys).
+_REPORT_FILES = {
+    "json": "--out",
+    "markdown": "the markdown report",
+    "molecules": "the molecule table",
+    "properties_png": "the property plot",
+    "grid_png": "the molecule grid",
+}
 
 
 def output_paths(out: Path) -> dict[str, Path]:
@@ -117,12 +129,23 @@ def run_evaluation(
     from the molsets wheel).
 
     Raises :class:`~molgen.errors.MolgenError` naming the offending file for missing, empty or
-    unreadable inputs.
+    unreadable inputs, and naming both files, before anything is read or written, when a
+    report file would be an input (the generated file, the reference, a run's checkpoint or
+    training molecules) or another report file (``out`` ending in ``.md``);
+    :class:`~molgen.errors.OutputFault` naming the report file when the system refuses to
+    write it (no space).
     """
     suite = get_benchmark(benchmark)
     options = {REFERENCE: reference, "test": test, "test_scaffolds": test_scaffolds, "train": train}
     given = {name: path for name, path in options.items() if path is not None}
     _check_references(suite, given)
+    paths = output_paths(out)
+    report_files = [paths[key] for key in _REPORT_FILES]
+    inputs = run_files(generated) if is_checkpoint(generated) else {"the generated file": generated}
+    inputs |= {REFERENCE_OPTIONS[name]: path for name, path in given.items()}
+    check_distinct_paths({_REPORT_FILES[key]: paths[key] for key in _REPORT_FILES}, inputs)
+    for path in report_files:  # a folder named as --out: said now, not after the evaluation
+        check_output_path(path)
     run = None
     notes = []
     drawn: list[str | None] = []  # the run's samples, kept for the constraint report
@@ -140,21 +163,29 @@ def run_evaluation(
     else:
         samples = read_smiles_file(generated)
     ref = suite.load_references(given, cache_dir=cache_dir, n_jobs=n_jobs, max_atoms=max_atoms)
-    paths = output_paths(out)
-    report_files = [path for key, path in paths.items() if key != "wandb_dir"]
     images = {}
     with StagedFiles(report_files) as staged:
-        with MoleculeTableWriter(staged.path(paths["molecules"])) as table:
+        with writing(paths["molecules"]):
+            table = MoleculeTableWriter(staged.path(paths["molecules"]))
+        with table, warnings.catch_warnings(record=True) as caught:
             evaluation = evaluate(
                 samples,
                 ref,
                 metrics=metrics,
                 n_jobs=n_jobs,
                 keep_table=False,
-                on_rows=table,
+                on_rows=partial(_write_rows, table, paths["molecules"]),
                 progress=progress,
                 benchmark=suite,
                 max_atoms=max_atoms,
+            )
+            with writing(paths["molecules"]):
+                table.close()  # its last rows reach the disk here
+        for warning in caught:  # shown as usual; a file changed meanwhile is also a note
+            if issubclass(warning.category, FileChangedWarning):
+                notes.append(str(warning.message))
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
             )
         if run is not None:  # what the validity owes to the sampler's constraints, same noise
             evaluation.metrics |= constraint_report(
@@ -162,28 +193,38 @@ def run_evaluation(
             )
             evaluation.definitions |= CONSTRAINT_DEFINITIONS
         evaluation.notes.extend(notes)
-        write_report(
-            evaluation,
-            staged.path(paths["json"]),
-            head_rows=table.head,
-            markdown_path=staged.path(paths["markdown"]),
-        )
+        with writing(f"{paths['json']} and {paths['markdown']}"):
+            write_report(
+                evaluation,
+                staged.path(paths["json"]),
+                head_rows=table.head,
+                markdown_path=staged.path(paths["markdown"]),
+            )
         if plots:
             from molgen.metrics.plots import plot_molecule_grid, plot_property_distributions
 
-            plot_property_distributions(
-                evaluation,
-                staged.path(paths["properties_png"]),
-                ref.get(suite.plot_reference),
-                n_jobs=n_jobs,
-            )
+            with writing(paths["properties_png"]):
+                plot_property_distributions(
+                    evaluation,
+                    staged.path(paths["properties_png"]),
+                    ref.get(suite.plot_reference),
+                    n_jobs=n_jobs,
+                )
             images["properties"] = paths["properties_png"]
-            if plot_molecule_grid(evaluation, staged.path(paths["grid_png"])) is not None:
+            with writing(paths["grid_png"]):
+                grid = plot_molecule_grid(evaluation, staged.path(paths["grid_png"]))
+            if grid is not None:
                 images["molecules"] = paths["grid_png"]
         staged.commit()
     if wandb:
         _log_to_wandb(evaluation, paths["wandb_dir"], table.head, images, generated, reference)
     return evaluation
+
+
+def _write_rows(table: MoleculeTableWriter, final: Path, rows: list[tuple]) -> None:
+    """``table(rows)``; a failing write names ``final``, the table the user asked for."""
+    with writing(final):
+        table(rows)
 
 
 def _log_to_wandb(

@@ -27,6 +27,7 @@ import torch
 from torch.utils.data import Dataset
 
 from molgen.chem.graph import MolGraph, Vocabulary, bond_types_for, mol_graphs
+from molgen.chem.valence import atom_valence
 from molgen.data import cache
 from molgen.data.sources import PACKAGED, Record, bundled_path, read_smiles
 from molgen.errors import InputError, MissingFileError
@@ -44,6 +45,8 @@ log = logging.getLogger(__name__)
 PARALLEL_FROM = 20_000
 #: Skipped lines quoted per kind in a report.
 EXAMPLES = 5
+#: Characters of a skipped SMILES quoted in a report.
+QUOTED_CHARS = 80
 
 _SKIP_KINDS = {
     "unparseable": "unparseable",
@@ -68,7 +71,10 @@ class LoadReport:
     def skip(self, kind: str, record: Record, why: str) -> None:
         self.counts[kind] += 1
         if len(self.examples[kind]) < EXAMPLES:
-            self.examples[kind].append((record.file, record.line, record.smiles, why))
+            smiles = record.smiles
+            if len(smiles) > QUOTED_CHARS:  # a 100 kB line is named by file:line, not quoted
+                smiles = f"{smiles[:QUOTED_CHARS]}..."
+            self.examples[kind].append((record.file, record.line, smiles, why))
 
     @property
     def skipped(self) -> int:
@@ -244,6 +250,7 @@ def _build(
         max_atoms=cfg.max_atoms,
     )
     kept: list[tuple[Record, MolGraph]] = []
+    atom_problems: dict[str, str | None] = {}
     for record, graph in zip(records, parsed, strict=True):
         if graph is None:  # counted before canonicalising: huge molecules never reach RDKit
             report.skip("too_large", record, f"more than {cfg.max_atoms} heavy atoms")
@@ -253,6 +260,8 @@ def _build(
             report.skip("unparseable", record, graph)
         elif cfg.max_atoms is not None and len(graph.atoms) > cfg.max_atoms:
             report.skip("too_large", record, f"{len(graph.atoms)} atoms > {cfg.max_atoms}")
+        elif (problem := _atom_type_problem(graph, atom_problems)) is not None:
+            report.skip("out_of_vocabulary", record, problem)
         else:
             kept.append((record, graph))
     vocab = _vocabulary(cfg, [graph for _, graph in kept], report)
@@ -277,6 +286,22 @@ def _build(
         "report": report.to_dict(),
         "checksum": cache.content_checksum(smiles, (x, adj)),
     }
+
+
+def _atom_type_problem(graph: MolGraph, known: dict[str, str | None]) -> str | None:
+    """Why an atom of ``graph`` can be in no vocabulary (``[C+10]``: a charge that leaves no
+    element, so no valence for the generator), else None; ``known`` caches each atom type's
+    answer."""
+    for symbol in graph.atoms:
+        if symbol not in known:
+            try:
+                atom_valence(symbol)
+                known[symbol] = None
+            except ValueError as exc:
+                known[symbol] = str(exc)
+        if known[symbol] is not None:
+            return known[symbol]
+    return None
 
 
 def _vocabulary(cfg: DataConfig, graphs: Sequence[MolGraph], report: LoadReport) -> Vocabulary:

@@ -10,12 +10,11 @@ from __future__ import annotations
 import contextlib
 import csv
 import importlib.util
-import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
-from molgen.chem.files import first_field, open_text, read_lines
+from molgen.chem.files import MAX_CSV_RECORD, BoundedLines, first_field, open_text, read_lines
 from molgen.chem.moses import iter_moses_split, moses_split_file
 from molgen.errors import InputError, MissingExtraError, MissingFileError
 
@@ -124,7 +123,8 @@ _FIELD_PADDING = " \t\r\n"
 
 def _read_csv(path: Path, smiles_column: str | None) -> Iterator[Record]:
     with _large_csv_fields(), open_text(path) as f:
-        reader = csv.reader(f, strict=True)  # a broken quote is an error, not lost rows
+        lines = BoundedLines(f)  # one record's memory is bounded, whatever the file holds
+        reader = csv.reader(lines, strict=True)  # a broken quote is an error, not lost rows
         start = 1
         try:
             header = next(reader, None)
@@ -133,6 +133,7 @@ def _read_csv(path: Path, smiles_column: str | None) -> Iterator[Record]:
             column = _find_column(path, header, smiles_column)
             while True:
                 start = reader.line_num + 1  # a quoted field may span lines: report the first
+                lines.new_record()
                 row = next(reader, None)
                 if row is None:
                     return
@@ -158,8 +159,8 @@ def _find_column(path: Path, header: list[str], smiles_column: str | None) -> in
 
 @contextlib.contextmanager
 def _large_csv_fields() -> Iterator[None]:
-    # qm9pack's rows hold coordinates and frequencies in fields beyond csv's 128 kB default.
-    previous = csv.field_size_limit(sys.maxsize)
+    # A field may take a whole record (BoundedLines bounds that), beyond csv's 128 kB default.
+    previous = csv.field_size_limit(MAX_CSV_RECORD)
     try:
         yield
     finally:

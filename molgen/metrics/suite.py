@@ -17,8 +17,8 @@ Definitions shared by every metric (the ``definitions`` block of a report repeat
 * **strict-valid**: RDKit parses and sanitizes the sample AND it is one connected fragment;
   **relaxed-valid**: it sanitizes (fragments allowed). ``None`` and ``""`` samples are invalid.
 * **canonical**: ``Chem.MolToSmiles(mol, isomericSmiles=False)`` of the molecule
-  ``Chem.MolFromSmiles`` gives (explicit hydrogens removed), atom maps cleared; duplicates are
-  equal canonical SMILES. The reference is canonicalised the same way and reduced to its
+  ``Chem.MolFromSmiles`` gives (explicit hydrogens removed), atom maps and isotopes cleared;
+  duplicates are equal canonical SMILES (``[2H]C([2H])([2H])[2H]`` is ``C``). The reference is canonicalised the same way and reduced to its
   distinct strict-valid molecules.
 * Properties and fingerprints of a sample are those of the molecule parsed from its canonical
   SMILES, so they are computed once per distinct molecule and weighted by its occurrences
@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from molgen.chem.files import read_smiles_file
+from molgen.chem.mol import MAX_SMILES_LENGTH
 from molgen.chem.properties import (
     KL_DESCRIPTORS,
     N_CONTINUOUS_KL_DESCRIPTORS,
@@ -73,11 +74,16 @@ __all__ = [
 REFERENCE = "reference"
 
 GENERAL_DEFINITIONS = {
-    "strict_valid": "RDKit parses and sanitizes the molecule AND it is one connected fragment",
+    "strict_valid": (
+        "RDKit parses and sanitizes the molecule, each bond is single, double, triple or "
+        f"aromatic, AND it is one connected fragment; a SMILES longer than "
+        f"{MAX_SMILES_LENGTH:,} characters is invalid (too_long)"
+    ),
     "canonical": (
         "Chem.MolToSmiles(mol, isomericSmiles=False) of the molecule Chem.MolFromSmiles gives "
-        "(explicit hydrogens removed as it removes them), atom-map numbers cleared; the "
-        "reference likewise"
+        "(explicit hydrogens removed as it removes them), atom-map numbers and isotopes "
+        "cleared ([2H]C([2H])([2H])[2H] and [13CH4] are C for uniqueness and novelty, as "
+        "stereoisomers are one molecule); the reference likewise"
     ),
     "reference": "distinct strict-valid canonical SMILES of the reference file",
     "missing_value": "null in JSON (NaN in Python) when a metric has no molecules to average",

@@ -70,6 +70,7 @@ __all__ = [
     "load_part",
     "load_run",
     "resolve_checkpoint",
+    "run_files",
     "save_checkpoint",
     "shipped_generators",
     "smiles_file_bytes",
@@ -181,6 +182,23 @@ def resolve_checkpoint(source: str | Path) -> Path:
 
 
 # The checkpoint file
+
+
+def run_files(source: str | Path) -> dict[str, Path]:
+    """The files a run argument (a run directory, a checkpoint, an exported or shipped
+    generator) is read from, by what they are: its checkpoint and, for a training checkpoint,
+    the ``train.smi`` beside it; empty when ``source`` names nothing (loading it then fails
+    with its own message). For :func:`~molgen.io.check_distinct_paths`."""
+    path = Path(source)
+    if not path.exists():
+        if str(source) not in shipped_generators():
+            return {}
+        path = resolve_checkpoint(source)
+    checkpoint = path / CHECKPOINT_NAME if path.is_dir() else path
+    files = {"the run's checkpoint": checkpoint}
+    if checkpoint.name == CHECKPOINT_NAME:
+        files["the run's training molecules"] = checkpoint.with_name(TRAIN_SMILES_NAME)
+    return files
 
 
 def _tensors(value: Any, key: str = "") -> Iterator[tuple[str, torch.Tensor]]:

@@ -37,6 +37,17 @@ def test_classify_caps_heavy_atoms():
     assert classify_smiles_moses(["[H]C([H])([H])CCC"], max_atoms=4) == [("CCCC", None)]
 
 
+def test_classify_counts_a_smiles_longer_than_the_line_cap_before_rdkit(monkeypatch):
+    from molgen.chem.mol import MAX_SMILES_LENGTH
+
+    def no_rdkit(*args, **kwargs):
+        raise AssertionError("RDKit read a SMILES longer than the cap")
+
+    monkeypatch.setattr(moses.Chem, "MolFromSmiles", no_rdkit)
+    over = "C" * (MAX_SMILES_LENGTH + 1)
+    assert classify_smiles_moses([over], max_atoms=None) == [(None, "too_long")]
+
+
 def moses_smarts() -> tuple[list[Chem.Mol], list[Chem.Mol]]:
     """MOSES' MCF and PAINS patterns, read as MOSES reads them."""
     with open(moses_file("metrics/mcf.csv"), newline="") as f:

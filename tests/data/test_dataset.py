@@ -297,3 +297,27 @@ def test_no_molecule_error_names_the_file(tmp_path, name, data):
     path.write_bytes(data)
     with pytest.raises(ValueError, match=rf"(?s)vocabulary.*{name.replace('.', '[.]')}: read"):
         load_dataset(config(tmp_path, path=path))
+
+
+def test_train_skips_lines_no_graph_can_hold_with_file_and_line(tmp_path, caplog):
+    from typer.testing import CliRunner
+
+    from molgen.cli import app
+
+    good = [r.smiles for r in read_smiles(bundled_path("qm9_5k"))[:40]]
+    hostile = ["[C+10]", "C~C", "C(" * 60_000]  # no element left; no bond type; too long
+    path = write(tmp_path, "\n".join(good[:20] + hostile + good[20:]) + "\n")
+    args = ["train", "configs/debug.yaml", "data.name=null", f"data.path={path}",
+            f"data.cache_dir={tmp_path / 'cache'}", "train.steps=2", "train.eval_every=2",
+            "train.checkpoint_every=2", "--out", str(tmp_path / "run"), "--no-progress"]  # fmt: skip
+    with caplog.at_level(logging.WARNING, logger="molgen.data"):
+        result = CliRunner().invoke(app, args, env={"WANDB_MODE": "disabled"})
+    assert result.exit_code == 0, result.output
+    assert "mols.smi:21: '[C+10]': atom type 'C+10': charge +10 leaves no element" in caplog.text
+    assert (
+        "mols.smi:22: 'C~C': a bond that is not single, double, triple or aromatic" in caplog.text
+    )
+    assert "mols.smi:23: 'C(C(" in caplog.text
+    assert "...': a SMILES longer than 100,000 characters" in caplog.text
+    assert len(caplog.text) < 10_000  # the long line is not quoted whole
+    assert len((tmp_path / "run" / "train.smi").read_text().split()) <= 40
