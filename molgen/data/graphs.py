@@ -308,7 +308,7 @@ def _read_file(path: Path) -> list[nx.Graph]:
         if line.strip():
             try:
                 graphs.append(parse(line.strip()))
-            except (nx.NetworkXError, ValueError) as error:
+            except (nx.NetworkXError, ValueError, IndexError) as error:
                 raise InputError(f"{path}:{number}: not {suffix[1:]}: {error}") from None
     return [_simple(graph) for graph in graphs]
 

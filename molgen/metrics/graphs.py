@@ -49,6 +49,7 @@ from dataclasses import dataclass, field
 import networkx as nx
 import numpy as np
 from scipy.cluster.vq import kmeans2
+from scipy.linalg import eigh
 from scipy.spatial.distance import cdist
 from scipy.stats import chi2
 
@@ -316,16 +317,16 @@ def sbm_wald_pvalue(
     return float((1 - chi2.cdf(np.abs(wald), 1)).mean())
 
 
-def _sbm_log_likelihood(edges: np.ndarray, sizes: np.ndarray) -> float:
-    """Bernoulli SBM log-likelihood at the maximum-likelihood densities; ``edges`` counts
-    intra-block edges twice on its diagonal."""
-    pairs = np.outer(sizes, sizes) - np.diag(sizes)
+def _sbm_log_likelihood(edges: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Bernoulli SBM log-likelihood at the maximum-likelihood densities, for ``edges``
+    ``[..., k, k]`` (intra-block edges counted twice on the diagonal) and ``sizes [..., k]``."""
+    pairs = sizes[..., :, None] * sizes[..., None, :] - sizes[..., :, None] * np.eye(len(sizes.T))
     with np.errstate(divide="ignore", invalid="ignore"):
-        p = np.where(pairs > 0, edges / pairs, 0.0)
+        p = np.where(pairs > 0, edges / np.where(pairs > 0, pairs, 1), 0.0)
         terms = edges * np.log(np.where(p > 0, p, 1)) + (pairs - edges) * np.log(
             np.where(p < 1, 1 - p, 1)
         )
-    return float(terms.sum() / 2)  # each unordered pair of blocks appears twice
+    return terms.sum(axis=(-1, -2)) / 2  # each unordered pair of blocks appears twice
 
 
 def _refine(a: np.ndarray, labels: np.ndarray, k: int, sweeps: int = 10) -> np.ndarray:
@@ -335,6 +336,7 @@ def _refine(a: np.ndarray, labels: np.ndarray, k: int, sweeps: int = 10) -> np.n
     edges = onehot.T @ a @ onehot
     sizes = onehot.sum(0)
     neighbours = a @ onehot  # [n, k]: each node's edges into each block
+    eye = np.eye(k)
     for _ in range(sweeps):
         moved = False
         for i in range(len(labels)):
@@ -342,28 +344,17 @@ def _refine(a: np.ndarray, labels: np.ndarray, k: int, sweeps: int = 10) -> np.n
             if sizes[old] == 1:
                 continue
             c = neighbours[i]
-            best, best_ll = old, _sbm_log_likelihood(edges, sizes)
-            for new in range(k):
-                if new == old:
-                    continue
-                e = edges.copy()
-                e[old] -= c
-                e[:, old] -= c
-                e[new] += c
-                e[:, new] += c
-                s = sizes.copy()
-                s[old] -= 1
-                s[new] += 1
-                ll = _sbm_log_likelihood(e, s)
-                if ll > best_ll + 1e-9:
-                    best, best_ll = new, ll
-            if best != old:
-                edges[old] -= c
-                edges[:, old] -= c
-                edges[best] += c
-                edges[:, best] += c
-                sizes[old] -= 1
-                sizes[best] += 1
+            # candidate b: i moved from old to b (b == old: no move); arrays [k, k, k]
+            change = np.outer(c, eye[old])
+            out = edges - change - change.T
+            move = c[None, :, None] * eye[:, None, :]  # [b, r, s] = c_r [s == b]
+            candidates = out[None] + move + move.transpose(0, 2, 1)
+            candidate_sizes = sizes - eye[old] + eye
+            ll = _sbm_log_likelihood(candidates, candidate_sizes)
+            best = int(np.argmax(ll))
+            if ll[best] > ll[old] + 1e-9:
+                edges = candidates[best]
+                sizes = candidate_sizes[best]
                 neighbours[:, old] -= a[i]
                 neighbours[:, best] += a[i]
                 labels[i] = best
@@ -373,13 +364,29 @@ def _refine(a: np.ndarray, labels: np.ndarray, k: int, sweeps: int = 10) -> np.n
     return labels
 
 
-def sbm_blocks(graph: nx.Graph, max_blocks: int = 6, seed: int = 0) -> np.ndarray:
+def _icl(a: np.ndarray, labels: np.ndarray) -> float:
+    """Integrated classification likelihood of a Bernoulli SBM with these blocks: the
+    likelihood of the edges and of the labels (block shares as probabilities) at their maximum,
+    less BIC penalties for the block densities and the shares."""
+    used = np.unique(labels, return_inverse=True)[1]
+    onehot = np.eye(used.max() + 1)[used]
+    sizes = onehot.sum(0)
+    n, k = len(labels), len(sizes)
+    edges_ll = float(_sbm_log_likelihood(onehot.T @ a @ onehot, sizes))
+    labels_ll = float((sizes * np.log(sizes / n)).sum())
+    penalty = 0.25 * k * (k + 1) * math.log(max(n * (n - 1) / 2, 1)) + 0.5 * (k - 1) * math.log(n)
+    return edges_ll + labels_ll - penalty
+
+
+def sbm_blocks(
+    graph: nx.Graph, max_blocks: int = 6, restarts: int = 4, seed: int = 0
+) -> np.ndarray:
     """A block index per node (node order) for a stochastic block model fitted to ``graph``:
-    for each number of blocks :math:`k \\le` ``max_blocks``, spectral clustering (k-means on the
-    top :math:`k` eigenvectors of :math:`D^{-1/2} A D^{-1/2}`, rows normalised) refined by
-    greedy likelihood-raising node moves; :math:`k` maximises the integrated classification
-    likelihood of a Bernoulli SBM,
-    :math:`\\log L - \\tfrac12 \\tfrac{k(k+1)}{2} \\log\\tfrac{n(n-1)}{2} - \\tfrac{k-1}{2} \\log n`.
+    for each number of blocks :math:`k \\le` ``max_blocks``, spectral clustering (k-means, from
+    ``restarts`` seeded starts, on the top :math:`k` eigenvectors of
+    :math:`D^{-1/2} A D^{-1/2}`, rows normalised), each refined by greedy likelihood-raising
+    node moves; the partition kept maximises the integrated classification likelihood
+    (:func:`_icl`) over all starts and :math:`k`.
 
     This stands in for graph-tool's ``minimize_blockmodel_dl`` with merge-split refinement,
     which DiGress uses and which cannot be installed from the package index: a different
@@ -389,26 +396,41 @@ def sbm_blocks(graph: nx.Graph, max_blocks: int = 6, seed: int = 0) -> np.ndarra
     n = a.shape[0]
     deg = a.sum(1)
     scale = np.where(deg > 0, 1 / np.sqrt(np.maximum(deg, 1)), 0.0)
-    _, vectors = np.linalg.eigh(scale[:, None] * a * scale[None, :])
-    pairs = n * (n - 1) / 2
-    best, best_score = np.zeros(n, dtype=int), -math.inf
-    for k in range(1, min(max_blocks, n) + 1):
-        if k == 1:
-            labels = np.zeros(n, dtype=int)
-        else:
-            embedding = vectors[:, -k:]
-            norms = np.linalg.norm(embedding, axis=1, keepdims=True)
-            embedding = embedding / np.where(norms > 0, norms, 1)
-            _, labels = kmeans2(embedding, k, minit="++", seed=seed)
-            labels = _refine(a, np.unique(labels, return_inverse=True)[1], k)
-        used = np.unique(labels, return_inverse=True)[1]
-        onehot = np.eye(used.max() + 1)[used]
-        ll = _sbm_log_likelihood(onehot.T @ a @ onehot, onehot.sum(0))
-        kk = used.max() + 1
-        score = ll - 0.25 * kk * (kk + 1) * math.log(max(pairs, 1)) - 0.5 * (kk - 1) * math.log(n)
-        if score > best_score:
-            best, best_score = used, score
+    vectors = _top_eigenvectors(scale[:, None] * a * scale[None, :], min(max_blocks, n))
+    seen = set()
+    best, best_score = np.zeros(n, dtype=int), _icl(a, np.zeros(n, dtype=int))
+    for k in range(2, min(max_blocks, n) + 1):
+        embedding = vectors[:, -k:]
+        norms = np.linalg.norm(embedding, axis=1, keepdims=True)
+        embedding = embedding / np.where(norms > 0, norms, 1)
+        for start in range(restarts):
+            with warnings.catch_warnings():  # an empty cluster: fewer blocks, still a start
+                warnings.simplefilter("ignore", UserWarning)
+                _, labels = kmeans2(embedding, k, minit="++", seed=seed + start)
+            labels = _canonical(labels)
+            if labels.tobytes() in seen:  # the same start refines to the same partition
+                continue
+            seen.add(labels.tobytes())
+            labels = _refine(a, labels, k)
+            score = _icl(a, labels)
+            if score > best_score:
+                best, best_score = _canonical(labels), score
     return best
+
+
+def _top_eigenvectors(matrix: np.ndarray, k: int) -> np.ndarray:
+    """Eigenvectors of the ``k`` largest eigenvalues, in ascending order, as columns."""
+    n = len(matrix)
+    try:
+        return eigh(matrix, subset_by_index=[n - k, n - 1])[1]
+    except np.linalg.LinAlgError:  # LAPACK's subset driver fails on some degenerate spectra
+        return np.linalg.eigh(matrix)[1][:, n - k :]
+
+
+def _canonical(labels: np.ndarray) -> np.ndarray:
+    """Blocks numbered 0, 1, ... in the order of their first node."""
+    _, first, inverse = np.unique(labels, return_index=True, return_inverse=True)
+    return np.argsort(np.argsort(first))[inverse]
 
 
 def is_sbm_graph(
