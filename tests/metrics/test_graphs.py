@@ -367,3 +367,23 @@ def test_graph_modules_import_no_rdkit():
         names = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
         names |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
         assert not {n for n in names if n.startswith(("rdkit", "molgen.chem"))}, module
+
+
+def test_partition_counts_of_the_degree_prior():
+    from molgen.metrics.graphs import _log_partitions
+
+    q = np.round(np.exp(_log_partitions(10, 10))).astype(int)
+    assert q[:, 10].tolist() == [1, 1, 2, 3, 5, 7, 11, 15, 22, 30, 42]  # partition numbers
+    assert q[5, 2] == 3 and q[6, 3] == 7 and q[4, 0] == 0  # {5, 41, 32}; 6 in <= 3 parts
+
+
+def test_description_length_prefers_the_planted_blocks():
+    from molgen.metrics.graphs import _description_length
+
+    graph = sbm_graphs(1, seed=4)[0]
+    a = nx.to_numpy_array(graph)
+    truth = np.repeat(np.arange(len(graph.graph["blocks"])), graph.graph["blocks"])
+    shuffled = np.random.default_rng(0).permutation(truth)
+    one_block = np.zeros_like(truth)
+    assert _description_length(a, truth) < _description_length(a, one_block)
+    assert _description_length(a, one_block) < _description_length(a, shuffled)
