@@ -279,9 +279,10 @@ class BenchmarkName(str, enum.Enum):
 @app.command()
 def evaluate(
     generated: Path = typer.Argument(
-        ...,
+        None,
         help="SMILES file (one per line), or a run directory, checkpoint or exported generator "
         "(an existing path wins), or a shipped generator's name, e.g. qm9",
+        show_default=False,
     ),
     reference: Path = typer.Option(None, "--reference", "-r", help="reference SMILES file"),
     out: Path = typer.Option(Path("report.json"), "--out", "-o", help="report JSON to write"),
@@ -321,12 +322,35 @@ def evaluate(
         min=1,
         help="samples and reference molecules with more heavy atoms are invalid (too_large)",
     ),
+    graphs: Path = typer.Option(
+        None,
+        "--graphs",
+        help="evaluate generic graphs instead of molecules: a graph file (edge list, GraphML, "
+        "graph6) or a folder of them, against --reference (and --train for novelty)",
+    ),
+    graph_benchmark: str = typer.Option(
+        None, "--graph-benchmark", help="with --graphs: planar, sbm (validity) or community_small"
+    ),
+    graph_kernel: str = typer.Option(
+        None, "--graph-kernel", help="with --graphs: tv or emd (default: the benchmark's)"
+    ),
 ) -> None:
     """Evaluate molecules: report.json (metrics, definitions), report.md, per-molecule CSV.
 
     `--benchmark moses` reports MOSES' metrics with MOSES' definitions against its test,
     scaffold-test and training sets (from `pip install --no-deps molsets==0.3.1`, or the files
-    given)."""
+    given).
+
+    `--graphs GEN --reference TEST [--train TRAIN] [--graph-benchmark planar|sbm]` evaluates
+    generic graphs instead: degree, clustering, orbit and spectral MMD, uniqueness, novelty,
+    validity and V.U.N., into report.json and report.md."""
+    if graphs is not None:
+        _evaluate_graphs(generated, graphs, reference, train, out, graph_benchmark, graph_kernel)
+        return
+    if generated is None:
+        raise _fail("give GENERATED (molecules) or --graphs (graphs)")
+    if graph_benchmark is not None or graph_kernel is not None:
+        raise _fail("--graph-benchmark and --graph-kernel need --graphs")
     from molgen.commands.evaluate import output_paths, run_evaluation
 
     with _reported():
@@ -351,3 +375,26 @@ def evaluate(
     for key, value in evaluation.metrics.items():
         typer.echo(f"  {key:>18s}: {value:.4f}")
     typer.echo(f"report written to {out} and {output_paths(out)['markdown']}")
+
+
+def _evaluate_graphs(
+    generated: Path | None,
+    graphs: Path,
+    reference: Path | None,
+    train: Path | None,
+    out: Path,
+    benchmark: str | None,
+    kernel: str | None,
+) -> None:
+    """``molgen evaluate --graphs``: the graph report, printed and written."""
+    if generated is not None:
+        raise _fail("give GENERATED (molecules) or --graphs (graphs), not both")
+    from molgen.commands.evaluate_graphs import run_graph_evaluation
+
+    with _reported():
+        evaluation = run_graph_evaluation(
+            graphs, reference, out, train=train, benchmark=benchmark, kernel=kernel
+        )
+    for key, value in evaluation.metrics.items():
+        typer.echo(f"  {key:>18s}: {value:.6g}")
+    typer.echo(f"report written to {out} and {out.with_suffix('.md')}")
