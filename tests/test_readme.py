@@ -40,9 +40,22 @@ def test_tutorial_python_example_runs(name, code):
     exec(compile(code, name, "exec"), {})
 
 
+def heading_anchors(markdown):
+    """The ids MkDocs' toc extension gives a page's headings (lowercase, words joined by '-')."""
+    headings = re.findall(r"^#+ (.+)$", markdown, re.M)
+    return {re.sub(r"[\s-]+", "-", re.sub(r"[^\w\s-]", "", h).strip().lower()) for h in headings}
+
+
 def test_readme_relative_links_exist():
-    """The README points into docs/ (which `mkdocs build --strict` checks among itself)."""
-    targets = re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", README)
-    assert targets
-    missing = [target for target in targets if not (ROOT / target).exists()]
+    """The README's links into docs/ name existing files and headings (`mkdocs build --strict`
+    checks the links within docs/)."""
+    links = re.findall(r"\]\(([^)#:]+)(?:#([^)]*))?\)", README)
+    assert links
+    missing = [path for path, _ in links if not (ROOT / path).exists()]
     assert not missing
+    bad_anchors = [
+        f"{path}#{anchor}"
+        for path, anchor in links
+        if anchor and anchor not in heading_anchors((ROOT / path).read_text())
+    ]
+    assert not bad_anchors
