@@ -15,12 +15,12 @@ from collections.abc import Iterable, Iterator, Sequence
 import torch
 from torch import Tensor, nn
 
-from molgen.chem import Vocabulary, decode
+from molgen.chem import Vocabulary
 from molgen.metrics import constraint_metrics
 from molgen.models import Generator
 from molgen.nn import BudgetedSymmetricGumbelSoftmax
 from molgen.parallel import ProcessPool, resolve_jobs
-from molgen.training.sampling import _draw
+from molgen.training.sampling import generate_smiles
 
 __all__ = ["UnconstrainedSampler", "constraint_report", "unconstrained_smiles"]
 
@@ -93,7 +93,6 @@ class UnconstrainedSampler(nn.Module):
         return f"constraint={self.generator.constraint!r} removed"
 
 
-@torch.no_grad()
 def unconstrained_smiles(
     generator: Generator,
     vocab: Vocabulary,
@@ -107,16 +106,16 @@ def unconstrained_smiles(
     """The batches :func:`~molgen.training.sampling.generate_smiles` draws with the same
     arguments, drawn by :class:`UnconstrainedSampler` and decoded strictly (``None`` unless
     one sanitizable molecule)."""
-    free = UnconstrainedSampler(generator)
-    for x, adj in _draw(
-        free,
+    return generate_smiles(
+        UnconstrainedSampler(generator),
+        vocab,
         n,
         seed=seed,
         batch_size=batch_size,
         batches=batches,
         sample_temperature=sample_temperature,
-    ):
-        yield decode(x, adj, vocab, strict=True)
+        strict=True,
+    )
 
 
 def constraint_report(

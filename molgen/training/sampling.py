@@ -69,11 +69,12 @@ def generate_smiles(
     batch_size: int = 1024,
     batches: Iterable[int] | None = None,
     sample_temperature: tuple[float, float] | None = None,
+    strict: bool = False,
 ) -> Iterator[list[str | None]]:
     """Yield canonical SMILES in batches (``None`` where a graph does not sanitize).
 
     Fragments are kept (relaxed decoding, ``a.b``) so strict and relaxed validity can both be
-    measured downstream. Batch ``i`` (of ``ceil(n / batch_size)``) draws from its own RNG seeded
+    measured downstream; ``strict=True`` gives ``None`` for them too. Batch ``i`` (of ``ceil(n / batch_size)``) draws from its own RNG seeded
     by ``(seed, i)``: sampling never disturbs training randomness, the same seed gives the same
     molecules, and ``batches`` (a subset of batch indices) lets processes share the work.
     ``sample_temperature`` ``(atoms, bonds)`` defaults to the generator's configured one.
@@ -86,7 +87,7 @@ def generate_smiles(
         batches=batches,
         sample_temperature=sample_temperature,
     ):
-        yield decode(x, adj, vocab, strict=False)
+        yield decode(x, adj, vocab, strict=strict)
 
 
 def iter_samples(
