@@ -26,7 +26,7 @@ from molgen.metrics import (
 from molgen.metrics.evaluator import MAX_ATOMS
 from molgen.metrics.suite import REFERENCE
 from molgen.training.constraints import constraint_report
-from molgen.training.run import is_run, load_run, run_files, shipped_generators
+from molgen.training.run import is_checkpoint, load_run, run_files
 from molgen.training.sampling import iter_samples
 
 __all__ = ["BENCHMARKS", "is_checkpoint", "output_paths", "run_evaluation"]
@@ -38,15 +38,6 @@ REFERENCE_OPTIONS = {
     "test_scaffolds": "--test-scaffolds",
     "train": "--train",
 }
-
-
-def is_checkpoint(path: Path) -> bool:
-    """A run directory holding a checkpoint, a ``.pt`` file, or (no such path existing) the
-    name of a generator shipped with molgen."""
-    path = Path(path)
-    if not path.exists() and str(path) in shipped_generators():
-        return True
-    return is_run(path) or path.suffix == ".pt"
 
 
 def _check_references(suite: Benchmark, given: dict[str, Path]) -> None:

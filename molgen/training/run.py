@@ -65,6 +65,7 @@ __all__ = [
     "check_resume_data",
     "export_generator",
     "find_checkpoint",
+    "is_checkpoint",
     "is_run",
     "load_checkpoint",
     "load_part",
@@ -182,6 +183,15 @@ def resolve_checkpoint(source: str | Path) -> Path:
 
 
 # The checkpoint file
+
+
+def is_checkpoint(path: str | Path) -> bool:
+    """A run directory holding a checkpoint, a ``.pt`` file, or (no such path existing) the
+    name of a generator shipped with molgen."""
+    path = Path(path)
+    if not path.exists() and str(path) in shipped_generators():
+        return True
+    return is_run(path) or path.suffix == ".pt"
 
 
 def run_files(source: str | Path) -> dict[str, Path]:

@@ -2,14 +2,13 @@ import csv
 import gzip
 import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
 from molgen.cli import app
-from molgen.commands.evaluate import is_checkpoint, run_evaluation
+from molgen.commands.evaluate import run_evaluation
 
 GENERATED = ["CCO", "OCC", "", "C(C)(C)(C)(C)C", "c1ccccc1O", "CC(=O)Nc1ccc(O)cc1", "CCN"]
 REFERENCE = ["CCO", "CCCO", "c1ccccc1", "CC(=O)O", "CCN", "OCCO", "c1ccccc1O", "CC(C)C"]
@@ -104,22 +103,6 @@ def test_unreadable_checkpoint_is_a_one_line_error(tmp_path):
     (run / "checkpoint.pt").write_bytes(b"not a checkpoint")
     result = CliRunner().invoke(app, ["evaluate", str(run), "--no-progress"])
     assert result.exit_code == 2 and "not a readable checkpoint" in result.output
-
-
-def test_is_checkpoint(tmp_path):
-    (tmp_path / "run").mkdir()
-    assert not is_checkpoint(tmp_path / "run")
-    (tmp_path / "run" / "checkpoint.pt").write_bytes(b"")
-    assert is_checkpoint(tmp_path / "run")
-    assert is_checkpoint(tmp_path / "model.pt")
-    assert not is_checkpoint(tmp_path / "samples.smi")
-
-
-def test_a_shipped_generators_name_is_a_checkpoint_unless_a_path_has_it(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    assert is_checkpoint(Path("qm9")) and not is_checkpoint(Path("qm8"))
-    _write(tmp_path / "qm9", ["CCO"])  # a SMILES file of that name wins
-    assert not is_checkpoint(Path("qm9"))
 
 
 def test_an_exported_generator_has_no_training_molecules_for_novelty(tmp_path):

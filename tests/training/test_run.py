@@ -25,6 +25,7 @@ from molgen.training import CheckpointError, load_checkpoint, load_run, save_che
 from molgen.training.run import (
     GENERATOR_FORMAT,
     export_generator,
+    is_checkpoint,
     resolve_checkpoint,
     shipped_generators,
 )
@@ -524,3 +525,19 @@ def test_the_checkpoint_schema_is_what_the_trainer_writes_and_what_older_files_h
     from molgen.training.trainer import TrainState
 
     assert set(TrainState.STATEFUL) <= set(run_module.CHECKPOINT_ENTRIES)
+
+
+def test_is_checkpoint(tmp_path):
+    (tmp_path / "run").mkdir()
+    assert not is_checkpoint(tmp_path / "run")
+    (tmp_path / "run" / "checkpoint.pt").write_bytes(b"")
+    assert is_checkpoint(tmp_path / "run")
+    assert is_checkpoint(tmp_path / "model.pt")
+    assert not is_checkpoint(tmp_path / "samples.smi")
+
+
+def test_a_shipped_generators_name_is_a_checkpoint_unless_a_path_has_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert is_checkpoint(Path("qm9")) and not is_checkpoint(Path("qm8"))
+    (tmp_path / "qm9").write_text("CCO\n")  # a SMILES file of that name wins
+    assert not is_checkpoint(Path("qm9"))
