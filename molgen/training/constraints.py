@@ -106,8 +106,9 @@ def unconstrained_smiles(
     """The batches :func:`~molgen.training.sampling.generate_smiles` draws with the same
     arguments, drawn by :class:`UnconstrainedSampler` and decoded strictly (``None`` unless
     one sanitizable molecule)."""
+    free = UnconstrainedSampler(generator)
     return generate_smiles(
-        UnconstrainedSampler(generator),
+        free,
         vocab,
         n,
         seed=seed,
