@@ -148,8 +148,9 @@ def critic_objective(
 
     The body of :func:`critic_loss` without its random draw and host transfer, so that
     :func:`compile_critic_objective` can trace the whole critic step (scores, penalty, and
-    through autograd its backward) as one graph. On one CPU thread at batch 16 that makes the loss and its backward about 1.6x faster
-    (a whole training critic step 1.1-1.5x, batch 16-128; see scripts/bench_train.py).
+    through autograd its backward) as one graph. On one CPU thread at batch 16 that makes the
+    loss and its backward about 1.6x faster (a whole training critic step 1.1-1.5x, batch
+    16-128; see scripts/bench_train.py).
 
     Args:
         critic, real, fake, gp_weight: as in :func:`critic_loss`.

@@ -149,7 +149,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if shapes:
         header = (
             f"{'shape':>18} | {'molgen ms':>9} {'torch ms':>9} {'softmax ms':>10} | "
-            f"{'vs torch':>8} {'vs softmax':>10} {'rng/softmax':>11} | {'molgen MB':>9} {'torch MB':>9} "
+            f"{'vs torch':>8} {'vs softmax':>10} {'rng/softmax':>11} | "
+            f"{'molgen MB':>9} {'torch MB':>9} "
             f"{'softmax MB':>10} | {'mem/torch':>9}"
         )
         print(header)
@@ -167,7 +168,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(
             "vs torch = torch time / molgen time (higher is better); vs softmax = molgen time / "
             "softmax time (1.0 is the floor); rng/softmax = time of uniform_ alone (the random "
-            "numbers every Gumbel sampler draws) / softmax time; mem/torch = molgen peak / torch peak"
+            "numbers every Gumbel sampler draws) / softmax time; "
+            "mem/torch = molgen peak / torch peak"
         )
     edge_shapes = EDGE_SHAPES[:1] if args.quick else EDGE_SHAPES
     header = f"{'edges':>14} | {'symmetric ms':>12} | " + " | ".join(

@@ -209,7 +209,8 @@ def main(argv: list[str] | None = None) -> None:
     modes = {"eager": []} | ({"compiled": ["train.compile=true"]} if args.compile else {})
 
     print(
-        f"training speed, 1 CPU thread, n_critic={args.n_critic}, {args.steps} generator steps per run"
+        f"training speed, 1 CPU thread, n_critic={args.n_critic}, "
+        f"{args.steps} generator steps per run"
     )
     print("iteration = one critic step + one generator step (ms); port = MolGAN-pytorch")
     header = ("batch", "mode", "critic", "generator", "iteration", "port here", "speed-up")
@@ -254,14 +255,16 @@ def main(argv: list[str] | None = None) -> None:
         train_s = record["time/critic_s"] + record["time/generator_s"]
         eval_s = record["time/eval_s"]
         print(
-            f"\nevaluation at configs/qm9_5k.yaml cadence ({args.eval_steps} steps): {eval_s:.1f} s "
-            f"of {train_s + eval_s:.1f} s = {100 * eval_s / (train_s + eval_s):.1f}% of training time"
+            f"\nevaluation at configs/qm9_5k.yaml cadence ({args.eval_steps} steps): "
+            f"{eval_s:.1f} s of {train_s + eval_s:.1f} s = "
+            f"{100 * eval_s / (train_s + eval_s):.1f}% of training time"
         )
 
         if args.processes:
             batch = 32
             print(
-                f"\ndata-parallel scaling (torchrun, gloo, 1 thread per process, batch {batch} per process)"
+                "\ndata-parallel scaling (torchrun, gloo, 1 thread per process, "
+                f"batch {batch} per process)"
             )
             print(f"{'processes':>9} {'graphs/s':>9} {'speed-up':>8} {'efficiency':>10}")
             base = None
@@ -279,7 +282,8 @@ def main(argv: list[str] | None = None) -> None:
                 )  # real graphs seen by critics
                 base = base or throughput
                 print(
-                    f"{nproc:9d} {throughput:9.0f} {throughput / base:7.2f}x {throughput / (nproc * base):9.0%}"
+                    f"{nproc:9d} {throughput:9.0f} {throughput / base:7.2f}x "
+                    f"{throughput / (nproc * base):9.0%}"
                 )
 
 

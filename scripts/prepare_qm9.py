@@ -1,6 +1,7 @@
-"""Write molgen/data/bundled/qm9_5k.smi: molecules drawn deterministically (seeded) from full QM9 in qm9pack.
+"""Write molgen/data/bundled/qm9_5k.smi: molecules drawn deterministically (seeded) from full
+QM9 in qm9pack.
 
-    python scripts/prepare_qm9.py                 # 5000 molecules, seed 0 -> molgen/data/bundled/qm9_5k.smi
+    python scripts/prepare_qm9.py  # 5000 molecules, seed 0 -> molgen/data/bundled/qm9_5k.smi
     python scripts/prepare_qm9.py -n 1000 --seed 1 --out /tmp/qm9_1k.smi
 
 Each line is molgen's canonical SMILES (RDKit, stereo dropped) and the molecule's 1-based
@@ -29,7 +30,7 @@ def select(total: int, count: int, seed: int) -> np.ndarray:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-n", "--count", type=int, default=5000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)

@@ -23,8 +23,9 @@ A SMILES is printable ASCII (``!`` to ``~``): surrounding spaces, tabs and line 
 stripped, and any other character makes it invalid (reason ``"characters"``; ``"encoding"`` for
 the lone surrogates U+DC80..U+DCFF that stand for bytes that were not UTF-8, see
 :func:`molgen.chem.files.read_lines`); one longer than :data:`MAX_SMILES_LENGTH` characters is
-invalid (``"too_long"``) before RDKit reads it, which bounds RDKit's time and memory. RDKit itself would trim control characters, NUL and non-ASCII
-at the ends (``CCÖ`` would be ethane), so a sample would not be what its file says.
+invalid (``"too_long"``) before RDKit reads it, which bounds RDKit's time and memory. RDKit
+itself would trim control characters, NUL and non-ASCII at the ends (``CCÖ`` would be ethane),
+so a sample would not be what its file says.
 """
 
 from __future__ import annotations

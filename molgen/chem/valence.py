@@ -1,7 +1,8 @@
 """Valence budgets of a vocabulary's atom classes and the bond order each bond class spends.
 
-A generator that samples bonds under :class:`molgen.nn.constrained.Budget` gets each sampled atom's budget from :func:`atom_valences` and each bond class's cost from
-:func:`bond_orders`: no atom then carries more bond order than its valence allows.
+A generator that samples bonds under :class:`molgen.nn.constrained.Budget` gets each sampled
+atom's budget from :func:`atom_valences` and each bond class's cost from :func:`bond_orders`: no
+atom then carries more bond order than its valence allows.
 
 The valence of an atom type is the largest valence RDKit's periodic table allows for the
 element isoelectronic to it (atomic number minus formal charge, RDKit's own rule for charged

@@ -93,8 +93,8 @@ def read_smiles(path: Path, smiles_column: str | None = None) -> list[Record]:
     any case) or from a SMILES file (each line's first field, :func:`molgen.chem.files.first_field`;
     blank lines and a first-line ``smiles`` header are skipped). Either may be gzip-compressed
     (recognised by its first bytes; ``x.csv.gz`` is a CSV file). Lines are read as
-    :func:`molgen.chem.files.read_lines` reads them: a line that is not UTF-8 is one bad record, which
-    the loader skips and reports. A CSV file that breaks the CSV rules (an unterminated quote,
+    :func:`molgen.chem.files.read_lines` reads them: a line that is not UTF-8 is one bad record,
+    which the loader skips and reports. A CSV file that breaks the CSV rules (an unterminated quote,
     text after a closing quote) raises InputError naming the file and line."""
     path = Path(path)
     if not path.is_file():

@@ -197,8 +197,9 @@ def evaluate(
     samples) go to ``on_rows`` chunk by chunk and are kept in ``Evaluation.table`` when
     ``keep_table``. ``metrics=None`` computes every metric of ``benchmark`` the inputs allow
     (reference metrics need their reference; ``fcd`` needs the ``fcd`` extra, else it is absent
-    with a warning); the benchmark's ``classify`` decides validity and the canonical form. ``reference`` is the one reference of molgen's benchmark, or a mapping from
-    a benchmark's reference names (:attr:`Metric.reference`) to sets. ``n_jobs`` processes
+    with a warning); the benchmark's ``classify`` decides validity and the canonical form.
+    ``reference`` is the one reference of molgen's benchmark, or a mapping from a benchmark's
+    reference names (:attr:`Metric.reference`) to sets. ``n_jobs`` processes
     (:func:`molgen.parallel.resolve_jobs`) run the per-molecule work (RDKit and ChemNet); the
     results do not depend on ``n_jobs`` or ``chunk_size``. A sample (or reference molecule given
     as SMILES) with more than ``max_atoms`` heavy atoms is invalid (``"too_large"``; None: no

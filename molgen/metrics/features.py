@@ -3,8 +3,8 @@ and the reference statistics are made of.
 
 A feature is one of :data:`molgen.chem.properties.FEATURES` (RDKit) or one of
 :data:`CHEMNETS` (the ChemNet activations of the FCD: :data:`CHEMNET` as the ``fcd`` package
-encodes SMILES, :data:`CHEMNET_MOSES` as MOSES' ``fcd_torch`` does). Every feature of a molecule depends on that molecule alone, so
-splitting a list over processes changes no value.
+encodes SMILES, :data:`CHEMNET_MOSES` as MOSES' ``fcd_torch`` does). Every feature of a
+molecule depends on that molecule alone, so splitting a list over processes changes no value.
 """
 
 from __future__ import annotations

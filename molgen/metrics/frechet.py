@@ -43,12 +43,8 @@ N_ACTIVATIONS = 512
 #: How a SMILES becomes ChemNet's input: the ``fcd`` package's encoder or ``fcd_torch``'s.
 ENCODINGS = ("fcd", "fcd_torch")
 #: ChemNet's alphabet (both packages); ``X`` stands for any other token, ``.`` ends the string.
-_VOCAB = {
-    token: i
-    for i, token in enumerate(
-        "C N O H F Cl P B Br S I Si # ( ) + - 1 2 3 4 5 6 7 8 = [ ] @ c n o s X .".split()  # noqa: SIM905
-    )
-}
+_CHEMNET_TOKENS = "C N O H F Cl P B Br S I Si # ( ) + - 1 2 3 4 5 6 7 8 = [ ] @ c n o s X ."
+_VOCAB = {token: i for i, token in enumerate(_CHEMNET_TOKENS.split())}
 #: fcd's default ChemNet input length (``SmilesDataset``'s ``DEFAULT_PAD_LEN``), also fcd_torch's.
 CHEMNET_PAD_LENGTH = 350
 
@@ -69,7 +65,8 @@ def _chemnet():
 
 def chemnet_input_length(smiles: str) -> int:
     """Time steps of a SMILES' ChemNet input: fcd's default 350, or its own length plus the end
-    token when that is longer. It depends on the molecule alone (see :func:`chemnet_activations`)."""
+    token when that is longer. It depends on the molecule alone (see
+    :func:`chemnet_activations`)."""
     return max(CHEMNET_PAD_LENGTH, len(smiles) + 1)
 
 
@@ -193,9 +190,10 @@ class FrechetAccumulator:
     :meth:`add` calls and in whatever order: each value is rounded once to the fixed grid
     :math:`2^{-34}` (a change of at most 3e-11, under float32 resolution for ChemNet's values in
     ``[-1, 1]``) and the integers ``a = round(x 2^34)`` are written in base :math:`2^{18}` with
-    digits in ``[-2^17, 2^17]`` (two digits for values in ``[-1, 1]``). Products of digits, summed over a block of total weight at most
-    :data:`BLOCK_WEIGHT`, stay below :math:`2^{53}`, so float64 matrix products of the digits are
-    exact whatever their summation order; the block sums are then added as Python integers.
+    digits in ``[-2^17, 2^17]`` (two digits for values in ``[-1, 1]``). Products of digits,
+    summed over a block of total weight at most :data:`BLOCK_WEIGHT`, stay below
+    :math:`2^{53}`, so float64 matrix products of the digits are exact whatever their summation
+    order; the block sums are then added as Python integers.
     :meth:`stats` divides once, rounding each entry of the mean and covariance once.
     """
 

@@ -18,8 +18,8 @@ Definitions shared by every metric (the ``definitions`` block of a report repeat
   **relaxed-valid**: it sanitizes (fragments allowed). ``None`` and ``""`` samples are invalid.
 * **canonical**: ``Chem.MolToSmiles(mol, isomericSmiles=False)`` of the molecule
   ``Chem.MolFromSmiles`` gives (explicit hydrogens removed), atom maps and isotopes cleared;
-  duplicates are equal canonical SMILES (``[2H]C([2H])([2H])[2H]`` is ``C``). The reference is canonicalised the same way and reduced to its
-  distinct strict-valid molecules.
+  duplicates are equal canonical SMILES (``[2H]C([2H])([2H])[2H]`` is ``C``). The reference is
+  canonicalised the same way and reduced to its distinct strict-valid molecules.
 * Properties and fingerprints of a sample are those of the molecule parsed from its canonical
   SMILES, so they are computed once per distinct molecule and weighted by its occurrences
   wherever a metric includes duplicates.

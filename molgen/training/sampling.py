@@ -74,9 +74,10 @@ def generate_smiles(
     """Yield canonical SMILES in batches (``None`` where a graph does not sanitize).
 
     Fragments are kept (relaxed decoding, ``a.b``) so strict and relaxed validity can both be
-    measured downstream; ``strict=True`` gives ``None`` for them too. Batch ``i`` (of ``ceil(n / batch_size)``) draws from its own RNG seeded
-    by ``(seed, i)``: sampling never disturbs training randomness, the same seed gives the same
-    molecules, and ``batches`` (a subset of batch indices) lets processes share the work.
+    measured downstream; ``strict=True`` gives ``None`` for them too. Batch ``i`` (of
+    ``ceil(n / batch_size)``) draws from its own RNG seeded by ``(seed, i)``: sampling never
+    disturbs training randomness, the same seed gives the same molecules, and ``batches`` (a
+    subset of batch indices) lets processes share the work.
     ``sample_temperature`` ``(atoms, bonds)`` defaults to the generator's configured one.
     """
     for x, adj in _draw(

@@ -166,7 +166,9 @@ def test_evaluate_moses_benchmark_writes_moses_keys_and_table(tmp_path):
 
 
 def _hostile_lines() -> tuple[list[bytes], dict[str, int], int]:
-    """Every kind of hostile line of issue 16, with the reasons `evaluate` must count."""
+    """Sample lines of every kind `evaluate` must handle (valid variants, odd characters, bytes
+    that are not UTF-8, oversized, empty, unparseable and unsanitizable molecules, pasted gzip
+    bytes), with the reasons it must count."""
     kinds = {
         # sample bytes: reason (None = strict-valid)
         b"CCO": None,

@@ -309,7 +309,8 @@ def test_train_skips_lines_no_graph_can_hold_with_file_and_line(tmp_path, caplog
     path = write(tmp_path, "\n".join(good[:20] + hostile + good[20:]) + "\n")
     args = ["train", "configs/debug.yaml", "data.name=null", f"data.path={path}",
             f"data.cache_dir={tmp_path / 'cache'}", "train.steps=2", "train.eval_every=2",
-            "train.checkpoint_every=2", "--out", str(tmp_path / "run"), "--no-progress"]  # fmt: skip
+            "train.checkpoint_every=2", "--out", str(tmp_path / "run"),
+            "--no-progress"]  # fmt: skip
     with caplog.at_level(logging.WARNING, logger="molgen.data"):
         result = CliRunner().invoke(app, args, env={"WANDB_MODE": "disabled"})
     assert result.exit_code == 0, result.output
