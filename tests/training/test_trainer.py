@@ -121,18 +121,6 @@ def test_resume_gives_identical_parameters(tmp_path, cache_dir):
         assert torch.equal(a[key], b[key]), key
 
 
-def test_ema_follows_the_hand_computed_average():
-    model, average = torch.nn.Linear(3, 2), torch.nn.Linear(3, 2)
-    start = [p.detach().clone() for p in average.parameters()]
-    steps_module.update_ema(average, model, 0.75)
-    for before, current, after in zip(start, model.parameters(), average.parameters(), strict=True):
-        torch.testing.assert_close(after, 0.75 * before + 0.25 * current.detach())
-    # Warm-up: update t uses min(decay, (1 + t) / (10 + t)).
-    assert steps_module.ema_decay_at(0.999, 0) == 0.1
-    assert steps_module.ema_decay_at(0.999, 90) == 91 / 100
-    assert steps_module.ema_decay_at(0.5, 90) == 0.5
-
-
 def test_ema_run_keeps_the_average_and_samples_it(tmp_path, cache_dir):
     """Three steps with decay 0.5: the average is d2 (d1 (d0 w0 + (1 - d0) w1) + ...) of the
     generator after each step, which a run without EMA (same seed, same draws) reproduces."""
