@@ -68,7 +68,7 @@ def time_port_replica(batch: int, rounds: int) -> float:
     import torch
     from baselines.molgan_port import make_iteration
 
-    from molgen.training.trainer import real_batch
+    from molgen.training.steps import real_batch
 
     torch.set_num_threads(1)
     state, rt = trainer_state(batch)
@@ -92,7 +92,7 @@ def trainer_state(batch: int):
     from molgen.config import load_config
     from molgen.data import load_dataset
     from molgen.training.distributed import Distributed
-    from molgen.training.trainer import Runtime, init_state
+    from molgen.training.state import Runtime, init_state
 
     cfg = load_config(ROOT / "configs/qm9_5k.yaml", [f"train.batch_size={batch}"])
     state = init_state(cfg, load_dataset(cfg.data), torch.device("cpu"))
@@ -111,7 +111,7 @@ def matmul_floor(batch: int) -> dict[str, tuple[float, int, int, float]]:
     from torch.utils._python_dispatch import TorchDispatchMode
     from torch.utils.flop_counter import flop_registry
 
-    from molgen.training.trainer import critic_step, generate, generator_step, real_batch
+    from molgen.training.steps import critic_step, generate, generator_step, real_batch
 
     class Recorder(TorchDispatchMode):
         def __init__(self):

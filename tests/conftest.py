@@ -18,7 +18,7 @@ def _seed_and_threads():
 def cpp_compiler():
     """Skip the test where torch.compile's CPU backend has no C++ compiler (as train.compile
     refuses to run there)."""
-    from molgen.training.trainer import _check_cpp_compiler
+    from molgen.training.state import _check_cpp_compiler
 
     try:
         _check_cpp_compiler()

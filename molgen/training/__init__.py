@@ -10,7 +10,8 @@ from molgen.training.run import (
     save_checkpoint,
 )
 from molgen.training.sampling import iter_samples
-from molgen.training.trainer import TRAIN_METRICS, TrainingDiverged, train
+from molgen.training.steps import TrainingDiverged
+from molgen.training.trainer import TRAIN_METRICS, train
 
 __all__ = [
     "TRAIN_METRICS",

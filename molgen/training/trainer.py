@@ -1,97 +1,67 @@
 """The MolGAN training loop: n_critic WGAN-GP critic steps, then one generator step.
 
 :func:`train` takes the run folder (:mod:`molgen.training.run`: its lock, its checkpoint, the
-checks before resuming), :func:`_start` builds or restores the state, and :func:`_loop` is the
-loop: each step it calls :func:`real_batch` and :func:`critic_step` ``gan.n_critic`` times,
-then :func:`generate`, :func:`reward_step` (with RL), :func:`generator_step` and
-:func:`update_ema`, and at their intervals :func:`evaluate_during_training`, :func:`log_step`
-and :func:`save`. :class:`TrainState` is everything a checkpoint holds (its ``state_dict``
-writes :data:`~molgen.training.run.CHECKPOINT_ENTRIES`); :class:`Runtime` is how this process
-runs the steps (devices, precision, DDP views, the critic objective). Everything random draws
+checks before resuming), :func:`_start` builds or restores the state
+(:class:`~molgen.training.state.TrainState`), and :func:`_loop` is the loop: each step it calls
+the step functions of :mod:`molgen.training.steps` (:func:`real_batch` and :func:`critic_step`
+``gan.n_critic`` times, then :func:`generate`, :func:`reward_step` (with RL),
+:func:`generator_step` and :func:`update_ema`) through a
+:class:`~molgen.training.state.Runtime`, and at their intervals
+:func:`evaluate_during_training`, :func:`log_step` and :func:`save`. Everything random draws
 from RNGs whose states are saved in the checkpoint, so N steps and N/2 steps + resume + N/2
-steps give identical parameters on CPU.
-
-The steps keep their numbers on the device where they can (gradient norms are read when
-logged); each place where the host waits for the device is marked "host sync", with the reason.
+steps give identical parameters on CPU. Each place where the host waits for the device is
+marked "host sync", with the reason.
 """
 
 from __future__ import annotations
 
 import contextlib
-import copy
-import functools
 import logging
 import os
 import signal
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, NamedTuple
+from typing import Any
 
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from molgen.chem import Vocabulary, bond_orders
 from molgen.config import Config
-from molgen.data import MolDataset, load_dataset
+from molgen.data import load_dataset
 from molgen.errors import InputError, Interrupted
-from molgen.gan import (
-    compile_critic_objective,
-    critic_loss,
-    critic_objective,
-    generator_loss,
-    reward_loss,
-)
 from molgen.io import lock_folder, remove_stale_temporaries
 from molgen.metrics import TABLE_COLUMNS, Reference, evaluate
-from molgen.models import Discriminator, Generator, RewardNetwork
-from molgen.nn.schedules import TemperatureSchedule, make_schedule
 from molgen.tracking import Tracker, check_wandb_reachable, open_tracker
 from molgen.training import distributed
 from molgen.training.constraints import constraint_report
-from molgen.training.rewards import molecule_rewards
 from molgen.training.run import (
     CHECKPOINT_NAME,
     CheckpointError,
-    build_generator,
     check_resume,
     check_resume_data,
     find_checkpoint,
     is_run,
     load_checkpoint,
-    load_part,
     save_checkpoint,
-    training_set_record,
     write_run_files,
     written_by,
 )
 from molgen.training.sampling import generate_smiles
+from molgen.training.state import Runtime, TrainState, init_state
+from molgen.training.steps import (
+    Update,
+    critic_step,
+    ema_decay_at,
+    generate,
+    generator_step,
+    real_batch,
+    reward_step,
+    update_ema,
+)
 
-__all__ = [
-    "TRAIN_METRICS",
-    "Fake",
-    "Runtime",
-    "TrainState",
-    "TrainingDiverged",
-    "Update",
-    "critic_step",
-    "ema_decay_at",
-    "generate",
-    "generator_step",
-    "init_state",
-    "log_step",
-    "real_batch",
-    "reward_step",
-    "save",
-    "train",
-    "update_ema",
-]
+__all__ = ["TRAIN_METRICS", "log_step", "save", "train"]
 
 log = logging.getLogger(__name__)
-
-Graph = tuple[torch.Tensor, torch.Tensor]  # one-hot atoms [B, N, A], bonds [B, N, N, R]
 
 
 #: Metrics computed at every evaluation during training (the cheap part of molgen.metrics).
@@ -141,10 +111,6 @@ def train(
             return _loop(_start(cfg, run_dir, saved, ctx, device), ctx, device, run_dir, progress)
         finally:
             distributed.teardown(ctx)
-
-
-class TrainingDiverged(RuntimeError):
-    """A loss became NaN or infinite; the last good checkpoint is left untouched."""
 
 
 def _start(
@@ -344,427 +310,6 @@ def save(state: TrainState, ctx: distributed.Distributed, checkpoint: Path) -> N
     state_dict = state.state_dict(ctx)
     if ctx.is_main:
         save_checkpoint(state_dict, checkpoint)
-
-
-@dataclass
-class TrainState:
-    """Everything training changes, and what the run is: one checkpoint's worth of state.
-
-    :meth:`state_dict` writes, and :meth:`load_state_dict` reads, the entries of
-    :data:`~molgen.training.run.CHECKPOINT_ENTRIES`. A part of the state that is off in this
-    run (the reward network and its optimiser without RL) is saved as ``None``. A new stateful
-    part (e.g. averaged generator weights) is a field here, a line in :attr:`STATEFUL` and an
-    entry there.
-    """
-
-    cfg: Config
-    dataset: MolDataset  # the run's data: vocabulary, info, and the training graphs and SMILES
-    generator: Generator
-    critic: Discriminator
-    reward_net: RewardNetwork | None
-    opt_generator: torch.optim.Optimizer
-    opt_critic: torch.optim.Optimizer
-    opt_reward: torch.optim.Optimizer | None
-    schedule: TemperatureSchedule
-    noise_rng: torch.Generator  # latent noise and Gumbel draws
-    data_rng: torch.Generator  # which real graphs each batch holds
-    step: int = 0  # generator steps done
-    generator_ema: Generator | None = None  # averaged weights (train.ema_decay), for sampling
-
-    #: Checkpoint key -> the attribute whose ``state_dict()`` it holds.
-    STATEFUL: ClassVar[dict[str, str]] = {
-        "generator": "generator",
-        "discriminator": "critic",
-        "reward": "reward_net",
-        "opt_generator": "opt_generator",
-        "opt_discriminator": "opt_critic",
-        "opt_reward": "opt_reward",
-        "schedule": "schedule",
-        "generator_ema": "generator_ema",
-    }
-
-    @property
-    def vocab(self) -> Vocabulary:
-        return self.dataset.vocab
-
-    @functools.cached_property
-    def train_set(self) -> dict[str, Any]:
-        """The checkpoint's record of the training molecules (hashed once, not at every save)."""
-        return training_set_record(self.dataset.train.smiles)
-
-    @property
-    def sampler(self) -> Generator:
-        """The generator to evaluate and sample: the averaged one when there is one."""
-        return self.generator if self.generator_ema is None else self.generator_ema
-
-    def state_dict(self, ctx: distributed.Distributed | None = None) -> dict[str, Any]:
-        """The checkpoint. Under ``torchrun`` every rank must call it: it gathers each rank's
-        RNG states (torch's global one, noise, data), saved as one entry per rank."""
-        rng = (ctx or distributed.Distributed()).gather(
-            {
-                "torch": torch.get_rng_state(),
-                "noise": self.noise_rng.get_state(),
-                "data": self.data_rng.get_state(),
-            }
-        )
-        parts = {
-            key: None if (part := getattr(self, attr)) is None else part.state_dict()
-            for key, attr in self.STATEFUL.items()
-        }
-        return {
-            "step": self.step,
-            "tau": self.schedule(self.step),
-            "config": self.cfg.model_dump(mode="json"),
-            "vocab": self.vocab.to_dict(),
-            "data_info": self.dataset.info,
-            "train_set": self.train_set,  # the molecules are in train.smi beside it
-            **parts,
-            "rng": rng,
-        }
-
-    def load_state_dict(self, state: dict[str, Any], rank: int = 0) -> None:
-        """Continue from a checkpoint of :meth:`state_dict`, with rank ``rank``'s RNG states
-        (the config, vocabulary and data are this run's, checked by :func:`train`)."""
-        for key, attr in self.STATEFUL.items():
-            if (part := getattr(self, attr)) is not None:
-                load_part(part, state, key)  # names the tensor whose shape or dtype differs
-        rng = state["rng"][rank]
-        torch.set_rng_state(rng["torch"])
-        self.noise_rng.set_state(rng["noise"])
-        self.data_rng.set_state(rng["data"])
-        self.step = int(state["step"])
-
-
-def init_state(cfg: Config, dataset: MolDataset, device: torch.device, rank: int = 0) -> TrainState:
-    """A fresh run's state: weights from ``cfg.seed`` (the same on every rank), then this
-    rank's RNGs (rank 0 draws what a single-process run draws)."""
-    vocab = dataset.vocab
-    n_atom_types, n_bond_types = vocab.num_atom_types, vocab.num_bond_types
-    torch.manual_seed(cfg.seed)  # identical initial weights on every rank
-    generator = build_generator(cfg.generator, vocab).to(device)
-    # What the structure features (discriminator.structure_features) need of the vocabulary.
-    bond_classes = {
-        "bond_orders": bond_orders(vocab),
-        "aromatic_bond": (
-            vocab.bond_types.index("AROMATIC") + 1 if "AROMATIC" in vocab.bond_types else None
-        ),
-    }
-    critic = Discriminator(
-        cfg.discriminator,
-        n_atom_types,
-        n_bond_types,
-        pack=cfg.gan.pack,
-        minibatch_std=cfg.gan.minibatch_std,
-        **bond_classes,
-    ).to(device)
-    reward_net = None
-    if cfg.gan.rl_weight > 0:
-        reward_net = RewardNetwork(
-            cfg.discriminator, n_atom_types, n_bond_types, **bond_classes
-        ).to(device)
-    # Fused Adam: one kernel per step, not one per tensor and operation (much faster on CPU).
-    opt_generator = torch.optim.Adam(
-        generator.parameters(), lr=cfg.train.lr_generator, betas=cfg.train.betas, fused=True
-    )
-    opt_critic = torch.optim.Adam(
-        critic.parameters(), lr=cfg.train.lr_discriminator, betas=cfg.train.betas, fused=True
-    )
-    opt_reward = (
-        torch.optim.Adam(reward_net.parameters(), lr=cfg.reward.lr, fused=True)
-        if reward_net
-        else None
-    )
-    schedule = make_schedule(
-        **{
-            **cfg.temperature.model_dump(),
-            "total_steps": cfg.temperature.total_steps or cfg.train.steps,
-        }
-    )
-    generator_ema = None
-    if cfg.train.ema_decay is not None:
-        generator_ema = copy.deepcopy(generator).requires_grad_(False)
-    # Every rank draws different noise and data.
-    rank_seed = cfg.seed + 1_000_003 * rank
-    torch.manual_seed(rank_seed)  # dropout, gradient-penalty interpolation
-    return TrainState(
-        cfg=cfg,
-        dataset=dataset,
-        generator=generator,
-        critic=critic,
-        reward_net=reward_net,
-        opt_generator=opt_generator,
-        opt_critic=opt_critic,
-        opt_reward=opt_reward,
-        schedule=schedule,
-        noise_rng=torch.Generator(device).manual_seed(rank_seed),
-        data_rng=torch.Generator().manual_seed(rank_seed + 1),
-        generator_ema=generator_ema,
-    )
-
-
-@dataclass(frozen=True)
-class Runtime:
-    """How this process runs the steps; nothing here is saved. ``generator``, ``critic`` and
-    ``reward_net`` are the DistributedDataParallel views of the state's modules (the modules
-    themselves in one process): they average gradients across ranks."""
-
-    device: torch.device
-    autocast: torch.autocast
-    generator: torch.nn.Module
-    critic: torch.nn.Module  # for the critic's own step; the generator step uses the module
-    reward_net: torch.nn.Module | None
-    critic_objective: Callable[..., tuple[torch.Tensor, torch.Tensor]]
-    checkpoint: Path  # named when a loss diverges
-    compile_s: float | None = None  # seconds spent compiling the critic objective
-
-    @classmethod
-    def create(
-        cls,
-        state: TrainState,
-        ctx: distributed.Distributed,
-        device: torch.device,
-        checkpoint: Path,
-    ) -> Runtime:
-        """Wrap the modules for data parallelism; compile the critic objective if configured."""
-        amp = state.cfg.train.amp and device.type == "cuda"
-        autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp)
-        objective, compile_s = critic_objective, None
-        if state.cfg.train.compile:
-            log.info("compiling the critic step (train.compile)")
-            started = time.perf_counter()
-            objective = _compiled_critic_objective(
-                state.cfg, ctx, state.critic, state.vocab, device, autocast
-            )
-            compile_s = time.perf_counter() - started
-        return cls(
-            device=device,
-            autocast=autocast,
-            generator=ctx.wrap(state.generator),
-            critic=ctx.wrap(state.critic),
-            reward_net=ctx.wrap(state.reward_net) if state.reward_net is not None else None,
-            critic_objective=objective,
-            checkpoint=checkpoint,
-            compile_s=compile_s,
-        )
-
-
-def _compiled_critic_objective(
-    cfg: Config,
-    ctx: distributed.Distributed,
-    critic: torch.nn.Module,
-    vocab: Vocabulary,
-    device: torch.device,
-    autocast: torch.autocast,
-) -> Callable[..., tuple[torch.Tensor, torch.Tensor]]:
-    """:func:`critic_objective` compiled whole, penalty included, and compiled now (forward and
-    backward, on a batch of empty graphs) rather than inside the first timed step."""
-    if ctx.world_size > 1:
-        raise InputError(
-            "train.compile is for single-process runs: compiling the critic step through "
-            "DistributedDataParallel is not supported; set train.compile=false under torchrun"
-        )
-    if device.type == "cpu":
-        _check_cpp_compiler()
-    objective = compile_critic_objective()
-    batch, nodes = cfg.train.batch_size, vocab.max_atoms
-    x = torch.zeros(batch, nodes, vocab.num_atom_types, device=device)
-    adj = torch.zeros(batch, nodes, nodes, vocab.num_bond_types, device=device)
-    epsilon = torch.zeros(batch // cfg.gan.pack, device=device) if cfg.gan.gp_weight else None
-    # Restoring the RNGs keeps the run's draws (dropout) those of an uncompiled run's.
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), autocast:
-        # Distinct real and fake tensors: aliased ones would compile a graph that the
-        # first real step cannot reuse.
-        fake = (x.clone(), adj.clone())
-        loss, _ = objective(critic, (x, adj), fake, epsilon, cfg.gan.gp_weight)
-        torch.autograd.grad(loss, list(critic.parameters()))
-    return objective
-
-
-def _check_cpp_compiler() -> None:
-    """torch.compile's CPU backend builds C++: say so before training rather than mid-step."""
-    try:
-        from torch._inductor.cpp_builder import get_cpp_compiler  # private, may move
-    except ImportError:
-        return  # then torch.compile reports a missing compiler itself
-    try:
-        get_cpp_compiler()
-    except Exception as error:
-        raise InputError(
-            f"train.compile on CPU needs a C++ compiler for torch.compile ({error}); "
-            "install g++ or set CXX, or set train.compile=false"
-        ) from error
-
-
-class Update(NamedTuple):
-    """One optimiser step's loss, statistics for logging, and gradient norm (before clipping)."""
-
-    loss: torch.Tensor
-    stats: dict[str, float]
-    grad_norm: torch.Tensor  # 0-d, on the device: read when logged
-
-
-class Fake(NamedTuple):
-    """A batch from the generator, with what its losses need besides the graphs."""
-
-    z: torch.Tensor  # [B, Z]
-    graph: Graph  # [B, N, A], [B, N, N, R]: straight-through one-hot samples
-    logits: Graph  # atoms [B, N, A], bonds of the pairs i < j [B, N(N-1)/2, R]
-
-
-def real_batch(state: TrainState, rt: Runtime) -> Graph:
-    """``train.batch_size`` training graphs drawn with ``state.data_rng``, one-hot."""
-    train_x, train_adj = state.dataset.train.x, state.dataset.train.adj  # uint8 [M, N], [M, N, N]
-    idx = torch.randint(len(train_x), (state.cfg.train.batch_size,), generator=state.data_rng)
-    x = F.one_hot(train_x[idx].to(rt.device).long(), state.vocab.num_atom_types).float()
-    adj = F.one_hot(train_adj[idx].to(rt.device).long(), state.vocab.num_bond_types).float()
-    return x, adj  # [B, N, A], [B, N, N, R]
-
-
-def critic_step(state: TrainState, rt: Runtime, real: Graph, tau: float) -> Update:
-    """One WGAN-GP critic update against a fresh fake batch (the generator is not trained)."""
-    batch_size = real[0].shape[0]
-    with torch.no_grad(), rt.autocast:
-        z = state.generator.sample_noise(
-            batch_size, generator=state.noise_rng, device=rt.device
-        )  # [B, Z]
-        fake = state.generator(z, tau, generator=state.noise_rng)  # [B, N, A], [B, N, N, R]
-    with rt.autocast:
-        # host sync: molgen.gan hands back its statistics as floats, in one transfer
-        loss, stats = critic_loss(
-            rt.critic, real, fake, state.cfg.gan.gp_weight, objective=rt.critic_objective
-        )
-    clip = state.cfg.train.grad_clip
-    grad_norm = _update(loss, state.opt_critic, state.critic, clip, "critic", state, rt)
-    return Update(loss, stats, grad_norm)
-
-
-def generate(state: TrainState, rt: Runtime, tau: float) -> Fake:
-    """A fake batch for the generator's own step (with gradients, through the DDP view)."""
-    z = state.generator.sample_noise(
-        state.cfg.train.batch_size, generator=state.noise_rng, device=rt.device
-    )  # [B, Z]
-    with rt.autocast:
-        graph, atom_logits, bond_logits = rt.generator(
-            z, tau, generator=state.noise_rng, return_logits=True
-        )
-    return Fake(z, graph, (atom_logits, bond_logits))
-
-
-def reward_step(state: TrainState, rt: Runtime, real: Graph, fake: Fake) -> dict[str, float]:
-    """One update of the reward network towards RDKit's rewards of real and generated graphs."""
-    graphs = tuple(
-        torch.cat([r, f.detach()]) for r, f in zip(real, fake.graph, strict=True)
-    )  # [2B, N, A], [2B, N, N, R]
-    # host sync: RDKit scores the graphs on the host
-    target = molecule_rewards(graphs, state.vocab, state.cfg.reward.objectives).to(
-        rt.device
-    )  # [2B]
-    loss = reward_loss(rt.reward_net, graphs, target)
-    _update(loss, state.opt_reward, state.reward_net, None, "reward", state, rt)
-    # host sync: both numbers in one transfer (this step waited for RDKit's scores anyway)
-    numbers = torch.stack([loss.detach(), target[len(real[0]) :].mean()]).tolist()
-    return dict(zip(("reward_loss", "reward_rdkit_fake"), numbers, strict=True))
-
-
-def generator_step(state: TrainState, rt: Runtime, fake: Fake) -> Update:
-    """One generator update: adversarial, + RL once ``gan.rl_start`` is reached, + diversity."""
-    gan = state.cfg.gan
-    with rt.autocast:
-        # host sync: molgen.gan hands back its statistics as floats, in one transfer
-        loss, stats = generator_loss(
-            state.critic,
-            fake.graph,
-            reward_net=state.reward_net,
-            rl_weight=gan.rl_weight if state.step >= gan.rl_start else 0.0,
-            diversity_weight=gan.diversity_weight,
-            z=fake.z,
-            # Probabilities, not samples: identical one-hots give no gradient.
-            diversity_inputs=tuple(logits.softmax(-1) for logits in fake.logits)
-            if gan.diversity_weight > 0
-            else None,
-        )
-    clip = state.cfg.train.grad_clip
-    grad_norm = _update(loss, state.opt_generator, state.generator, clip, "generator", state, rt)
-    return Update(loss, stats, grad_norm)
-
-
-def _update(
-    loss: torch.Tensor,
-    optimizer: torch.optim.Optimizer,
-    module: torch.nn.Module,
-    max_norm: float | None,
-    name: str,
-    state: TrainState,
-    rt: Runtime,
-) -> torch.Tensor:
-    """Backpropagate ``loss``, clip (if configured), refuse non-finite updates, step; returns
-    the gradient norm before clipping (0-d, on the device) for logging."""
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    grad_norm = torch.nn.utils.clip_grad_norm_(
-        module.parameters(), max_norm if max_norm is not None else float("inf")
-    )
-    _check_finite(loss, grad_norm, name, state.step, rt.checkpoint)
-    optimizer.step()
-    _check_finite_weights(optimizer, name, state.step, rt.checkpoint)
-    return grad_norm
-
-
-def _check_finite(
-    loss: torch.Tensor, grad_norm: torch.Tensor, name: str, step: int, checkpoint: Path
-) -> None:
-    """Stop before a non-finite update reaches the weights. The gradient norm is checked too:
-    after DDP's all-reduce it is the same on every rank, so all ranks stop together."""
-    # host sync: whether to apply the update must be known before it is applied
-    if not bool(torch.isfinite(loss) & torch.isfinite(grad_norm)):
-        raise TrainingDiverged(
-            f"{name} loss is {loss.item()} (gradient norm {grad_norm.item()}) at step {step}; "
-            "training "
-            f"stopped and {_kept(checkpoint)} (try a lower learning rate, train.grad_clip, or a "
-            "higher temperature.tau_min)"
-        )
-
-
-def _check_finite_weights(
-    optimizer: torch.optim.Optimizer, name: str, step: int, checkpoint: Path
-) -> None:
-    """Stop when an update made a weight NaN or infinite (a finite loss and gradient can still
-    give one, e.g. through a huge learning rate). One fused kernel and one sync: the L2 norm of
-    each tensor, then their maximum, which is NaN or inf when a weight is (or when a weight is
-    beyond ~1e19, whose square overflows: as diverged). The max-norm would be exact but is 10x
-    slower on CPU."""
-    params = [p for group in optimizer.param_groups for p in group["params"]]
-    largest = torch.stack(torch._foreach_norm(params)).max()
-    # host sync: to name the update that broke the weights, before the next step uses them
-    if not bool(torch.isfinite(largest)):
-        lrs = sorted({group["lr"] for group in optimizer.param_groups})
-        raise TrainingDiverged(
-            f"{name} weights became non-finite (norm {largest.item()}) in the update of step "
-            f"{step} (learning rate {', '.join(map(str, lrs))}); training stopped and "
-            f"{_kept(checkpoint)} (try a lower learning rate or train.grad_clip)"
-        )
-
-
-def _kept(checkpoint: Path) -> str:
-    if checkpoint.exists():
-        return f"the last good checkpoint is {checkpoint}"
-    return "no checkpoint was written yet"
-
-
-def ema_decay_at(decay: float, updates: int) -> float:
-    """The decay of update number ``updates`` (0 for the first): ``min(decay, (1 + t) /
-    (10 + t))``, so the average forgets the initial weights within the first steps instead of
-    carrying them for ``1 / (1 - decay)`` steps (TensorFlow's ExponentialMovingAverage with
-    ``num_updates``)."""
-    return min(decay, (1 + updates) / (10 + updates))
-
-
-@torch.no_grad()
-def update_ema(average: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
-    r"""Move each parameter of ``average`` towards ``model``'s:
-    :math:`\bar\theta \leftarrow d\,\bar\theta + (1 - d)\,\theta`."""
-    for averaged, current in zip(average.parameters(), model.parameters(), strict=True):
-        averaged.lerp_(current, 1.0 - decay)
 
 
 def log_step(

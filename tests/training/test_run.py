@@ -522,7 +522,7 @@ def test_the_checkpoint_schema_is_what_the_trainer_writes_and_what_older_files_h
     assert set(state) == written
     assert set(run_module.CHECKPOINT_ENTRIES) == written - {"format", "molgen_version"}
     run_module.check_entries(state, run_module.CHECKPOINT_ENTRIES, ema_run)
-    from molgen.training.trainer import TrainState
+    from molgen.training.state import TrainState
 
     assert set(TrainState.STATEFUL) <= set(run_module.CHECKPOINT_ENTRIES)
 

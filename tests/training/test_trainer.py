@@ -21,6 +21,8 @@ from molgen.training import (
     save_checkpoint,
     train,
 )
+from molgen.training import state as state_module
+from molgen.training import steps as steps_module
 from molgen.training import trainer as trainer_module
 
 runner = CliRunner()
@@ -119,18 +121,6 @@ def test_resume_gives_identical_parameters(tmp_path, cache_dir):
         assert torch.equal(a[key], b[key]), key
 
 
-def test_ema_follows_the_hand_computed_average():
-    model, average = torch.nn.Linear(3, 2), torch.nn.Linear(3, 2)
-    start = [p.detach().clone() for p in average.parameters()]
-    trainer_module.update_ema(average, model, 0.75)
-    for before, current, after in zip(start, model.parameters(), average.parameters(), strict=True):
-        torch.testing.assert_close(after, 0.75 * before + 0.25 * current.detach())
-    # Warm-up: update t uses min(decay, (1 + t) / (10 + t)).
-    assert trainer_module.ema_decay_at(0.999, 0) == 0.1
-    assert trainer_module.ema_decay_at(0.999, 90) == 91 / 100
-    assert trainer_module.ema_decay_at(0.5, 90) == 0.5
-
-
 def test_ema_run_keeps_the_average_and_samples_it(tmp_path, cache_dir):
     """Three steps with decay 0.5: the average is d2 (d1 (d0 w0 + (1 - d0) w1) + ...) of the
     generator after each step, which a run without EMA (same seed, same draws) reproduces."""
@@ -171,7 +161,7 @@ def test_interrupt_saves_and_resume_matches(tmp_path, cache_dir, monkeypatch):
     train(cfg, straight, progress=False)
 
     calls = {"n": 0}
-    original = trainer_module.generator_loss
+    original = steps_module.generator_loss
 
     def generator_loss_then_ctrl_c(*args, **kwargs):
         calls["n"] += 1
@@ -179,12 +169,12 @@ def test_interrupt_saves_and_resume_matches(tmp_path, cache_dir, monkeypatch):
             os.kill(os.getpid(), signal.SIGINT)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(trainer_module, "generator_loss", generator_loss_then_ctrl_c)
+    monkeypatch.setattr(steps_module, "generator_loss", generator_loss_then_ctrl_c)
     with pytest.raises(Interrupted, match="SIGINT: stopped at step 3 of 8") as stopped:
         train(cfg, interrupted, progress=False)
     assert stopped.value.signum == signal.SIGINT
     assert load_checkpoint(interrupted)["step"] == 3  # the step in flight completed, then saved
-    monkeypatch.setattr(trainer_module, "generator_loss", original)
+    monkeypatch.setattr(steps_module, "generator_loss", original)
     train(cfg, interrupted, resume=True, progress=False)
     a, b = parameters(straight), parameters(interrupted)
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -197,7 +187,7 @@ def test_nan_loss_stops_with_clear_message_and_keeps_last_checkpoint(
     cfg = debug_config(
         cache_dir, "train.steps=10", "train.checkpoint_every=4", "train.eval_every=100"
     )
-    original = trainer_module.critic_loss
+    original = steps_module.critic_loss
     calls = {"n": 0}
 
     def critic_loss_nan_later(*args, **kwargs):
@@ -207,7 +197,7 @@ def test_nan_loss_stops_with_clear_message_and_keeps_last_checkpoint(
             (loss * float("nan"), stats) if calls["n"] > 2 * 6 else (loss, stats)
         )  # step 6, n_critic=2
 
-    monkeypatch.setattr(trainer_module, "critic_loss", critic_loss_nan_later)
+    monkeypatch.setattr(steps_module, "critic_loss", critic_loss_nan_later)
     with pytest.raises(TrainingDiverged, match=r"critic loss is nan .*at step 6.*checkpoint\.pt"):
         train(cfg, run_dir, progress=False)
     state = load_checkpoint(run_dir)
@@ -380,7 +370,7 @@ def test_compile_is_refused_clearly_where_it_cannot_run(cache_dir, monkeypatch):
     cfg = debug_config(cache_dir, "train.compile=true")
     two_processes = type("Ctx", (), {"world_size": 2})()
     with pytest.raises(InputError, match="train.compile is for single-process runs"):
-        trainer_module._compiled_critic_objective(
+        state_module._compiled_critic_objective(
             cfg, two_processes, None, None, torch.device("cpu"), None
         )
 
@@ -390,7 +380,7 @@ def test_compile_is_refused_clearly_where_it_cannot_run(cache_dir, monkeypatch):
     monkeypatch.setattr("torch._inductor.cpp_builder.get_cpp_compiler", no_compiler)
     one_process = type("Ctx", (), {"world_size": 1})()
     with pytest.raises(InputError, match=r"train.compile on CPU needs a C\+\+ compiler"):
-        trainer_module._compiled_critic_objective(
+        state_module._compiled_critic_objective(
             cfg, one_process, None, None, torch.device("cpu"), None
         )
 
@@ -446,7 +436,7 @@ def test_weights_made_non_finite_by_an_update_stop_training(tmp_path, cache_dir,
 
 def test_sigterm_saves_stops_and_exits_143(tmp_path, cache_dir, monkeypatch):
     calls = {"n": 0}
-    original = trainer_module.generator_loss
+    original = steps_module.generator_loss
 
     def generator_loss_then_sigterm(*args, **kwargs):
         calls["n"] += 1
@@ -454,7 +444,7 @@ def test_sigterm_saves_stops_and_exits_143(tmp_path, cache_dir, monkeypatch):
             os.kill(os.getpid(), signal.SIGTERM)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(trainer_module, "generator_loss", generator_loss_then_sigterm)
+    monkeypatch.setattr(steps_module, "generator_loss", generator_loss_then_sigterm)
     run_dir = tmp_path / "run"
     result = _cli_train(cache_dir, run_dir, "train.steps=8", "--out", str(run_dir))
     assert result.exit_code == 128 + signal.SIGTERM, result.output
