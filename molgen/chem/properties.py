@@ -16,13 +16,16 @@ Sources of the definitions:
   ``compute_scaffold`` with ``min_rings=2``);
 * KL descriptors: GuacaMol ``KLDivBenchmark.pc_descriptor_subset``;
 * molecular weight: ``Descriptors.MolWt`` (MOSES ``weight``); MOSES' filters:
-  :func:`molgen.chem.moses.passes_moses_filters`.
+  :func:`molgen.chem.moses.passes_moses_filters`;
+* rings (:func:`ring_counts`): RDKit's ring perception (``mol.GetRingInfo()``, the symmetrized
+  SSSR of sanitization), the rings MOSES' filters read for their large-ring rule.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from rdkit import Chem
@@ -39,7 +42,7 @@ from rdkit.Chem import rdMolDescriptors as rdmd
 from rdkit.Chem.Scaffolds import MurckoScaffold
 
 from molgen.chem.mol import check_mol, check_smiles, parse_smiles
-from molgen.chem.moses import passes_moses_filters
+from molgen.chem.moses import MOSES_MAX_RING, passes_moses_filters
 from molgen.chem.rdlog import rdkit_quiet
 
 try:  # RDKit ships the SA scorer as a Contrib module, importable in current wheels
@@ -56,6 +59,8 @@ except ImportError:  # older layouts: Contrib is a plain directory
 __all__ = [
     "FEATURES",
     "KL_DESCRIPTORS",
+    "RING_SIZE_BINS",
+    "RingCounts",
     "brics_fragments",
     "classify_smiles",
     "compute_features",
@@ -67,6 +72,7 @@ __all__ = [
     "normalized_sa",
     "qed",
     "qed_properties",
+    "ring_counts",
     "sa_score",
 ]
 
@@ -219,6 +225,61 @@ def kl_descriptors(mol: Chem.Mol) -> np.ndarray:
     values = np.array([getattr(Descriptors, name)(mol) for name in KL_DESCRIPTORS], np.float64)
     values[~np.isfinite(values)] = 0.0
     return values
+
+
+#: Ring sizes counted one by one by :class:`RingCounts`; the last bin holds every ring of
+#: :data:`~molgen.chem.moses.MOSES_MAX_RING` (8) atoms or more.
+RING_SIZE_BINS = tuple(range(3, MOSES_MAX_RING + 1))
+
+
+@dataclass(frozen=True)
+class RingCounts:
+    """Ring counts summed over molecules (``+`` adds two sets' counts, so parts computed apart
+    sum to the counts of the whole): ``molecules`` counted, ``rings`` (their SSSR rings),
+    ``aromatic_rings`` (rings whose bonds are all aromatic, RDKit's ``NumAromaticRings``),
+    ``rings_by_size`` (rings of 3, 4, 5, 6, 7 and >= 8 atoms: :data:`RING_SIZE_BINS`) and
+    ``with_large_ring`` (molecules with a ring of >= 8 atoms, those MOSES' filters reject)."""
+
+    molecules: int = 0
+    rings: int = 0
+    aromatic_rings: int = 0
+    rings_by_size: tuple[int, ...] = (0,) * len(RING_SIZE_BINS)
+    with_large_ring: int = 0
+
+    def __add__(self, other: RingCounts) -> RingCounts:
+        return RingCounts(
+            self.molecules + other.molecules,
+            self.rings + other.rings,
+            self.aromatic_rings + other.aromatic_rings,
+            tuple(a + b for a, b in zip(self.rings_by_size, other.rings_by_size, strict=True)),
+            self.with_large_ring + other.with_large_ring,
+        )
+
+
+def _ring_counts_of(mol: Chem.Mol) -> RingCounts:
+    rings = mol.GetRingInfo()
+    sizes = [len(atoms) for atoms in rings.AtomRings()]
+    aromatic = sum(
+        all(mol.GetBondWithIdx(b).GetIsAromatic() for b in bonds) for bonds in rings.BondRings()
+    )
+    by_size = [0] * len(RING_SIZE_BINS)
+    for size in sizes:
+        by_size[min(size, MOSES_MAX_RING) - RING_SIZE_BINS[0]] += 1
+    large = any(size >= MOSES_MAX_RING for size in sizes)
+    return RingCounts(1, len(sizes), aromatic, tuple(by_size), int(large))
+
+
+def ring_counts(smiles: Iterable[str]) -> RingCounts:
+    """:class:`RingCounts` of the molecules of ``smiles`` (each must parse and sanitize; a
+    SMILES of several fragments is one molecule). Raises ValueError naming a SMILES that does
+    not."""
+    total = RingCounts()
+    for text in smiles:
+        mol = parse_smiles(text)
+        if mol is None:
+            raise ValueError(f"smiles: {text!r} does not parse and sanitize")
+        total += _ring_counts_of(mol)
+    return total
 
 
 def classify_smiles(

@@ -2,10 +2,12 @@ import numpy as np
 import pytest
 from rdkit import Chem
 from rdkit.Chem import QED, AllChem, Crippen
+from rdkit.Chem import rdMolDescriptors as rdmd
 
 from molgen.chem.properties import (
     FEATURES,
     KL_DESCRIPTORS,
+    RingCounts,
     brics_fragments,
     classify_smiles,
     compute_features,
@@ -17,6 +19,7 @@ from molgen.chem.properties import (
     normalized_sa,
     qed,
     qed_properties,
+    ring_counts,
     sa_score,
 )
 
@@ -141,3 +144,58 @@ def test_compute_features_shapes_and_validation():
         compute_features(["CCO"], ["molar_mass"])
     with pytest.raises(ValueError, match="does not parse"):
         compute_features(["C(C)(C)(C)(C)C"], ["qed"])
+
+
+# name: (SMILES, rings by size 3, 4, 5, 6, 7, >=8, aromatic rings), counted by hand
+HAND_COUNTED_RINGS = {
+    "benzene": ("c1ccccc1", (0, 0, 0, 1, 0, 0), 1),
+    "naphthalene": ("c1ccc2ccccc2c1", (0, 0, 0, 2, 0, 0), 2),
+    "pyridine": ("c1ccncc1", (0, 0, 0, 1, 0, 0), 1),
+    "indole": ("c1ccc2[nH]ccc2c1", (0, 0, 1, 1, 0, 0), 2),
+    "tetralin": ("c1ccc2c(c1)CCCC2", (0, 0, 0, 2, 0, 0), 1),  # one aromatic, one saturated
+    "cyclohexene": ("C1=CCCCC1", (0, 0, 0, 1, 0, 0), 0),
+    "cyclopropane": ("C1CC1", (1, 0, 0, 0, 0, 0), 0),
+    "cyclobutane": ("C1CCC1", (0, 1, 0, 0, 0, 0), 0),
+    "cycloheptane": ("C1CCCCCC1", (0, 0, 0, 0, 1, 0), 0),
+    "cyclooctane": ("C1CCCCCCC1", (0, 0, 0, 0, 0, 1), 0),
+    "15-membered lactone": ("O=C1CCCCCCCCCCCCCO1", (0, 0, 0, 0, 0, 1), 0),
+    "benzo-macrocycle": ("c1ccc2c(c1)CCCCCCCCCC2", (0, 0, 0, 1, 0, 1), 1),  # 6 + 12 atoms
+    "ethanol": ("CCO", (0,) * 6, 0),
+}
+
+
+@pytest.mark.parametrize("name", HAND_COUNTED_RINGS)
+def test_ring_counts_match_hand_counts(name):
+    smiles, by_size, aromatic = HAND_COUNTED_RINGS[name]
+    counts = ring_counts([smiles])
+    assert counts.molecules == 1
+    assert counts.rings_by_size == by_size and counts.rings == sum(by_size)
+    assert counts.aromatic_rings == aromatic
+    assert counts.with_large_ring == (by_size[-1] > 0)
+
+
+def test_ring_counts_sum_over_molecules_and_parts():
+    smiles = [entry[0] for entry in HAND_COUNTED_RINGS.values()]
+    whole = ring_counts(smiles)
+    assert whole == ring_counts(smiles[:5]) + ring_counts(smiles[5:])
+    assert whole.molecules == len(smiles)
+    by_size = [entry[1] for entry in HAND_COUNTED_RINGS.values()]
+    assert whole.rings_by_size == tuple(map(sum, zip(*by_size, strict=True)))
+    assert whole.with_large_ring == 3  # cyclooctane, the lactone, the benzo-macrocycle
+    assert ring_counts([]) == RingCounts()
+
+
+def test_aromatic_ring_count_is_rdkits_on_drug_like_molecules():
+    drugs = [
+        "CC(=O)Oc1ccccc1C(=O)O",
+        "CN1C=NC2=C1C(=O)N(C(=O)N2C)C",  # caffeine written kekulé: RDKit aromatizes both rings
+        "Cc1ccc(cc1)S(=O)(=O)N",
+        "O=C(O)c1ccc2[nH]c3ccccc3c2c1",
+    ]
+    expected = sum(rdmd.CalcNumAromaticRings(Chem.MolFromSmiles(s)) for s in drugs)
+    assert ring_counts(drugs).aromatic_rings == expected
+
+
+def test_ring_counts_refuse_an_unparsable_smiles():
+    with pytest.raises(ValueError, match="C1CC"):
+        ring_counts(["c1ccccc1", "C1CC"])
