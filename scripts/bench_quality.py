@@ -21,7 +21,14 @@ wheel (the test sets with the statistics MOSES ships for them), or the files ``-
 ``--moses-test-scaffolds``, ``--moses-train``, whose statistics are built once per run (and
 cached under the config's ``data.cache_dir``). A row
 then also has ``moses`` (MOSES' keys) and ``samples_per_s`` (molecules per second of the
-sampling call, decoding to SMILES included), and prints them on a line of its own.
+sampling call, decoding to SMILES included), and prints them on a line of its own; and the
+ring statistics of the MOSES-valid samples (duplicates included) with their mean QED and SA,
+printed beside the test set's on a third line: ``aromatic_rings``, ``ring_size_hist``,
+``large_ring_share`` (molgen.metrics.rings.RING_DEFINITIONS), ``qed`` and ``sa`` (molgen's
+metrics: over strict-valid samples). The test set's figures (quality.json's
+``moses_test_figures``) are computed once per run: its ring statistics on a seeded subset of
+20,000 molecules (``TEST_RING_MOLECULES``), its mean QED and SA on all of it (from the
+statistics MOSES ships for its own test set).
 
 ``--tune-temperature`` then scores a grid of sampling temperatures (atoms x bonds) on the
 validation split (FCD against ``val.smi``, ``--tune-samples`` each), picks the lowest FCD (or,
@@ -44,9 +51,11 @@ import math
 import time
 from pathlib import Path
 
+from molgen.chem.moses import classify_smiles_moses
 from molgen.config import Config, load_config
 from molgen.metrics import Reference, compute_metrics
 from molgen.metrics.moses import MOSES, moses_references
+from molgen.metrics.rings import RING_SIZE_LABELS, ring_statistics_of_smiles, seeded_subset
 from molgen.plotting import pyplot, save_figure
 from molgen.training import train
 from molgen.training.constraints import constraint_report
@@ -70,6 +79,11 @@ MOSES_PRINTED = (
     "FCD/TestSF",
     "IntDiv",
 )
+#: MOSES rows: the sample figures printed beside the test set's (quality.json's
+#: ``moses_test_figures``).
+MOSES_FIGURES = ("aromatic_rings", "ring_size_hist", "large_ring_share", "qed", "sa")
+#: Test-set molecules whose ring statistics are computed (a seeded subset; about 2 s).
+TEST_RING_MOLECULES = 20_000
 
 
 def segment_time(run_dir: Path) -> tuple[float, int]:
@@ -105,7 +119,28 @@ def score(
     if moses is not None:
         row["samples_per_s"] = n / sampling_s
         row["moses"] = compute_metrics(smiles, moses, benchmark=MOSES)
+        row |= sample_figures(smiles)
     return row
+
+
+def sample_figures(smiles: list[str | None]) -> dict:
+    """:data:`MOSES_FIGURES` of samples: ring statistics of the MOSES-valid ones (duplicates
+    included), mean QED and SA of the strict-valid ones (molgen's ``qed`` and ``sa``)."""
+    valid = [canonical for canonical, reason in classify_smiles_moses(smiles) if reason is None]
+    return {**ring_statistics_of_smiles(valid), **compute_metrics(smiles, metrics=("qed", "sa"))}
+
+
+def test_set_figures(test: Reference) -> dict:
+    """:data:`MOSES_FIGURES` of a MOSES test set: ring statistics of a seeded subset of
+    :data:`TEST_RING_MOLECULES` molecules (``ring_molecules`` says how many), mean QED and SA
+    of all of them (the statistics the FCD and property distances already read)."""
+    subset = seeded_subset(test.canonical, TEST_RING_MOLECULES)
+    return {
+        "ring_molecules": len(subset),
+        **ring_statistics_of_smiles(subset),
+        "qed": float(test.feature("qed").mean()),
+        "sa": float(test.feature("sa").mean()),
+    }
 
 
 def load_references(run_dir: Path, cfg: Config) -> dict[str, Reference]:
@@ -169,7 +204,25 @@ def plot(rows: list[dict], path: Path, x: str) -> None:
     save_figure(fig, path)
 
 
-def print_row(row: dict) -> None:
+def figures_line(row: dict, test: dict) -> str:
+    """The row's :data:`MOSES_FIGURES`, each followed by the test set's in parentheses."""
+
+    def pair(key: str) -> str:
+        return f"{row[key]:.3f} ({test[key]:.3f})"
+
+    sizes = "/".join(RING_SIZE_LABELS)
+    shares = "/".join(f"{row['ring_size_hist'][label]:.2f}" for label in RING_SIZE_LABELS)
+    test_shares = "/".join(f"{test['ring_size_hist'][label]:.2f}" for label in RING_SIZE_LABELS)
+    return (
+        f"  rings (test): aromatic/mol={pair('aromatic_rings')} "
+        f"8+ share={pair('large_ring_share')} sizes {sizes}={shares} ({test_shares}) "
+        f"QED={pair('qed')} SA={pair('sa')}"
+    )
+
+
+def print_row(row: dict, test_figures: dict | None = None) -> None:
+    """The row's line; MOSES rows add MOSES' metrics and, with ``test_figures``
+    (:func:`test_set_figures`), the ring statistics beside the test set's."""
     print(
         f"{row['minutes']:7.1f} {row['step']:7d} {row['ms_per_step']:7.1f} "
         + " ".join(f"{row[c]:>10.4f}" for c in COLUMNS),
@@ -181,6 +234,8 @@ def print_row(row: dict) -> None:
             + " ".join(f"{k}={row['moses'].get(k, math.nan):.4f}" for k in MOSES_PRINTED),
             flush=True,
         )
+    if "aromatic_rings" in row and test_figures is not None:
+        print(figures_line(row, test_figures), flush=True)
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
@@ -248,6 +303,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         if benchmark == "moses"
         else None
     )
+    test_figures = None if moses is None else test_set_figures(moses["test"])
     references: dict[str, Reference] = {}
     rows: list[dict] = []
     trained_s = 0.0
@@ -267,7 +323,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 ),
             }
         )
-        print_row(rows[-1])
+        print_row(rows[-1], test_figures)
     for i in range(args.intervals if trains else 0):
         steps = (
             [] if args.steps is None else [f"train.steps={args.steps * (i + 1) // args.intervals}"]
@@ -285,17 +341,18 @@ def main(argv: list[str] | None = None) -> list[dict]:
             **score(run_dir, args.samples, i, references, "test", args.sample_temperature, moses),
         }
         rows.append(row)
-        print_row(row)
+        print_row(row, test_figures)
     result = {"config": args.config, "overrides": args.overrides, "rows": rows}
     if benchmark == "moses":
         result["moses_references"] = {
             k: None if v is None else str(v) for k, v in moses_files.items()
         }
+        result["moses_test_figures"] = test_figures
     if args.tune_temperature:
         chosen, grid = tune_temperature(run_dir, args.tune_samples, references, args.max_fcd)
         final = {**rows[-1], **score(run_dir, args.samples, 0, references, "test", chosen, moses)}
         print(f"sampling temperature chosen on val: atoms {chosen[0]}, bonds {chosen[1]}")
-        print_row(final)
+        print_row(final, test_figures)
         result |= {"tuned": {"atoms": chosen[0], "bonds": chosen[1], **final}, "grid": grid}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "quality.json").write_text(json.dumps(result, indent=2))

@@ -8,11 +8,16 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
+from rdkit import Chem
 from typer.testing import CliRunner
 
+from molgen.chem.properties import qed
 from molgen.cli import app
+from molgen.metrics import Reference
 from molgen.metrics.moses import MOSES_TABLE_COLUMNS
+from molgen.metrics.rings import RING_DEFINITIONS, ring_statistics_of_smiles, seeded_subset
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "bench_quality.py"
 
@@ -90,6 +95,32 @@ def _moses_head(split: str, path: Path, lines: int) -> Path:
     return path
 
 
+def test_moses_figures_of_samples_and_of_a_test_set_beside_them(module, tmp_path, monkeypatch):
+    # benzene, naphthalene and cyclooctane: 3 rings of 6, 6+6, 8 atoms, 3 of them aromatic
+    samples = ["c1ccccc1", "c1ccc2ccccc2c1", "C1CCCCCCC1", None, "C1CC"]  # 2 invalid
+    figures = module.sample_figures(samples)
+    assert figures["aromatic_rings"] == pytest.approx(3 / 3)
+    assert figures["large_ring_share"] == pytest.approx(1 / 3)
+    assert figures["ring_size_hist"]["6"] == pytest.approx(3 / 4)
+    assert figures["ring_size_hist"]["8+"] == pytest.approx(1 / 4)
+    assert figures["qed"] == pytest.approx(
+        np.mean([qed(Chem.MolFromSmiles(s)) for s in samples[:3]])
+    )
+    assert 1 <= figures["sa"] <= 10
+    monkeypatch.setattr(module, "TEST_RING_MOLECULES", 2)  # a seeded subset of the test set
+    test = Reference(["c1ccccc1", "CCO", "c1ccc2ccccc2c1", "C1CCCCCCC1"], cache_dir=tmp_path)
+    test_figures = module.test_set_figures(test)
+    assert test_figures["ring_molecules"] == 2
+    subset = seeded_subset(test.canonical, 2)
+    assert {k: test_figures[k] for k in RING_DEFINITIONS} == ring_statistics_of_smiles(subset)
+    assert test_figures["qed"] == pytest.approx(
+        np.mean([qed(Chem.MolFromSmiles(s)) for s in test.canonical])
+    )
+    line = module.figures_line(figures, test_figures)
+    assert f"aromatic/mol=1.000 ({test_figures['aromatic_rings']:.3f})" in line
+    assert "sizes 3/4/5/6/7/8+=0.00/0.00/0.00/0.75/0.00/0.25" in line
+
+
 def test_moses_reference_files_need_the_moses_benchmark(module, tmp_path, capsys):
     args = ["--steps", "2", "--config", "configs/debug.yaml", "--out", str(tmp_path)]
     with pytest.raises(SystemExit) as exit_info:
@@ -126,8 +157,16 @@ def test_moses_rows_equal_molgen_evaluate_on_the_same_samples(module, tmp_path, 
         assert set(MOSES_TABLE_COLUMNS) <= row["moses"].keys()
         assert row["moses"]["valid"] == 1.0  # valence budgets: every sample sanitizes
         assert row["samples_per_s"] > 0
+        assert set(module.MOSES_FIGURES) <= row.keys()
+        assert math.isfinite(row["aromatic_rings"]) and 0 <= row["large_ring_share"] <= 1
     result = json.loads((tmp_path / "bench" / "quality.json").read_text())
     assert result["rows"][-1]["moses"].keys() == rows[-1]["moses"].keys()
+    assert set(module.MOSES_FIGURES) <= result["rows"][-1].keys()
+    test_figures = result["moses_test_figures"]
+    assert test_figures["ring_molecules"] == 200  # the whole (small) test file
+    assert test_figures["aromatic_rings"] == pytest.approx(
+        ring_statistics_of_smiles(files["test"].read_text().split())["aromatic_rings"]
+    )
     assert result["moses_references"]["test"] == str(files["test"])
     # The last row (seed 1) scored the checkpoint that is on disk: evaluate draws the same
     # samples from it and scores them with fresh references and an empty cache.
