@@ -17,6 +17,7 @@ from pathlib import Path
 
 import typer
 
+from molgen.choices import BENCHMARK_NAMES
 from molgen.config import load_config, to_yaml
 from molgen.errors import Interrupted, MolgenError, MolgenFault
 
@@ -277,13 +278,10 @@ def export(
     _echo(f"wrote the generator of {run} to {output} ({output.stat().st_size / 1e6:.1f} MB)")
 
 
-class BenchmarkName(str, enum.Enum):
-    """``--benchmark``'s choices: the names of :data:`molgen.metrics.BENCHMARKS` (a test holds
-    them equal), written out here because importing the registry takes seconds (torch, RDKit)
-    that the other commands must not pay."""
-
-    molgen = "molgen"
-    moses = "moses"
+#: ``--benchmark``'s choices: the names of :data:`molgen.metrics.BENCHMARKS` (a test holds them
+#: equal), read from :mod:`molgen.choices` because importing the registry takes seconds (torch,
+#: RDKit) that the other commands must not pay.
+BenchmarkName = enum.Enum("BenchmarkName", {name: name for name in BENCHMARK_NAMES}, type=str)
 
 
 @app.command()
@@ -317,7 +315,7 @@ def evaluate(
     wandb: bool = typer.Option(False, "--wandb", help="log the report to a W&B run"),
     progress: bool = typer.Option(True, help="show a progress bar"),
     benchmark: BenchmarkName = typer.Option(
-        BenchmarkName.molgen,
+        BenchmarkName(BENCHMARK_NAMES[0]),
         "--benchmark",
         help="molgen's metrics, or MOSES' (get_all_metrics keys)",
     ),
