@@ -8,6 +8,7 @@ here, so a name is written once; importing this module costs nothing (no torch),
 from __future__ import annotations
 
 __all__ = [
+    "BENCHMARK_NAMES",
     "BOND_HEADS",
     "CONNECT_ALIASES",
     "CONNECT_DEFAULT",
@@ -39,5 +40,8 @@ CONSTRAINTS = ("none", "valence", "valence_connected")
 BOND_HEADS = ("linear", "pairwise")
 #: ``data.name``: the bundled sample and the packaged sets (``molgen.data.sources.DATASETS``).
 DATASETS = ("qm9_5k", "qm9", "moses")
+#: ``molgen evaluate --benchmark``: the names of ``molgen.metrics.BENCHMARKS``, in its order,
+#: the default first.
+BENCHMARK_NAMES = ("molgen", "moses")
 #: ``reward.objectives``: the scores of ``molgen.training.rewards.OBJECTIVES``.
 OBJECTIVES = ("validity", "qed", "logp", "sa")

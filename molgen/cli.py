@@ -17,6 +17,7 @@ from pathlib import Path
 
 import typer
 
+from molgen.choices import BENCHMARK_NAMES
 from molgen.config import load_config, to_yaml
 from molgen.errors import Interrupted, MolgenError, MolgenFault
 
@@ -25,7 +26,8 @@ class _Molgen(typer.Typer):
     """The command line, with one guarantee more than typer's: when standard output cannot be
     written (``> /dev/full``, a full disk behind ``> file``), the command ends with one line on
     stderr and exit code 1, not a traceback. Every command's own errors are reported inside it
-    (:func:`_reported`); what reaches here is the printing of its results."""
+    (:func:`_reported`); what reaches here is typer's own printing (help, usage), as commands
+    print their results with :func:`_echo`."""
 
     def __call__(self, *args, **kwargs):
         try:
@@ -50,6 +52,15 @@ def _stdout_failed(error: OSError) -> None:
         f"error: cannot write the output: {error.strerror or error}", fg=typer.colors.RED, err=True
     )
     sys.exit(1)
+
+
+def _echo(message: str, nl: bool = True) -> None:
+    """Print a result on stdout; a failed write ends the command like :class:`_Molgen`, with
+    the same line, inside a command's :func:`_reported` body too."""
+    try:
+        typer.echo(message, nl=nl)
+    except OSError as error:
+        _stdout_failed(error)
 
 
 app = _Molgen(
@@ -145,7 +156,7 @@ def config_show(
     """Print the resolved config (file + overrides + defaults) as YAML."""
     with _reported():
         cfg = load_config(config, overrides or [])
-    typer.echo(to_yaml(cfg), nl=False)
+    _echo(to_yaml(cfg), nl=False)
 
 
 def default_run_dir(name: str) -> Path:
@@ -173,9 +184,9 @@ def train(
             raise _fail("give either --out (new run) or --resume (existing run), not both")
         run_dir = resume or out or default_run_dir(cfg.name)
         metrics = run_training(cfg, run_dir, resume=resume is not None, progress=progress)
-    typer.echo(f"run written to {run_dir}")
+    _echo(f"run written to {run_dir}")
     for key, value in metrics.items():
-        typer.echo(f"  {key:>18s}: {value:.4f}")
+        _echo(f"  {key:>18s}: {value:.4f}")
 
 
 @app.command()
@@ -225,7 +236,7 @@ def sample(
         check_distinct_paths({"--output": output, "--image": image}, run_files(checkpoint))
         run = load_run(checkpoint, train_smiles=False)  # sampling needs no training molecules
         atomic_write(output, write_samples)
-        typer.echo(f"wrote {n} samples to {output}")
+        _echo(f"wrote {n} samples to {output}")
         if image is not None and not preview:
             typer.secho(
                 "no valid molecule to draw; no image written", fg=typer.colors.YELLOW, err=True
@@ -234,7 +245,7 @@ def sample(
             from molgen.chem.draw import draw_grid
 
             draw_grid(preview, image)
-            typer.echo(f"drew {len(preview)} molecules to {image}")
+            _echo(f"drew {len(preview)} molecules to {image}")
 
 
 @app.command()
@@ -264,16 +275,13 @@ def export(
         if atoms_temperature is not None:
             temperature = (atoms_temperature, bonds_temperature)
         export_generator(run, output, sample_temperature=temperature)
-    typer.echo(f"wrote the generator of {run} to {output} ({output.stat().st_size / 1e6:.1f} MB)")
+    _echo(f"wrote the generator of {run} to {output} ({output.stat().st_size / 1e6:.1f} MB)")
 
 
-class BenchmarkName(str, enum.Enum):
-    """``--benchmark``'s choices: the names of :data:`molgen.metrics.BENCHMARKS` (a test holds
-    them equal), written out here because importing the registry takes seconds (torch, RDKit)
-    that the other commands must not pay."""
-
-    molgen = "molgen"
-    moses = "moses"
+#: ``--benchmark``'s choices: the names of :data:`molgen.metrics.BENCHMARKS` (a test holds them
+#: equal), read from :mod:`molgen.choices` because importing the registry takes seconds (torch,
+#: RDKit) that the other commands must not pay.
+BenchmarkName = enum.Enum("BenchmarkName", {name: name for name in BENCHMARK_NAMES}, type=str)
 
 
 @app.command()
@@ -307,7 +315,7 @@ def evaluate(
     wandb: bool = typer.Option(False, "--wandb", help="log the report to a W&B run"),
     progress: bool = typer.Option(True, help="show a progress bar"),
     benchmark: BenchmarkName = typer.Option(
-        BenchmarkName.molgen,
+        BenchmarkName(BENCHMARK_NAMES[0]),
         "--benchmark",
         help="molgen's metrics, or MOSES' (get_all_metrics keys)",
     ),
@@ -373,8 +381,8 @@ def evaluate(
             max_atoms=max_atoms,
         )
     for key, value in evaluation.metrics.items():
-        typer.echo(f"  {key:>18s}: {value:.4f}")
-    typer.echo(f"report written to {out} and {output_paths(out)['markdown']}")
+        _echo(f"  {key:>18s}: {value:.4f}")
+    _echo(f"report written to {out} and {output_paths(out)['markdown']}")
 
 
 def _evaluate_graphs(
@@ -396,5 +404,5 @@ def _evaluate_graphs(
             graphs, reference, out, train=train, benchmark=benchmark, kernel=kernel
         )
     for key, value in evaluation.metrics.items():
-        typer.echo(f"  {key:>18s}: {value:.6g}")
-    typer.echo(f"report written to {out} and {out.with_suffix('.md')}")
+        _echo(f"  {key:>18s}: {value:.6g}")
+    _echo(f"report written to {out} and {out.with_suffix('.md')}")

@@ -15,10 +15,13 @@ the caller.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import multiprocessing
 import os
+import signal
 import sys
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -55,6 +58,33 @@ def _context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("spawn")
 
 
+#: Signals whose Python handlers interrupt the caller (KeyboardInterrupt, the CLI's SIGTERM).
+_INTERRUPTIONS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def _interruptions_deferred() -> Iterator[None]:
+    """Run the block whole: SIGINT and SIGTERM that arrive in it are raised again, to their own
+    handlers, once it is done. Outside the main thread (no handler runs there) it does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = {
+        signum: signal.signal(signum, lambda signum, frame: received.append(signum))
+        for signum in _INTERRUPTIONS
+    }
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            # None: a handler not set from Python, which cannot be restored; the default's
+            # effect is the closest
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+        for signum in dict.fromkeys(received):
+            signal.raise_signal(signum)
+
+
 class ProcessPool:
     """A pool of ``resolve_jobs(n_jobs)`` processes, started on first parallel use; with one job
     everything runs in this process and nothing is started.
@@ -64,7 +94,9 @@ class ProcessPool:
     module-level function or a :func:`functools.partial` of one). ``initializer(*initargs)``
     runs once in each worker (never in this process), e.g. to load a model the tasks share.
     Use as a context manager: leaving it shuts the workers down (leaving on an error or an
-    interruption cancels pending tasks and terminates running ones).
+    interruption cancels pending tasks and terminates running ones). An interruption that
+    comes while a worker starts is raised once that start is done, so that no worker is left
+    half-started, unknown to the pool.
     """
 
     def __init__(
@@ -83,15 +115,18 @@ class ProcessPool:
         return f"ProcessPool(n_jobs={self.n_jobs}, started={self._executor is not None})"
 
     def _submit(self, fn: Callable[..., R], *args: Any) -> Future:
-        if self._executor is None:
-            self._others = set(multiprocessing.active_children())
-            self._executor = ProcessPoolExecutor(
-                self.n_jobs,
-                mp_context=_context(),
-                initializer=_init_worker,
-                initargs=(self._initializer, self._initargs),
-            )
-        return self._executor.submit(_run_task, fn, *args)
+        # A submit may start a worker: an interruption inside that start would leave a worker
+        # that no record holds, which outlives the pool or prints a traceback at its end.
+        with _interruptions_deferred():
+            if self._executor is None:
+                self._others = set(multiprocessing.active_children())
+                self._executor = ProcessPoolExecutor(
+                    self.n_jobs,
+                    mp_context=_context(),
+                    initializer=_init_worker,
+                    initargs=(self._initializer, self._initargs),
+                )
+            return self._executor.submit(_run_task, fn, *args)
 
     def imap(
         self, fn: Callable[[T], R], items: Iterable[T], *, in_flight: int | None = None

@@ -44,6 +44,8 @@ from pathlib import Path
 
 import numpy as np
 
+from molgen.choices import BENCHMARK_NAMES
+
 GROUPS = {
     "validity+uniqueness+novelty": ("validity", "validity_relaxed", "uniqueness", "novelty"),
     "qed": ("qed",),
@@ -320,7 +322,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-baseline", action="store_true")
     parser.add_argument("--skip-baseline-fcd", action="store_true")
-    parser.add_argument("--benchmark", choices=("molgen", "moses"), default="molgen")
+    parser.add_argument("--benchmark", choices=BENCHMARK_NAMES, default=BENCHMARK_NAMES[0])
     parser.add_argument("--moses-python", help="interpreter with MOSES (--benchmark moses)")
     parser.add_argument(
         "--default-references",
@@ -332,11 +334,12 @@ def main() -> None:
         "--cache-dir", help="molgen's reference cache (default: a new one, i.e. cold first)"
     )
     args = parser.parse_args()
-    if args.benchmark == "moses":
+    from molgen.metrics import Reference, evaluate, get_benchmark
+    from molgen.metrics.moses import MOSES
+
+    if get_benchmark(args.benchmark) is MOSES:
         bench_moses(args)
         return
-
-    from molgen.metrics import Reference, evaluate
 
     generated, reference = load_qm9(args.n_generated, args.n_reference, args.seed)
     print(

@@ -52,8 +52,9 @@ import time
 from pathlib import Path
 
 from molgen.chem.moses import classify_smiles_moses
+from molgen.choices import BENCHMARK_NAMES
 from molgen.config import Config, load_config
-from molgen.metrics import Reference, compute_metrics
+from molgen.metrics import MOLGEN, Reference, compute_metrics, get_benchmark
 from molgen.metrics.moses import MOSES, moses_references
 from molgen.metrics.rings import RING_SIZE_LABELS, ring_statistics_of_smiles, seeded_subset
 from molgen.plotting import pyplot, save_figure
@@ -260,7 +261,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     )
     parser.add_argument(
         "--benchmark",
-        choices=("molgen", "moses"),
+        choices=BENCHMARK_NAMES,
         help="moses: also MOSES' metrics per row (default when data.name is moses)",
     )
     parser.add_argument("--moses-test", type=Path, help="MOSES test set (default: MOSES' own)")
@@ -290,18 +291,21 @@ def main(argv: list[str] | None = None) -> list[dict]:
     run_cfg = (
         load_config(args.config, args.overrides) if trains else load_config(run_dir / "config.yaml")
     )
-    benchmark = args.benchmark or ("moses" if run_cfg.data.name == "moses" else "molgen")
+    benchmark = get_benchmark(
+        args.benchmark or (MOSES if run_cfg.data.name == "moses" else MOLGEN).name
+    )
+    scores_moses = benchmark is MOSES  # MOSES' metrics, against its own sets, on every row
     moses_files = {
         "test": args.moses_test,
         "test_scaffolds": args.moses_test_scaffolds,
         "train": args.moses_train,
     }
-    if benchmark == "molgen" and any(path is not None for path in moses_files.values()):
-        parser.error("--moses-test/--moses-test-scaffolds/--moses-train need --benchmark moses")
+    if not scores_moses and any(path is not None for path in moses_files.values()):
+        parser.error(
+            f"--moses-test/--moses-test-scaffolds/--moses-train need --benchmark {MOSES.name}"
+        )
     moses = (  # built once: each statistic is computed on first use and kept for every row
-        moses_references(moses_files, cache_dir=run_cfg.data.cache_dir)
-        if benchmark == "moses"
-        else None
+        moses_references(moses_files, cache_dir=run_cfg.data.cache_dir) if scores_moses else None
     )
     test_figures = None if moses is None else test_set_figures(moses["test"])
     references: dict[str, Reference] = {}
@@ -343,7 +347,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         rows.append(row)
         print_row(row, test_figures)
     result = {"config": args.config, "overrides": args.overrides, "rows": rows}
-    if benchmark == "moses":
+    if scores_moses:
         result["moses_references"] = {
             k: None if v is None else str(v) for k, v in moses_files.items()
         }

@@ -116,19 +116,52 @@ def test_debug_shows_the_traceback(monkeypatch):
         assert isinstance(result.exception, ZeroDivisionError), result.output
 
 
-def test_a_full_stdout_is_one_line_and_exit_code_1():
+def _molgen(*args, **kwargs) -> subprocess.CompletedProcess:
+    """Run the real command line; stderr in the result, without ``--debug``."""
+    return subprocess.run(
+        [sys.executable, "-m", "molgen", *args],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "MOLGEN_DEBUG": ""},
+        **kwargs,
+    )
+
+
+def _error_lines(stderr: str) -> list[str]:
+    """The ``error:`` lines among the progress bars."""
+    return [line for line in stderr.replace("\r", "\n").splitlines() if "error" in line]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["config", "show", "configs/debug.yaml"], ["sample", "qm9", "-n", "10", "-o", "s.smi"]],
+    ids=["config_show", "sample"],  # sample prints inside its error reporting
+)
+def test_a_full_stdout_is_one_line_and_exit_code_1(tmp_path, args):
+    args = [str(tmp_path / arg) if arg == "s.smi" else arg for arg in args]
     with open("/dev/full", "w") as full:
-        done = subprocess.run(
-            [sys.executable, "-m", "molgen", "config", "show", "configs/debug.yaml"],
-            stdout=full,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "MOLGEN_DEBUG": ""},
-        )
-    assert done.returncode == 1
-    assert done.stderr.strip().splitlines() == [
-        "error: cannot write the output: No space left on device"
-    ]
+        done = _molgen(*args, stdout=full)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert _error_lines(done.stderr) == ["error: cannot write the output: No space left on device"]
+
+
+def test_a_failed_write_to_a_named_file_names_it_not_the_output(tmp_path):
+    import resource
+
+    def limit_file_size():  # a write past 1000 bytes fails with EFBIG (Python ignores SIGXFSZ)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1000, 1000))
+
+    out = tmp_path / "s.smi"
+    done = _molgen(
+        "sample", "qm9", "-n", "500", "-o", str(out), stdout=subprocess.PIPE,
+        preexec_fn=limit_file_size,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    [line] = _error_lines(done.stderr)
+    assert line.startswith(f"error: cannot write {out}: File too large"), line
+    assert done.stdout == "" and not list(tmp_path.iterdir())  # no partial file either
 
 
 def _billion_laughs(levels: int = 9) -> str:

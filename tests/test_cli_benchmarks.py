@@ -7,8 +7,9 @@ import json
 import pytest
 from typer.testing import CliRunner
 
+from molgen.choices import BENCHMARK_NAMES
 from molgen.cli import BenchmarkName, app
-from molgen.metrics import BENCHMARKS, get_benchmark
+from molgen.metrics import BENCHMARKS, MOLGEN, get_benchmark
 
 runner = CliRunner()
 INSTALL = "pip install --no-deps molsets==0.3.1"
@@ -20,7 +21,8 @@ def _text(result) -> str:
 
 
 def test_the_choices_are_the_registry():
-    assert [name.value for name in BenchmarkName] == list(BENCHMARKS)
+    assert tuple(BENCHMARKS) == BENCHMARK_NAMES and BENCHMARK_NAMES[0] == MOLGEN.name  # default
+    assert [name.value for name in BenchmarkName] == list(BENCHMARK_NAMES)
     assert all(BENCHMARKS[name].name == name for name in BENCHMARKS)
     result = runner.invoke(app, ["evaluate", "--help"])
     assert result.exit_code == 0

@@ -78,3 +78,23 @@ def test_leaving_on_an_interruption_terminates_running_tasks_at_once():
         started = time.monotonic()
         raise KeyboardInterrupt  # what Ctrl-C or SIGTERM raises in the caller
     assert time.monotonic() - started < 5.0  # not the 60 s the tasks would still run
+
+
+def test_an_interruption_while_a_worker_starts_is_raised_once_the_start_is_done(monkeypatch):
+    import signal
+
+    import molgen.parallel as parallel
+
+    started = []
+    submit = parallel.ProcessPoolExecutor.submit
+
+    def submit_interrupted(self, *args):
+        signal.raise_signal(signal.SIGINT)  # Ctrl-C in the middle of a worker's start
+        started.append(True)  # still reached: the start goes on whole
+        return submit(self, *args)
+
+    monkeypatch.setattr(parallel.ProcessPoolExecutor, "submit", submit_interrupted)
+    handler = signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt), ProcessPool(2) as pool:
+        pool._submit(abs, -1)
+    assert started == [True] and signal.getsignal(signal.SIGINT) is handler

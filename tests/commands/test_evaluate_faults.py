@@ -256,6 +256,37 @@ def test_sigterm_stops_an_evaluation_with_a_working_pool_within_seconds(tmp_path
     assert sorted(p.name for p in tmp_path.iterdir()) == ["gen.smi"]  # nothing half-written
 
 
+@pytest.mark.slow  # four command lines, each importing torch and RDKit
+@pytest.mark.skipif(
+    not Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").exists(),
+    reason="needs Linux's /proc/PID/task/PID/children to see the pool start",
+)
+@pytest.mark.parametrize("delay", [0.0, 0.1, 0.3, 0.6])
+def test_sigterm_while_the_pool_starts_is_one_line_from_every_process(tmp_path, delay):
+    gen = _write(tmp_path / "gen.smi", ["CCO", "c1ccccc1O", "CC(=O)Nc1ccc(O)cc1"] * 20_000)
+    ref = _write(tmp_path / "ref.smi", REFERENCE)
+    proc = subprocess.Popen(
+        [*MOLGEN, "evaluate", str(gen), "--reference", str(ref), "-o", str(tmp_path / "r.json")]
+        + ["--jobs", "2", "--no-progress"],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "MOLGEN_DEBUG": ""},
+    )
+    deadline = time.monotonic() + 180
+    # the pool starts with its first child (the fork server or the resource tracker); its
+    # workers follow, forked by the server while the command goes on
+    while not _children(proc.pid):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+        time.sleep(0.01)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    # stderr is shared with the server and its workers: a traceback of any of them shows here
+    assert "Traceback" not in err, err
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert err.strip().splitlines() == ["error: terminated (SIGTERM)"]
+
+
 # --------------------------------------------------------------------------- faults and counts
 
 
