@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from molgen.config import WandbConfig
-from molgen.errors import MolgenFault
+from molgen.errors import InputError, MolgenFault
 
 __all__ = ["Tracker", "check_wandb_reachable", "open_tracker", "resolve_wandb_mode"]
 
@@ -26,10 +26,16 @@ _RUN_ID_FILE = "wandb_run_id"
 
 
 def resolve_wandb_mode(mode: str | None) -> str:
-    """Config value, else ``$WANDB_MODE``, else offline (never online by accident)."""
-    mode = mode or os.environ.get("WANDB_MODE") or "offline"
+    """Config value, else ``$WANDB_MODE``, else offline (never online by accident).
+
+    Raises :class:`~molgen.errors.InputError` for a ``$WANDB_MODE`` that is not one of the three
+    modes, an empty one included (wandb itself would reject it later, mid-start)."""
+    env = os.environ.get("WANDB_MODE")
+    mode = mode or env
+    if mode is None:
+        return "offline"
     if mode not in ("online", "offline", "disabled"):
-        raise ValueError(f"WANDB_MODE must be online, offline or disabled, got {mode!r}")
+        raise InputError(f"WANDB_MODE must be online, offline or disabled, got {mode!r}")
     return mode
 
 

@@ -4,13 +4,18 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from molgen import tracking
+from molgen.cli import app
 from molgen.config import WandbConfig
-from molgen.errors import MolgenFault
+from molgen.errors import InputError, MolgenFault
 from molgen.tracking import check_wandb_reachable, open_tracker, resolve_wandb_mode
+
+CONFIGS = Path(__file__).parents[1] / "configs"
 
 
 def test_mode_precedence(monkeypatch):
@@ -19,9 +24,19 @@ def test_mode_precedence(monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "disabled")
     assert resolve_wandb_mode(None) == "disabled"
     assert resolve_wandb_mode("offline") == "offline"  # the config wins over the environment
-    monkeypatch.setenv("WANDB_MODE", "bogus")
-    with pytest.raises(ValueError, match="WANDB_MODE"):
-        resolve_wandb_mode(None)
+    for bad in ("bogus", ""):  # set but empty is a mistake too, not "unset"
+        monkeypatch.setenv("WANDB_MODE", bad)
+        with pytest.raises(InputError, match="WANDB_MODE"):
+            resolve_wandb_mode(None)
+
+
+def test_train_with_an_empty_wandb_mode_exits_2(tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "")
+    result = CliRunner().invoke(
+        app, ["train", str(CONFIGS / "debug.yaml"), "--out", str(tmp_path / "run"), "--no-progress"]
+    )
+    assert result.exit_code == 2 and "WANDB_MODE must be" in result.output
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()
 
 
 def test_jsonl_only_when_disabled(tmp_path):
