@@ -500,12 +500,13 @@ class FragmentVocabulary:
 
     @property
     def num_bond_types(self) -> int:
-        """``R``: bond classes including class 0 ("no bond")."""
-        return len(self.bond_types) + 1
+        """``R``: bond classes including class 0 ("no bond"), the atom vocabulary's."""
+        return self.atom_vocabulary.num_bond_types
 
     @property
     def aromatic(self) -> bool:
-        return "AROMATIC" in self.bond_types
+        """Whether aromatic bonds are kept, as in the atom vocabulary."""
+        return self.atom_vocabulary.aromatic
 
     @property
     def max_sites(self) -> int:
