@@ -182,9 +182,6 @@ def resolve_checkpoint(source: str | Path) -> Path:
     )
 
 
-# The checkpoint file
-
-
 def is_checkpoint(path: str | Path) -> bool:
     """A run directory holding a checkpoint, a ``.pt`` file, or (no such path existing) the
     name of a generator shipped with molgen."""
@@ -199,16 +196,18 @@ def run_files(source: str | Path) -> dict[str, Path]:
     generator) is read from, by what they are: its checkpoint and, for a training checkpoint,
     the ``train.smi`` beside it; empty when ``source`` names nothing (loading it then fails
     with its own message). For :func:`~molgen.io.check_distinct_paths`."""
-    path = Path(source)
-    if not path.exists():
-        if str(source) not in shipped_generators():
-            return {}
+    try:
         path = resolve_checkpoint(source)
+    except CheckpointError:
+        return {}
     checkpoint = path / CHECKPOINT_NAME if path.is_dir() else path
     files = {"the run's checkpoint": checkpoint}
     if checkpoint.name == CHECKPOINT_NAME:
         files["the run's training molecules"] = checkpoint.with_name(TRAIN_SMILES_NAME)
     return files
+
+
+# The checkpoint file
 
 
 def _tensors(value: Any, key: str = "") -> Iterator[tuple[str, torch.Tensor]]:
