@@ -458,10 +458,12 @@ class SiteBudget(Rule):
     the cheapest class :math:`e = \min_{c \ge 1} \mathrm{cost}_c`,
     :math:`\sum_s e \lfloor b_{is}/e \rfloor` (the total hydrogens, for integer budgets): the
     nodes outside :func:`tree_attachable` of it get no edge, and a tree edge is preferred if
-    it leaves room for every later node's tree edge. A node with capacity :math:`\ge e` has a
-    site with :math:`\ge e`, so with integer costs and budgets and :math:`e = 1` every kept
-    node bonds an earlier one. With :class:`MaxCycle` ``(2)`` no other edge closes a cycle, so
-    the kept nodes form one tree.
+    it leaves room for every later node's tree edge. Unlike :class:`Budget`, a present node of
+    capacity :math:`< e` (it can bond nothing) is left out too, unless it is the first present
+    node (then it is the whole graph). A node with capacity :math:`\ge e` has a site with
+    :math:`\ge e`, so with integer costs and budgets and :math:`e = 1` every kept node bonds an
+    earlier one. With :class:`MaxCycle` ``(2)`` no other edge closes a cycle, so the kept nodes
+    form one tree.
 
     After a sample, :attr:`sites` holds the sites drawn: ``[B, N, N, S]``, where
     ``sites[b, i, j]`` is the one-hot site of node :math:`i` that edge :math:`(i, j)` uses,
@@ -543,8 +545,14 @@ class SiteBudget(Rule):
 
     def attachable(self, state: EdgeState) -> Tensor:
         self._check(state)
-        capacity = _site_capacity(self.site_budget.double(), self.cost.to(self.site_budget.device))
-        return tree_attachable(capacity, self.cost, state.present)
+        cost = self.cost.to(self.site_budget.device)
+        capacity = _site_capacity(self.site_budget.double(), cost)
+        # A node with no site for the cheapest class bonds nothing: unless it is the first
+        # present node (then the tree is that node alone), it is left out, not kept unbonded.
+        cheapest = cost[1:].min() if cost.numel() > 1 else cost.new_tensor(0.0)
+        first = state.present & (state.present.long().cumsum(1) == 1)
+        bondable = state.present & ((capacity >= cheapest) | first)
+        return tree_attachable(capacity, self.cost, bondable)
 
     def init(self, state: EdgeState) -> None:
         self._check(state)
