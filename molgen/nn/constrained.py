@@ -564,7 +564,10 @@ class SiteBudget(Rule):
             rows, cols = state.rows, state.cols
             logits = torch.stack([logits[:, rows, cols], logits[:, cols, rows]], 2)
         self._logits = logits  # [B, P, 2, S]
-        self._pair_sites = torch.zeros_like(logits)
+        # The site draws so far: (graphs [M], pairs [M], one-hot sites [M, 2, S]) per update.
+        self._drawn: list[tuple[Tensor, Tensor, Tensor]] = []
+        self._pair_sites: Tensor | None = None
+        self._room: Tensor | None = None  # [B, N]: the most any one site has left
         self._room_needed = None
         if state.connect == "tree":
             capacity = _site_capacity(self.remaining, self.cost_)
@@ -581,8 +584,9 @@ class SiteBudget(Rule):
         self._draws = 0
 
     def mask(self, state: EdgeState, candidates: Candidates) -> Tensor:
-        room = self.remaining.amax(-1)  # [B, N]: the most any one site has left
-        room = torch.minimum(room[:, candidates.left], room[:, candidates.right])
+        if self._room is None:
+            self._room = self.remaining.amax(-1)
+        room = torch.minimum(self._room[:, candidates.left], self._room[:, candidates.right])
         return self.cost_ <= room.unsqueeze(-1)  # [B, K, C]
 
     def prefer(self, state: EdgeState, candidates: Candidates) -> Tensor | None:
@@ -607,32 +611,38 @@ class SiteBudget(Rule):
 
     def update(self, state: EdgeState, candidates: Candidates, classes: Tensor) -> None:
         seed_index, self._draws = self._draws, self._draws + 1
-        edge = (classes > 0).unsqueeze(-1).unsqueeze(-1)  # [B, K, 1, 1]
-        if not bool(edge.any()):
+        graphs, rows = (classes > 0).nonzero(as_tuple=True)  # [M]: the edges just drawn
+        if graphs.numel() == 0:
             return
-        ends = torch.stack([candidates.left, candidates.right], 1)  # [K, 2]
-        spent = self.cost_[classes].unsqueeze(-1).unsqueeze(-1)  # [B, K, 1, 1]
-        # Rows without an edge draw from a uniform, fully allowed row and are zeroed after.
-        allowed = (self.remaining[:, ends] >= spent) | ~edge  # [B, K, 2, S]
-        logits = torch.where(edge, self._logits[:, candidates.pairs], 0.0)
-        drawn = self._draw(logits, allowed, seed_index) * edge
+        pairs = candidates.pairs[rows]
+        ends = torch.stack([candidates.left[rows], candidates.right[rows]], 1)  # [M, 2]
+        spent = self.cost_[classes[graphs, rows]].view(-1, 1, 1)  # [M, 1, 1]
+        at = (graphs.unsqueeze(1), ends)  # the [M, 2] (graph, node) of both ends
+        drawn = self._draw(self._logits[graphs, pairs], self.remaining[at] >= spent, seed_index)
         chosen = torch.nn.functional.one_hot(drawn.detach().argmax(-1), drawn.shape[-1])
-        used = chosen * edge * spent  # [B, K, 2, S], float64
-        self.remaining.index_add_(1, candidates.left, used[:, :, 0].neg())
-        self.remaining.index_add_(1, candidates.right, used[:, :, 1].neg())
-        self._pair_sites = self._pair_sites.index_add(1, candidates.pairs, drawn)
+        self.remaining.index_put_(at, chosen * -spent, accumulate=True)
+        self._drawn.append((graphs, pairs, drawn))
+        self._room = self._pair_sites = None
 
     @property
     def pair_sites(self) -> Tensor:
         """``[B, N(N-1)/2, 2, S]``: the one-hot site of each pair's two ends (end 0 the lower
         node), zero where the pair has no edge; of the last sample."""
+        if self._pair_sites is None:
+            out = self._logits.new_zeros(self._logits.shape)
+            if self._drawn:
+                graphs, pairs, drawn = (
+                    torch.cat(parts) for parts in zip(*self._drawn, strict=True)
+                )
+                out = out.index_put((graphs, pairs), drawn)  # each pair is drawn once
+            self._pair_sites = out
         return self._pair_sites
 
     @property
     def sites(self) -> Tensor:
         """``[B, N, N, S]``: ``sites[b, i, j]`` the one-hot site of node :math:`i` that edge
         :math:`(i, j)` uses, zero where there is no edge; of the last sample."""
-        return _mirror_sites(self._pair_sites)
+        return _mirror_sites(self.pair_sites)
 
 
 # ---------------------------------------------------------------------------- ring size
