@@ -1,6 +1,6 @@
 """Forward+backward time and peak memory of molgen's hard Gumbel-Softmax vs torch's and softmax.
 
-    python scripts/bench_layers.py [--quick] [--threads 1] [--edges-only]
+    python scripts/bench_layers.py [--quick] [--threads 1] [--edges-only | --sites-only]
 
 For each shape it times ``y = f(x); y.backward(w)`` for
 
@@ -14,6 +14,12 @@ A second table times the edge samplers on dense ``[B, N, N, C]`` logits, forward
 ``symmetric_gumbel_softmax`` and ``budgeted_symmetric_gumbel_softmax`` (random integer budgets
 0..4, cost = bond order ``[0, 1, 2, 3, ...]``) with ``connect`` False, "earlier" and "join",
 printed as the ratio budgeted / symmetric measured in the same round-robin.
+
+A third table times the fragment-graph sampler at ``[B, N, S, C]``:
+``site_gumbel_softmax`` (edges and attachment sites: ``SiteBudget`` and ``MaxCycle(2)``,
+``connect="tree"``; random site budgets 0..3, site 0 at least 1; the backward seeds both outputs)
+against ``budgeted_symmetric_gumbel_softmax`` with each node's total site budget as its budget,
+``connect="tree"``, with and without ``max_cycle=2``.
 
 Method. Threads are pinned (``torch.set_num_threads``, 1 by default) for stable numbers. The
 three candidates are timed round-robin in the same run, ``--repeats`` times each, each time
@@ -35,11 +41,8 @@ from collections.abc import Callable, Sequence
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from molgen.nn.functional import (
-    budgeted_symmetric_gumbel_softmax,
-    gumbel_softmax,
-    symmetric_gumbel_softmax,
-)
+from molgen.nn.constrained import budgeted_symmetric_gumbel_softmax, site_gumbel_softmax
+from molgen.nn.functional import gumbel_softmax, symmetric_gumbel_softmax
 
 SHAPES = [
     (32, 9, 5),
@@ -51,6 +54,7 @@ SHAPES = [
     (64, 16, 32000),
 ]
 EDGE_SHAPES = [(1024, 9, 9, 5), (256, 27, 27, 4)]
+SITE_SHAPES = [(32, 15, 12, 4), (128, 15, 12, 4)]
 CONNECT = (False, "earlier", "join")
 TAU = 0.5
 
@@ -132,15 +136,52 @@ def bench_edges(shape: Sequence[int], repeats: int) -> dict[str, float]:
     return _median_times(runs, repeats)
 
 
+def bench_sites(shape: Sequence[int], repeats: int) -> dict[str, float]:
+    """Median seconds of one forward+backward of the fragment-graph sampler and of the budgeted
+    sampler on the nodes' total budgets, ``shape = (B, N, S, C)``."""
+    gen = torch.Generator().manual_seed(0)
+    batch, n, sites, classes = shape
+    n_pairs = n * (n - 1) // 2
+    bonds = torch.randn(batch, n_pairs, classes, generator=gen).requires_grad_()
+    site_logits = torch.randn(batch, n_pairs, 2, sites, generator=gen).requires_grad_()
+    site_budget = torch.randint(0, 4, (batch, n, sites), generator=gen).float()
+    site_budget[..., 0] = torch.randint(1, 4, (batch, n), generator=gen).float()
+    cost = torch.arange(classes, dtype=torch.float32)
+    bond_seed = torch.randn(batch, n, n, classes, generator=gen)
+    site_seed = torch.randn(batch, n, n, sites, generator=gen)
+
+    def sites_step() -> None:
+        bonds.grad = site_logits.grad = None
+        edges, chosen = site_gumbel_softmax(bonds, site_logits, site_budget, cost, TAU)
+        ((edges * bond_seed).sum() + (chosen * site_seed).sum()).backward()
+
+    def budget_step(max_cycle: int | None) -> None:
+        bonds.grad = None
+        edges = budgeted_symmetric_gumbel_softmax(
+            bonds, site_budget.sum(-1), cost, TAU, connect="tree", max_cycle=max_cycle
+        )
+        (edges * bond_seed).sum().backward()
+
+    runs = {
+        "sites": sites_step,
+        "budget tree": lambda: budget_step(None),
+        "budget forest": lambda: budget_step(2),
+    }
+    return _median_times(runs, repeats)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1, help="torch.set_num_threads")
     parser.add_argument("--repeats", type=int, default=7, help="timed rounds per candidate")
     parser.add_argument("--quick", action="store_true", help="small shapes only, 3 rounds")
-    parser.add_argument("--edges-only", action="store_true", help="only the edge-sampler table")
+    only = parser.add_mutually_exclusive_group()
+    only.add_argument("--edges-only", action="store_true", help="only the edge-sampler tables")
+    only.add_argument("--sites-only", action="store_true", help="only the fragment-graph table")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    shapes = [] if args.edges_only else SHAPES[:3] if args.quick else SHAPES
+    edges_only = args.edges_only or args.sites_only
+    shapes = [] if edges_only else SHAPES[:3] if args.quick else SHAPES
     repeats = 3 if args.quick else args.repeats
     print(
         f"torch {torch.__version__}, threads={args.threads}, tau={TAU}, fwd+bwd, median of "
@@ -171,7 +212,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             "numbers every Gumbel sampler draws) / softmax time; "
             "mem/torch = molgen peak / torch peak"
         )
-    edge_shapes = EDGE_SHAPES[:1] if args.quick else EDGE_SHAPES
+    edge_shapes = [] if args.sites_only else EDGE_SHAPES[:1] if args.quick else EDGE_SHAPES
+    if edge_shapes:
+        print_edge_table(edge_shapes, repeats)
+    print_site_table(SITE_SHAPES[:1] if args.quick else SITE_SHAPES, repeats)
+    return 0
+
+
+def print_edge_table(edge_shapes: Sequence[Sequence[int]], repeats: int) -> None:
     header = f"{'edges':>14} | {'symmetric ms':>12} | " + " | ".join(
         f"{'budgeted ' + str(c):>17} ms  ratio" for c in CONNECT
     )
@@ -190,7 +238,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         "ratio = budgeted time / symmetric_gumbel_softmax time, same run (budgets 0..4, "
         "cost = class index)"
     )
-    return 0
+
+
+def print_site_table(site_shapes: Sequence[Sequence[int]], repeats: int) -> None:
+    header = (
+        f"{'B x N x S x C':>14} | {'sites ms':>9} | {'budget tree ms':>14} | "
+        f"{'budget forest ms':>16} | {'sites / forest':>14}"
+    )
+    print()
+    print(header)
+    print("-" * len(header))
+    for shape in site_shapes:
+        res = bench_sites(shape, repeats)
+        t_sites, t_forest = res["sites"], res["budget forest"]
+        print(
+            f"{'x'.join(map(str, shape)):>14} | {t_sites * 1e3:9.2f} | "
+            f"{res['budget tree'] * 1e3:14.2f} | {t_forest * 1e3:16.2f} | "
+            f"{t_sites / t_forest:13.2f}x"
+        )
+    print(
+        "sites = site_gumbel_softmax (SiteBudget + MaxCycle(2), connect='tree'); budget = "
+        "budgeted_symmetric_gumbel_softmax on the total site budgets, connect='tree', forest = "
+        "with max_cycle=2; fwd+bwd"
+    )
 
 
 if __name__ == "__main__":
