@@ -545,14 +545,14 @@ class SiteBudget(Rule):
 
     def attachable(self, state: EdgeState) -> Tensor:
         self._check(state)
-        cost = self.cost.to(self.site_budget.device)
-        capacity = _site_capacity(self.site_budget.double(), cost)
+        cost = self.cost.to(state.present.device)
+        capacity = _site_capacity(self.site_budget.to(state.present.device).double(), cost)
         # A node with no site for the cheapest class bonds nothing: unless it is the first
         # present node (then the tree is that node alone), it is left out, not kept unbonded.
         cheapest = cost[1:].min() if cost.numel() > 1 else cost.new_tensor(0.0)
         first = state.present & (state.present.long().cumsum(1) == 1)
         bondable = state.present & ((capacity >= cheapest) | first)
-        return tree_attachable(capacity, self.cost, bondable)
+        return tree_attachable(capacity, cost, bondable)
 
     def init(self, state: EdgeState) -> None:
         self._check(state)
@@ -1107,12 +1107,22 @@ def budgeted_symmetric_one_hot_argmax(
 
 
 def site_rules(
-    site_budget: Tensor, cost: Tensor, site_logits: Tensor, forest: bool, **site_draw
+    site_budget: Tensor,
+    cost: Tensor | Sequence[float],
+    site_logits: Tensor,
+    forest: bool = True,
+    max_cycle: int | None = None,
+    **site_draw,
 ) -> tuple[Rule, ...]:
-    """``(SiteBudget(site_budget, cost, site_logits, **site_draw),)``, and ``MaxCycle(2)`` (no
-    cycle) with ``forest``."""
+    """``(SiteBudget(site_budget, cost, site_logits, **site_draw),)``, then ``MaxCycle(2)`` (no
+    cycle) with ``forest``, else ``MaxCycle(max_cycle)`` unless it is None."""
+    if forest and max_cycle is not None:
+        raise ValueError(
+            f"forest=True allows no cycle; max_cycle={max_cycle!r} applies with forest=False"
+        )
     rules: tuple[Rule, ...] = (SiteBudget(site_budget, cost, site_logits, **site_draw),)
-    return (*rules, MaxCycle(2)) if forest else rules
+    length = 2 if forest else max_cycle
+    return rules if length is None else (*rules, MaxCycle(length))
 
 
 def site_gumbel_softmax(
@@ -1126,20 +1136,26 @@ def site_gumbel_softmax(
     forest: bool = True,
     *,
     connect: str | None = "tree",
+    max_cycle: int | None = None,
     estimator: str = "st",
     generator: torch.Generator | None = None,
     gumbel_rao_samples: int = 8,
 ) -> tuple[Tensor, Tensor]:
     r"""Sample a fragment graph's edges and the attachment site at each end of each edge:
     :func:`constrained_symmetric_gumbel_softmax` with the rules :class:`SiteBudget` and, with
-    ``forest``, :class:`MaxCycle` ``(2)``.
+    ``forest``, :class:`MaxCycle` ``(2)`` (:func:`site_rules`).
 
     Guarantees, for every sample: each edge uses one site at each end, and every site spends
     at most its budget, :math:`\sum_j \mathrm{cost}_{c_{ij}} [s_{ij} = s] \le b_{is}`; with
-    ``forest`` the graph has no cycle; with ``forest`` and ``connect="tree"`` (the defaults),
-    for integer budgets and costs with cheapest non-zero cost 1 (bond orders, hydrogen counts),
-    the nodes that :func:`tree_attachable` keeps (on each node's total site budget) form one
-    tree and the others have no edge.
+    ``forest`` the graph has no cycle. With ``forest`` and ``connect="tree"`` (the defaults),
+    for integer budgets and costs with cheapest non-zero cost 1 (bond orders, hydrogen
+    counts), the nodes kept form one tree and the others have no edge. Kept are: the first
+    present node; then, in node order, each present node that has a site with budget
+    :math:`\ge 1` while the kept nodes before it have room for its edge (their total site
+    budgets, less 2 per tree edge, :math:`\ge 1`): :func:`tree_attachable` on the total site
+    budgets, the nodes without a site left out. In a fragment graph written in the codec's
+    node order every node after the first bonds an earlier one, so the tree excludes no such
+    graph.
 
     Args:
         bond_logits: edge-class logits ``[B, N(N-1)/2, C]`` (pairs in
@@ -1152,9 +1168,13 @@ def site_gumbel_softmax(
             :func:`~molgen.nn.functional.gumbel_softmax`.
         node_mask: bool ``[B, N]``, True = node present.
         forest: no edge closes a cycle (fragment graphs: a ring across nodes would be one
-            ring system).
+            ring system; but a rare ring system written as atoms has its ring across atom
+            nodes: ``forest=False`` with ``max_cycle`` allows those).
         connect: ``"tree"`` (default), ``"join"`` or ``None``, as in
-            :func:`constrained_symmetric_gumbel_softmax`.
+            :func:`constrained_symmetric_gumbel_softmax` (a joining edge is the highest-logit
+            allowed one; its sites are still drawn).
+        max_cycle: with ``forest=False``, the longest cycle an edge may close
+            (:class:`MaxCycle`), or None for no limit.
         generator: source of all randomness (edges and sites).
 
     Returns:
@@ -1165,7 +1185,7 @@ def site_gumbel_softmax(
     """
     site_draw = {"hard": hard, "estimator": estimator, "gumbel_rao_samples": gumbel_rao_samples}
     rules = site_rules(
-        site_budget, cost, site_logits, forest, tau=tau, generator=generator, **site_draw
+        site_budget, cost, site_logits, forest, max_cycle, tau=tau, generator=generator, **site_draw
     )
     edges = constrained_symmetric_gumbel_softmax(
         bond_logits,
@@ -1188,11 +1208,12 @@ def site_one_hot_argmax(
     forest: bool = True,
     *,
     connect: str | None = "tree",
+    max_cycle: int | None = None,
 ) -> tuple[Tensor, Tensor]:
     """The deterministic mode of :func:`site_gumbel_softmax`: the same loop and rules, each
     edge draw's and each site draw's argmax in place of a sample (no gradient). Returns
     ``(edges [B, N, N, C], sites [B, N, N, S])``."""
-    rules = site_rules(site_budget, cost, site_logits, forest, argmax=True)
+    rules = site_rules(site_budget, cost, site_logits, forest, max_cycle, argmax=True)
     edges = constrained_symmetric_one_hot_argmax(
         bond_logits, rules=rules, connect=connect, node_mask=node_mask
     )

@@ -248,6 +248,8 @@ class SiteGumbelSoftmax(_GumbelBase):
             (:func:`~molgen.nn.constrained.site_one_hot_argmax`).
         forest: no edge closes a cycle.
         connect: ``"tree"`` (default: the nodes kept form one tree), ``"join"`` or ``None``.
+        max_cycle: with ``forest=False``, ``None`` or the longest cycle an edge may close
+            (``>= 2``).
 
     Shapes:
         - **bond_logits** :math:`(B, N(N-1)/2, C)` or :math:`(B, N, N, C)`; **site_logits**
@@ -267,12 +269,16 @@ class SiteGumbelSoftmax(_GumbelBase):
         eval_mode: str = "sample",
         forest: bool = True,
         connect: str | None = "tree",
+        max_cycle: int | None = None,
     ) -> None:
         super().__init__(hard, estimator, gumbel_rao_samples, eval_mode)
         if not isinstance(forest, bool):
             raise ValueError(f"forest must be a bool, got {forest!r}")
+        if forest and max_cycle is not None:
+            raise ValueError(f"max_cycle={max_cycle!r} applies with forest=False only")
         self.forest = forest
         self.connect = constrained._connect_rule(connect)
+        self.max_cycle = None if max_cycle is None else constrained.MaxCycle(max_cycle).length
 
     def forward(
         self,
@@ -287,7 +293,11 @@ class SiteGumbelSoftmax(_GumbelBase):
         rule_args = (bond_logits, site_logits, site_budget, cost)
         if self._deterministic:
             return constrained.site_one_hot_argmax(
-                *rule_args, node_mask, self.forest, connect=self.connect
+                *rule_args,
+                node_mask,
+                self.forest,
+                connect=self.connect,
+                max_cycle=self.max_cycle,
             )
         return constrained.site_gumbel_softmax(
             *rule_args,
@@ -295,9 +305,11 @@ class SiteGumbelSoftmax(_GumbelBase):
             node_mask=node_mask,
             forest=self.forest,
             connect=self.connect,
+            max_cycle=self.max_cycle,
             generator=generator,
             **self._sampler_kwargs(),
         )
 
     def extra_repr(self) -> str:
-        return super().extra_repr() + f", forest={self.forest}, connect={self.connect!r}"
+        text = super().extra_repr() + f", forest={self.forest}, connect={self.connect!r}"
+        return text + ("" if self.max_cycle is None else f", max_cycle={self.max_cycle}")

@@ -143,6 +143,25 @@ def test_max_cycle_two_alone_gives_forests():
     assert (classes > 0).sum() > 0
 
 
+def test_without_forest_edges_may_close_rings_across_nodes():
+    """forest=False lets edges close rings across nodes (a rare ring system written as
+    atoms; MaxCycle's own tests cover max_cycle), budgets still hold; forest=True with a
+    max_cycle is an error."""
+    bond_logits, site_logits, budget, node_mask = random_case(256, 8, 2, 1, max_budget=4)
+    for forest, max_cycle in ((False, 4), (True, None)):
+        edges, sites = sample(bond_logits, site_logits, budget, forest=forest, max_cycle=max_cycle)
+        classes = edges.argmax(-1)
+        assert torch.all(site_spent(classes, sites) <= budget.double())
+        # cycle rank: edges - nodes + components
+        rings = sum(
+            int((classes[b] > 0).sum()) // 2 - 8 + len(components(classes[b], range(8)))
+            for b in range(classes.shape[0])
+        )
+        assert rings > 50 if not forest else rings == 0
+    with pytest.raises(ValueError, match="forest=True allows no cycle"):
+        sample(bond_logits, site_logits, budget, max_cycle=4)
+
+
 def test_the_budget_rule_with_forest_and_tree_also_draws_only_the_tree():
     """MaxCycle(2) with connect="tree" leaves no edge besides the tree for a Budget too."""
     gen = torch.Generator().manual_seed(3)
@@ -326,9 +345,10 @@ def test_module_matches_the_functions():
     bond_logits, site_logits, budget, node_mask = random_case(16, 6, 3, 3)
     layer = mnn.SiteGumbelSoftmax(estimator="reinmax", eval_mode="argmax")
     assert "forest=True" in repr(layer) and "connect='tree'" in repr(layer)
-    out = layer(bond_logits, site_logits, budget, COST, 0.5, node_mask, torch.Generator())
-    ref = sample(bond_logits, site_logits, budget, node_mask=node_mask, tau=0.5)
-    layer.train()
+    assert "max_cycle=5" in repr(mnn.SiteGumbelSoftmax(forest=False, max_cycle=5))
+    with pytest.raises(ValueError, match="forest=False"):
+        mnn.SiteGumbelSoftmax(max_cycle=5)
+    assert layer.training  # training mode samples whatever eval_mode says
     out = layer(
         bond_logits, site_logits, budget, COST, 0.5, node_mask, torch.Generator().manual_seed(0)
     )
