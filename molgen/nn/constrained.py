@@ -69,6 +69,9 @@ from torch import Tensor
 
 from molgen.choices import CONNECT_ALIASES, CONNECT_DEFAULT, CONNECT_RULES, ESTIMATORS
 from molgen.nn.functional import (
+    _check_rows,
+    _compute_dtype,
+    _log_exponential,
     _mirror_pairs,
     _num_nodes,
     _pair_index,
@@ -364,15 +367,14 @@ class Budget(Rule):
 # ------------------------------------------------------------------------ site budget
 
 
-def _site_capacity(site_budget: Tensor, cost: Tensor) -> Tensor:
+def _site_capacity(site_budget: Tensor, cheapest: float) -> Tensor:
     r"""``[B, N]``: what each node can spend on edges of the cheapest class
-    :math:`e = \min_{c \ge 1} \mathrm{cost}_c`, site by site:
+    :math:`e = \min_{c \ge 1} \mathrm{cost}_c` (``cheapest``), site by site:
     :math:`\sum_s e \lfloor b_s / e \rfloor` (the total :math:`\sum_s b_s` when :math:`e = 0`).
     With integer budgets and :math:`e = 1` it is the total."""
-    cheapest = cost[1:].min() if cost.numel() > 1 else cost.new_tensor(0.0)
     if cheapest <= 0:
         return site_budget.sum(-1)
-    return (site_budget / cheapest).floor().mul(cheapest).sum(-1)
+    return (site_budget / cheapest).floor_().mul_(cheapest).sum(-1)
 
 
 def site_budget_of(nodes: Tensor, site_budget_table: Tensor) -> Tensor:
@@ -470,9 +472,15 @@ class SiteBudget(Rule):
     zero where there is no edge (its ``argmax`` is the dense ``sites[b, i, j]`` of
     :mod:`molgen.chem.fragments`).
 
-    Randomness: in :meth:`init` the rule draws the seeds of its site draws from
-    ``generator`` (the global generator when None), one per update, so passing the
-    sampler's generator makes the whole sample reproducible, with or without grad.
+    How: every pair end is drawn at most once, so :meth:`init` draws the Gumbel noise
+    :math:`g` of all pair ends at once, and each update takes
+    :math:`\arg\max_s (\lambda_{p,e,s} + g_{p,e,s})` over the sites allowed then, recording
+    the mask. When :attr:`sites` is first read, one
+    :func:`~molgen.nn.functional.gumbel_softmax` call over all pair ends, with the same noise
+    and the recorded masks, gives the estimator's gradient (the forward value stays the
+    sites drawn). Its seed comes from ``generator`` (the global generator when None) in
+    :meth:`init`, so passing the sampler's generator makes the whole sample reproducible,
+    with or without grad.
 
     Args:
         site_budget: ``[B, N, S]``, the budget of each site, :math:`\ge 0` (e.g.
@@ -486,7 +494,7 @@ class SiteBudget(Rule):
             :func:`~molgen.nn.functional.gumbel_softmax` (``tau`` a number or 0-dim tensor).
             With ``hard=False`` :attr:`sites` is relaxed and the budgets are spent at its
             argmax.
-        generator: the source of the site draws' seeds.
+        generator: the source of the site draws' seed.
         argmax: take each site draw's mode (the allowed site of highest logit) instead of a
             sample (no noise, no gradient).
     """
@@ -521,6 +529,7 @@ class SiteBudget(Rule):
                 raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
         self.site_budget = site_budget
         self.cost = _validated_cost(cost)
+        self._cheapest = self.cost[1:].min().item() if len(self.cost) > 1 else 0.0
         self.site_logits = site_logits
         self.tau, self.hard, self.estimator = tau, hard, estimator
         self.gumbel_rao_samples = gumbel_rao_samples
@@ -545,14 +554,13 @@ class SiteBudget(Rule):
 
     def attachable(self, state: EdgeState) -> Tensor:
         self._check(state)
-        cost = self.cost.to(state.present.device)
-        capacity = _site_capacity(self.site_budget.to(state.present.device).double(), cost)
+        device = state.present.device
+        capacity = _site_capacity(self.site_budget.to(device).double(), self._cheapest)
         # A node with no site for the cheapest class bonds nothing: unless it is the first
         # present node (then the tree is that node alone), it is left out, not kept unbonded.
-        cheapest = cost[1:].min() if cost.numel() > 1 else cost.new_tensor(0.0)
         first = state.present & (state.present.long().cumsum(1) == 1)
-        bondable = state.present & ((capacity >= cheapest) | first)
-        return tree_attachable(capacity, cost, bondable)
+        bondable = state.present & ((capacity >= self._cheapest) | first)
+        return tree_attachable(capacity, self.cost.to(device), bondable)
 
     def init(self, state: EdgeState) -> None:
         self._check(state)
@@ -564,24 +572,27 @@ class SiteBudget(Rule):
             rows, cols = state.rows, state.cols
             logits = torch.stack([logits[:, rows, cols], logits[:, cols, rows]], 2)
         self._logits = logits  # [B, P, 2, S]
-        # The site draws so far: (graphs [M], pairs [M], one-hot sites [M, 2, S]) per update.
-        self._drawn: list[tuple[Tensor, Tensor, Tensor]] = []
+        # What the updates drew: the sites' masks (all allowed where no edge), the sites
+        # chosen, the pairs with an edge.
+        self._allowed = torch.ones(logits.shape, dtype=torch.bool, device=device)
+        self._chosen = torch.zeros(logits.shape[:3], dtype=torch.long, device=device)
+        self._edge = torch.zeros(logits.shape[:2], dtype=torch.bool, device=device)
         self._pair_sites: Tensor | None = None
         self._room: Tensor | None = None  # [B, N]: the most any one site has left
         self._room_needed = None
         if state.connect == "tree":
-            capacity = _site_capacity(self.remaining, self.cost_)
+            capacity = _site_capacity(self.remaining, self._cheapest)
             self._room_needed = _tree_room_needed(capacity, self.cost_, state.present)
-        # One seed per update (tree nodes, rounds, joining steps: fewer than 3N), drawn now so
-        # that the site draws never shift each other's noise.
-        self._seeds: list[int] = []
+        scores = logits.detach().to(_compute_dtype(logits.dtype))
         if not self.argmax:
             seed_device = device if self.generator is None else self.generator.device
-            count = 3 * max(n, 1)
-            self._seeds = torch.randint(
-                2**62, (count,), generator=self.generator, device=seed_device
-            ).tolist()
-        self._draws = 0
+            seed = torch.randint(2**62, (1,), generator=self.generator, device=seed_device)
+            self._seed = int(seed)
+            # The noise the estimator's gumbel_softmax call in `pair_sites` draws from a
+            # generator of this seed: the argmax of the scores is its hard sample.
+            noise = torch.Generator(device).manual_seed(self._seed)
+            scores = scores - _log_exponential(logits.shape, scores.dtype, device, noise)
+        self._scores = scores  # [B, P, 2, S]
 
     def mask(self, state: EdgeState, candidates: Candidates) -> Tensor:
         if self._room is None:
@@ -592,36 +603,25 @@ class SiteBudget(Rule):
     def prefer(self, state: EdgeState, candidates: Candidates) -> Tensor | None:
         if candidates.tree_node is None or self._room_needed is None:
             return None
-        capacity = _site_capacity(self.remaining, self.cost_)
+        capacity = _site_capacity(self.remaining, self._cheapest)
         return _tree_preferred(capacity, self.cost_, self._room_needed, state, candidates)
 
-    def _draw(self, logits: Tensor, allowed: Tensor, seed_index: int) -> Tensor:
-        if self.argmax:
-            return one_hot_argmax(logits, mask=allowed)
-        generator = torch.Generator(logits.device).manual_seed(self._seeds[seed_index])
-        return gumbel_softmax(
-            logits,
-            self.tau,
-            hard=self.hard,
-            estimator=self.estimator,
-            mask=allowed,
-            generator=generator,
-            gumbel_rao_samples=self.gumbel_rao_samples,
-        )
-
     def update(self, state: EdgeState, candidates: Candidates, classes: Tensor) -> None:
-        seed_index, self._draws = self._draws, self._draws + 1
         graphs, rows = (classes > 0).nonzero(as_tuple=True)  # [M]: the edges just drawn
         if graphs.numel() == 0:
             return
         pairs = candidates.pairs[rows]
         ends = torch.stack([candidates.left[rows], candidates.right[rows]], 1)  # [M, 2]
-        spent = self.cost_[classes[graphs, rows]].view(-1, 1, 1)  # [M, 1, 1]
+        spent = self.cost_[classes[graphs, rows]]  # [M]
         at = (graphs.unsqueeze(1), ends)  # the [M, 2] (graph, node) of both ends
-        drawn = self._draw(self._logits[graphs, pairs], self.remaining[at] >= spent, seed_index)
-        chosen = torch.nn.functional.one_hot(drawn.detach().argmax(-1), drawn.shape[-1])
-        self.remaining.index_put_(at, chosen * -spent, accumulate=True)
-        self._drawn.append((graphs, pairs, drawn))
+        allowed = self.remaining[at] >= spent.view(-1, 1, 1)  # [M, 2, S]
+        scores = self._scores[graphs, pairs].masked_fill(~allowed, -math.inf)
+        _check_rows(scores.amax(-1))
+        chosen = scores.argmax(-1)  # [M, 2]
+        self.remaining.index_put_((*at, chosen), -spent.view(-1, 1).expand(-1, 2), accumulate=True)
+        self._allowed[graphs, pairs] = allowed
+        self._chosen[graphs, pairs] = chosen
+        self._edge[graphs, pairs] = True
         self._room = self._pair_sites = None
 
     @property
@@ -629,14 +629,29 @@ class SiteBudget(Rule):
         """``[B, N(N-1)/2, 2, S]``: the one-hot site of each pair's two ends (end 0 the lower
         node), zero where the pair has no edge; of the last sample."""
         if self._pair_sites is None:
-            out = self._logits.new_zeros(self._logits.shape)
-            if self._drawn:
-                graphs, pairs, drawn = (
-                    torch.cat(parts) for parts in zip(*self._drawn, strict=True)
-                )
-                out = out.index_put((graphs, pairs), drawn)  # each pair is drawn once
-            self._pair_sites = out
+            edge = self._edge.unsqueeze(-1).unsqueeze(-1)  # [B, P, 1, 1]
+            sites = self._logits.shape[-1]
+            chosen = torch.nn.functional.one_hot(self._chosen, sites).to(self._logits.dtype)
+            self._pair_sites = chosen * edge if self.argmax else self._estimate(chosen, edge)
         return self._pair_sites
+
+    def _estimate(self, chosen: Tensor, edge: Tensor) -> Tensor:
+        """The sites drawn, one-hot ``chosen``, with the estimator's gradient: one
+        :func:`~molgen.nn.functional.gumbel_softmax` over every pair end, the noise of
+        :meth:`init` and the masks of the updates (relaxed sites for ``hard=False``)."""
+        generator = torch.Generator(self._logits.device).manual_seed(self._seed)
+        sample = gumbel_softmax(
+            torch.where(edge, self._logits, 0.0),  # rows without an edge: any finite row
+            self.tau,
+            hard=self.hard,
+            estimator=self.estimator,
+            mask=self._allowed,
+            generator=generator,
+            gumbel_rao_samples=self.gumbel_rao_samples,
+        )
+        if self.hard:  # the value is the sites drawn, even where noise ties broke otherwise
+            sample = chosen + (sample - sample.detach())
+        return sample * edge
 
     @property
     def sites(self) -> Tensor:

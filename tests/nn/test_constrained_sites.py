@@ -287,6 +287,25 @@ def test_gradients_reach_the_site_logits_of_the_edges_drawn(estimator):
     assert bond_logits.grad is None or torch.all(bond_logits.grad == 0)  # sites only
 
 
+def test_straight_through_sites_carry_the_relaxed_sites_gradient():
+    """Same seed: the hard sites are the argmax of the relaxed ones (the same noise and
+    masks), and their straight-through gradient is the relaxed sites' gradient."""
+    bond_logits, site_logits, budget, node_mask = random_case(32, 7, 4, 3)
+    weights = torch.randn(32, 7, 7, 4, generator=torch.Generator().manual_seed(1))
+    grads, samples = [], []
+    for hard in (True, False):
+        logits = site_logits.clone().requires_grad_()
+        _, sites = sample(bond_logits, logits, budget, 4, node_mask=node_mask, hard=hard, tau=0.7)
+        (sites * weights).sum().backward()
+        grads.append(logits.grad)
+        samples.append(sites.detach())
+    has_site = samples[0].sum(-1) > 0
+    assert torch.equal(samples[0][has_site].argmax(-1), samples[1][has_site].argmax(-1))
+    assert (samples[1][has_site].max(-1).values < 0.9).sum() > 20  # relaxed indeed
+    torch.testing.assert_close(grads[0], grads[1])
+    assert (grads[0] != 0).sum() > 100
+
+
 @pytest.mark.parametrize("connect", [None, "tree", "join"])
 def test_same_seed_same_sample_with_or_without_grad(connect):
     bond_logits, site_logits, budget, node_mask = random_case(32, 8, 3, 2)
