@@ -632,7 +632,14 @@ class SiteBudget(Rule):
             edge = self._edge.unsqueeze(-1).unsqueeze(-1)  # [B, P, 1, 1]
             sites = self._logits.shape[-1]
             chosen = torch.nn.functional.one_hot(self._chosen, sites).to(self._logits.dtype)
-            self._pair_sites = chosen * edge if self.argmax else self._estimate(chosen, edge)
+            tau = self.tau
+            needs_grad = torch.is_grad_enabled() and (
+                self._logits.requires_grad or (isinstance(tau, Tensor) and tau.requires_grad)
+            )
+            if self.argmax or (self.hard and not needs_grad):
+                self._pair_sites = chosen * edge
+            else:
+                self._pair_sites = self._estimate(chosen, edge)
         return self._pair_sites
 
     def _estimate(self, chosen: Tensor, edge: Tensor) -> Tensor:
