@@ -238,6 +238,58 @@ def test_two_node_law_is_the_masked_softmax_product(tree):
     assert_frequencies(counts, expected, n)
 
 
+def masked_softmax(logits, allowed):
+    return torch.softmax(logits.double().masked_fill(~allowed, -math.inf), -1)
+
+
+def test_three_node_tree_law_spends_the_sites_drawn_before():
+    """N = 3, forest + tree, budgets where the tree's preference never binds: node 1 draws
+    the class of (0, 1) among those both ends have a site for, then each end's site; node 2
+    (one site of budget 1 each) draws its earlier node j with class 1, then j's site among
+    those the first edge left >= 1 (node 0's site 1 has budget 1: used once, it is masked)
+    and its own. The third pair gets no edge. Exact law by enumeration, 200k draws."""
+    n = 200_000
+    bond_logits = torch.tensor([[0.2, 0.5, 0.9, 2.0], [0.0, 0.3, 1.0, 0.0], [0.0, -0.4, 0.6, 0.0]])
+    site_logits = torch.tensor(
+        [[[0.1, 0.9], [0.4, -0.3]], [[-0.2, 0.5], [0.3, 0.0]], [[0.6, 0.0], [-0.5, 0.2]]]
+    )
+    budget = torch.tensor([[3.0, 1.0], [2.0, 1.0], [1.0, 1.0]])
+    pair = {(0, 1): 0, (0, 2): 1, (1, 2): 2}
+    law = torch.zeros(2, 2, 2, 2, 2, 2, dtype=torch.float64)  # c01 - 1, s0, s1, j, s_j, s_2
+    fits = torch.tensor([False, True, True, False])  # node 1 has no site of budget 3
+    p_class = masked_softmax(bond_logits[0], fits)
+    p_j = torch.softmax(bond_logits[1:, 1].double(), -1)  # (0, 2) or (1, 2), class 1
+    for c, s0, s1, j, s_j, s_2 in torch.cartesian_prod(*[torch.arange(2)] * 6).tolist():
+        cost = c + 1
+        p = p_class[cost] * masked_softmax(site_logits[0, 0], budget[0] >= cost)[s0]
+        p = p * masked_softmax(site_logits[0, 1], budget[1] >= cost)[s1]
+        left = budget[j].clone()
+        left[(s0, s1)[j]] -= cost
+        p = p * p_j[j] * masked_softmax(site_logits[pair[(j, 2)], 0], left >= 1)[s_j]
+        law[c, s0, s1, j, s_j, s_2] = (
+            p * masked_softmax(site_logits[pair[(j, 2)], 1], budget[2] >= 1)[s_2]
+        )
+    edges, sites = sample(
+        bond_logits.expand(n, 3, 4), site_logits.expand(n, 3, 2, 2), budget.expand(n, 3, 2)
+    )
+    classes = edges.argmax(-1)
+    to_one = classes[:, 1, 2] > 0  # node 2's tree edge goes to node 1
+    assert torch.all(classes[:, 0, 1] > 0) and torch.all((classes[:, 0, 2] > 0) != to_one)
+    j = to_one.long()
+    assert torch.all(classes[torch.arange(n), j, 2] == 1)
+    rows = torch.arange(n)
+    chosen = sites.argmax(-1)
+    index = (
+        (classes[:, 0, 1] - 1) * 32
+        + chosen[:, 0, 1] * 16
+        + chosen[:, 1, 0] * 8
+        + j * 4
+        + chosen[rows, j, 2] * 2
+        + chosen[rows, 2, j]
+    )
+    assert_frequencies(torch.bincount(index, minlength=64), law.flatten(), n)
+
+
 def test_site_budget_with_one_site_is_the_budget_rule():
     """S = 1: a site budget is the node budget, and the edges are the Budget rule's, draw for
     draw (the site rule's own seeds come from another generator). Budgets >= 1: a node that
