@@ -377,6 +377,11 @@ def _site_capacity(site_budget: Tensor, cheapest: float) -> Tensor:
     return (site_budget / cheapest).floor_().mul_(cheapest).sum(-1)
 
 
+def _shape(value: object) -> object:
+    """A tensor's shape as a tuple, else the value's type name (for error messages)."""
+    return tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
+
+
 def site_budget_of(nodes: Tensor, site_budget_table: Tensor) -> Tensor:
     r"""The site budgets of sampled nodes, ``[B, N, S]``: :math:`b_{ns} = \sum_t x_{nt}
     \, \mathrm{table}_{ts}`.
@@ -394,11 +399,11 @@ def site_budget_of(nodes: Tensor, site_budget_table: Tensor) -> Tensor:
         ``[B, N, S]``, float (the dtype of a float ``nodes``, else float32).
     """
     if not isinstance(site_budget_table, Tensor) or site_budget_table.dim() != 2:
-        shape = getattr(site_budget_table, "shape", type(site_budget_table).__name__)
-        raise ValueError(f"site_budget_table must be a tensor [T, S], got {tuple(shape)}")
+        raise ValueError(
+            f"site_budget_table must be a tensor [T, S], got {_shape(site_budget_table)}"
+        )
     if not isinstance(nodes, Tensor) or nodes.dim() not in (2, 3):
-        shape = getattr(nodes, "shape", type(nodes).__name__)
-        raise ValueError(f"nodes must be one-hot [B, N, T] or classes [B, N], got {shape}")
+        raise ValueError(f"nodes must be one-hot [B, N, T] or classes [B, N], got {_shape(nodes)}")
     types = site_budget_table.shape[0]
     if nodes.dim() == 2:
         if nodes.is_floating_point() or nodes.dtype == torch.bool:
@@ -513,7 +518,7 @@ class SiteBudget(Rule):
         argmax: bool = False,
     ) -> None:
         if not isinstance(site_budget, Tensor) or site_budget.dim() != 3:
-            shape = getattr(site_budget, "shape", type(site_budget).__name__)
+            shape = _shape(site_budget)
             raise ValueError(f"site_budget must be a tensor of shape [B, N, S], got {shape}")
         if site_budget.shape[-1] == 0:
             raise ValueError("site_budget has no sites (S = 0)")
