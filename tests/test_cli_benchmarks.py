@@ -24,7 +24,9 @@ def test_the_choices_are_the_registry():
     assert tuple(BENCHMARKS) == BENCHMARK_NAMES and BENCHMARK_NAMES[0] == MOLGEN.name  # default
     assert [name.value for name in BenchmarkName] == list(BENCHMARK_NAMES)
     assert all(BENCHMARKS[name].name == name for name in BENCHMARKS)
-    result = runner.invoke(app, ["evaluate", "--help"])
+    result = runner.invoke(
+        app, ["evaluate", "--help"], env={"COLUMNS": "200"}
+    )  # no wrap inside the names
     assert result.exit_code == 0
     assert "|".join(BENCHMARKS) in _text(result)  # the valid names, in --help
 
@@ -36,8 +38,8 @@ def test_an_unknown_benchmark_exits_2_with_the_choices(tmp_path):
         app, ["evaluate", str(generated), "--benchmark", "mosses"], terminal_width=200
     )
     assert result.exit_code == 2
-    assert "'mosses' is not one of 'molgen', 'moses'" in _text(result)
-    with pytest.raises(ValueError, match=r"unknown 'mosses'; known: \['molgen', 'moses'\]"):
+    assert "'mosses' is not one of 'molgen', 'moses', 'gdss'" in _text(result)
+    with pytest.raises(ValueError, match=r"unknown 'mosses'; known: \['molgen', 'moses', 'gdss'\]"):
         get_benchmark("mosses")
 
 

@@ -73,6 +73,7 @@ __all__ = [
     "frag",
     "scaf",
     "kl_score",
+    "nspdk",
 ]
 
 
@@ -108,3 +109,4 @@ fcd = _metric_function("fcd")
 frag = _metric_function("frag")
 scaf = _metric_function("scaf")
 kl_score = _metric_function("kl_score")
+nspdk = _metric_function("nspdk")
