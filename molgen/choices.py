@@ -42,6 +42,6 @@ BOND_HEADS = ("linear", "pairwise")
 DATASETS = ("qm9_5k", "qm9", "moses")
 #: ``molgen evaluate --benchmark``: the names of ``molgen.metrics.BENCHMARKS``, in its order,
 #: the default first.
-BENCHMARK_NAMES = ("molgen", "moses")
+BENCHMARK_NAMES = ("molgen", "moses", "gdss")
 #: ``reward.objectives``: the scores of ``molgen.training.rewards.OBJECTIVES``.
 OBJECTIVES = ("validity", "qed", "logp", "sa")

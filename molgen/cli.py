@@ -317,13 +317,20 @@ def evaluate(
     benchmark: BenchmarkName = typer.Option(
         BenchmarkName(BENCHMARK_NAMES[0]),
         "--benchmark",
-        help="molgen's metrics, or MOSES' (get_all_metrics keys)",
+        help="molgen's metrics, MOSES' (get_all_metrics keys) or GDSS's (its Table 3)",
     ),
-    test: Path = typer.Option(None, "--test", help="MOSES test set (default: MOSES' own)"),
+    test: Path = typer.Option(
+        None, "--test", help="MOSES test set (default: MOSES' own); GDSS's test set"
+    ),
     test_scaffolds: Path = typer.Option(
         None, "--test-scaffolds", help="MOSES scaffold test set (default: MOSES' own)"
     ),
-    train: Path = typer.Option(None, "--train", help="MOSES training set (default: MOSES' own)"),
+    train: Path = typer.Option(
+        None,
+        "--train",
+        help="MOSES training set (default: MOSES' own); GDSS's (default: a run's training "
+        "molecules)",
+    ),
     max_atoms: int = typer.Option(
         1000,
         "--max-atoms",
@@ -348,6 +355,9 @@ def evaluate(
     `--benchmark moses` reports MOSES' metrics with MOSES' definitions against its test,
     scaffold-test and training sets (from `pip install --no-deps molsets==0.3.1`, or the files
     given).
+
+    `--benchmark gdss --test TEST --train TRAIN` reports GDSS's molecule protocol: validity
+    without correction, NSPDK MMD and FCD against TEST, uniqueness, novelty against TRAIN.
 
     `--graphs GEN --reference TEST [--train TRAIN] [--graph-benchmark planar|sbm]` evaluates
     generic graphs instead: degree, clustering, orbit and spectral MMD, uniqueness, novelty,

@@ -24,7 +24,9 @@ def test_the_choices_are_the_registry():
     assert tuple(BENCHMARKS) == BENCHMARK_NAMES and BENCHMARK_NAMES[0] == MOLGEN.name  # default
     assert [name.value for name in BenchmarkName] == list(BENCHMARK_NAMES)
     assert all(BENCHMARKS[name].name == name for name in BENCHMARKS)
-    result = runner.invoke(app, ["evaluate", "--help"])
+    result = runner.invoke(
+        app, ["evaluate", "--help"], env={"COLUMNS": "200"}
+    )  # no wrap inside the names
     assert result.exit_code == 0
     assert "|".join(BENCHMARKS) in _text(result)  # the valid names, in --help
 
@@ -36,8 +38,8 @@ def test_an_unknown_benchmark_exits_2_with_the_choices(tmp_path):
         app, ["evaluate", str(generated), "--benchmark", "mosses"], terminal_width=200
     )
     assert result.exit_code == 2
-    assert "'mosses' is not one of 'molgen', 'moses'" in _text(result)
-    with pytest.raises(ValueError, match=r"unknown 'mosses'; known: \['molgen', 'moses'\]"):
+    assert "'mosses' is not one of 'molgen', 'moses', 'gdss'" in _text(result)
+    with pytest.raises(ValueError, match=r"unknown 'mosses'; known: \['molgen', 'moses', 'gdss'\]"):
         get_benchmark("mosses")
 
 
@@ -112,3 +114,38 @@ def test_both_benchmarks_write_their_own_report_head(tmp_path):
         "fragments allowed), 3 distinct valid.\n\n## MOSES table\n"
     )
     assert "| this run | 1.0000 |" in heads["moses"]
+
+
+def test_the_gdss_benchmark_reports_its_keys_with_fragments_allowed(tmp_path):
+    from molgen.chem.labelled import labelled_graphs
+    from molgen.metrics import fcd_available
+    from molgen.metrics.nspdk import nspdk_mmd
+
+    generated = tmp_path / "gen.smi"
+    generated.write_text("CCO\nOCC\nCC.O\nc1ccccc1O\nC(C)(C)(C)(C)C\n\n")
+    test, train = tmp_path / "test.smi", tmp_path / "train.smi"
+    test.write_text("CCN\nCCO\nc1ccccc1\nCC#N\n")
+    train.write_text("OCC\nCCCC\n")
+    out = tmp_path / "report.json"
+    args = ["evaluate", str(generated), "--benchmark", "gdss", "-o", str(out), "--no-progress"]
+    args += ["-j", "1", "--cache-dir", str(tmp_path / "cache"), "--test", str(test)]
+    result = runner.invoke(app, [*args, "--train", str(train)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    keys = ["validity_wo_correction", "nspdk", "fcd", "uniqueness", "novelty"]
+    if not fcd_available():  # the fcd extra: FCD is left out with a note
+        keys.remove("fcd")
+    assert [key for key in report if key in keys or key in MOLGEN.names] == keys
+    # 6 lines: 4 sanitize (CC.O too), the pentavalent carbon and the empty line do not
+    assert report["validity_wo_correction"] == pytest.approx(4 / 6)
+    assert report["uniqueness"] == pytest.approx(3 / 4)  # CCO twice
+    assert report["novelty"] == pytest.approx(2 / 3)  # CCO is OCC of the training set
+    valid, reference = ["CCO", "CCO", "CC.O", "Oc1ccccc1"], ["CCN", "CCO", "c1ccccc1", "CC#N"]
+    want = nspdk_mmd(labelled_graphs(valid), labelled_graphs(reference))
+    assert report["nspdk"] == pytest.approx(want, abs=1e-12)
+    assert report.get("fcd", 1.0) > 0
+    head = "# molgen evaluation (GDSS protocol)\n\n6 samples, 4 valid (sanitizable, fragments "
+    assert out.with_suffix(".md").read_text().startswith(head + "allowed), 3 distinct valid.\n")
+    without_test = runner.invoke(app, [*args[:-2], "--train", str(train)])
+    assert without_test.exit_code == 0, without_test.output
+    assert {"nspdk", "fcd"}.isdisjoint(json.loads(out.read_text()))

@@ -117,7 +117,9 @@ def run_evaluation(
     ``benchmark`` names one of :data:`~molgen.metrics.BENCHMARKS`, which builds its own
     reference sets from the options given: ``"moses"`` computes MOSES' metrics instead, against
     ``test``, ``test_scaffolds`` and ``train`` (SMILES files; each defaults to MOSES' own set
-    from the molsets wheel).
+    from the molsets wheel); ``"gdss"`` computes GDSS's (validity without correction, NSPDK
+    MMD and FCD against ``test``, uniqueness, novelty against ``train``, which defaults to a
+    run's training molecules).
 
     Raises :class:`~molgen.errors.MolgenError` naming the offending file for missing, empty or
     unreadable inputs, and naming both files, before anything is read or written, when a

@@ -3,7 +3,7 @@
 ``compute_metrics(samples, reference, metrics=...)`` returns ``{key: float}``; ``evaluate`` adds
 counts and the per-molecule table; ``Reference`` caches everything about the reference set.
 Each metric is one :class:`Metric` record of the :data:`MOLGEN` benchmark (``suite.py``;
-:data:`BENCHMARKS` holds it and MOSES' by name), and also a function of its own
+:data:`BENCHMARKS` holds it, MOSES' and GDSS's by name), and also a function of its own
 (``molgen.metrics.validity(samples)``, ``molgen.metrics.snn(samples, reference)``, ...) whose
 docstring is its definition (:data:`DEFINITIONS`). Samples are SMILES strings or RDKit
 molecules; None and "" are invalid.
@@ -73,6 +73,7 @@ __all__ = [
     "frag",
     "scaf",
     "kl_score",
+    "nspdk",
 ]
 
 
@@ -108,3 +109,4 @@ fcd = _metric_function("fcd")
 frag = _metric_function("frag")
 scaf = _metric_function("scaf")
 kl_score = _metric_function("kl_score")
+nspdk = _metric_function("nspdk")

@@ -4,13 +4,16 @@
 from __future__ import annotations
 
 from molgen.errors import InputError
+from molgen.metrics.gdss import GDSS
 from molgen.metrics.moses import MOSES
 from molgen.metrics.suite import MOLGEN, Benchmark
 
 __all__ = ["BENCHMARKS", "get_benchmark"]
 
 #: Each benchmark under its name.
-BENCHMARKS: dict[str, Benchmark] = {benchmark.name: benchmark for benchmark in (MOLGEN, MOSES)}
+BENCHMARKS: dict[str, Benchmark] = {
+    benchmark.name: benchmark for benchmark in (MOLGEN, MOSES, GDSS)
+}
 
 
 def get_benchmark(name: str) -> Benchmark:

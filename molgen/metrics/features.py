@@ -1,9 +1,11 @@
 """Per-molecule features of canonical SMILES, computed on the process pool: what the metrics
 and the reference statistics are made of.
 
-A feature is one of :data:`molgen.chem.properties.FEATURES` (RDKit) or one of
+A feature is one of :data:`molgen.chem.properties.FEATURES` (RDKit), one of
 :data:`CHEMNETS` (the ChemNet activations of the FCD: :data:`CHEMNET` as the ``fcd`` package
-encodes SMILES, :data:`CHEMNET_MOSES` as MOSES' ``fcd_torch`` does). Every feature of a
+encodes SMILES, :data:`CHEMNET_MOSES` as MOSES' ``fcd_torch`` does) or :data:`NSPDK` (the
+molecule's NSPDK vector, :func:`molgen.metrics.nspdk.nspdk_vector` of its
+:func:`~molgen.chem.labelled.labelled_graph`). Every feature of a
 molecule depends on that molecule alone, so splitting a list over processes changes no value.
 """
 
@@ -15,8 +17,10 @@ from functools import partial
 
 import numpy as np
 
+from molgen.chem.labelled import labelled_graphs
 from molgen.chem.properties import compute_features
 from molgen.metrics import frechet
+from molgen.metrics.nspdk import nspdk_vector
 from molgen.metrics.similarity import max_tanimoto
 from molgen.parallel import ProcessPool
 
@@ -25,6 +29,7 @@ __all__ = [
     "CHEMNETS",
     "CHEMNET_MOSES",
     "KL_MAX_MOLECULES",
+    "NSPDK",
     "concat",
     "count_items",
     "features",
@@ -36,6 +41,8 @@ CHEMNET = "chemnet"  # the ChemNet activations: a per-molecule feature like the 
 CHEMNET_MOSES = "chemnet_moses"
 #: Each ChemNet feature and its :data:`molgen.metrics.frechet.ENCODINGS` entry.
 CHEMNETS = {CHEMNET: "fcd", CHEMNET_MOSES: "fcd_torch"}
+#: The NSPDK vector of a molecule: a list of sparse ``(indices, values)`` pairs.
+NSPDK = "nspdk"
 KL_MAX_MOLECULES = 10_000
 KL_SEED = 42
 #: GuacaMol's KL score features: the 9 descriptors and the 4096-bit fingerprints.
@@ -43,12 +50,15 @@ KL_FEATURES = ("kl_descriptors", "morgan4096")
 
 
 def _molecule_features(canonical: Sequence[str], names: tuple[str, ...]) -> dict:
-    """``compute_features`` for the RDKit names, ChemNet activations for :data:`CHEMNETS`."""
-    rdkit_names = [name for name in names if name not in CHEMNETS]
+    """``compute_features`` for the RDKit names, ChemNet activations for :data:`CHEMNETS`,
+    NSPDK vectors for :data:`NSPDK`."""
+    rdkit_names = [name for name in names if name not in CHEMNETS and name != NSPDK]
     out = compute_features(canonical, rdkit_names) if rdkit_names else {}
     for name in names:
         if name in CHEMNETS:
             out[name] = frechet.chemnet_activations(canonical, encoding=CHEMNETS[name])
+        elif name == NSPDK:
+            out[name] = [nspdk_vector(graph) for graph in labelled_graphs(canonical)]
     return out
 
 

@@ -2,9 +2,9 @@
 
 A :class:`Reference` holds the distinct strict-valid canonical SMILES of a reference file
 (usually the training data) and computes its statistics lazily (fingerprints, FCD moments,
-fragment and scaffold counts, KL descriptors, property distributions). With ``cache_dir`` each
-statistic is one file under ``cache_dir/reference-HASH/`` (HASH: of the canonical set), and the
-canonical set itself is cached under a hash of the raw input.
+fragment and scaffold counts, KL descriptors, property distributions, the mean NSPDK vector).
+With ``cache_dir`` each statistic is one file under ``cache_dir/reference-HASH/`` (HASH: of the
+canonical set), and the canonical set itself is cached under a hash of the raw input.
 
 Each cache file starts with a SHA-256 over its key (the file's role and the reference's hash)
 and its payload, and is written atomically (:func:`molgen.io.atomic_write`). A file that does
@@ -31,12 +31,14 @@ from molgen.metrics import frechet
 from molgen.metrics.features import (
     CHEMNET,
     KL_FEATURES,
+    NSPDK,
     concat,
     count_items,
     features,
     kl_subset,
     kl_table,
 )
+from molgen.metrics.nspdk import NSPDK_FEATURE_SIZE, mean_nspdk_vector
 from molgen.parallel import ProcessPool
 
 __all__ = ["Reference"]
@@ -252,3 +254,18 @@ class Reference:
             return acc.stats()
 
         return self._cached("fcd" if feature == CHEMNET else f"fcd_{feature}", "fcd", compute)
+
+    def mean_nspdk(self, pool: ProcessPool | None = None) -> np.ndarray:
+        """The mean NSPDK vector of the reference molecules (``float64[NSPDK_FEATURE_SIZE]``,
+        :mod:`molgen.metrics.nspdk`; cached as ``nspdk_mean.npy``)."""
+        pool = pool or ProcessPool()
+
+        def compute() -> np.ndarray:
+            total = np.zeros(NSPDK_FEATURE_SIZE)
+            step = 16384  # bounded memory: the sparse vectors of one block at a time
+            for start in range(0, len(self), step):
+                block = self.canonical[start : start + step]
+                total += mean_nspdk_vector(features(pool, block, [NSPDK])[NSPDK]) * len(block)
+            return total / len(self)
+
+        return self._cached("nspdk_mean", "npy", compute)

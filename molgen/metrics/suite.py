@@ -46,13 +46,22 @@ from molgen.chem.properties import (
 )
 from molgen.errors import InputError
 from molgen.metrics import frechet
-from molgen.metrics.features import CHEMNET, KL_FEATURES, count_items, kl_subset, kl_table
+from molgen.metrics.features import (
+    CHEMNET,
+    KL_FEATURES,
+    NSPDK,
+    count_items,
+    kl_subset,
+    kl_table,
+)
+from molgen.metrics.nspdk import mean_nspdk_vector, nspdk_mmd_of_means
 from molgen.metrics.reference import Reference
 from molgen.metrics.similarity import max_tanimoto, mean_tanimoto_powers
 from molgen.parallel import ProcessPool
 
 __all__ = [
     "DEFINITIONS",
+    "NSPDK_DEFINITION",
     "GENERAL_DEFINITIONS",
     "METRICS",
     "MOLGEN",
@@ -302,6 +311,16 @@ def kl_score_of_tables(reference: np.ndarray, sampled: np.ndarray) -> float:
     return float(np.mean(np.exp(-np.asarray(kls))))
 
 
+#: The NSPDK MMD's definition; ``samples`` and ``reference`` name the two sets.
+NSPDK_DEFINITION = (
+    "GDSS's NSPDK MMD (evaluation/mmd.py compute_nspdk_mmd): mean K(X,X) + mean K(Y,Y) - 2 mean "
+    "K(X,Y) of the linear kernel on EDeN NSPDK vectors (r = d = 4, 2^16 hashed features, "
+    "normalised per (r,d) and overall; atom label = element symbol, bond label = "
+    "int(GetBondTypeAsDouble()), aromatic 1; labels hashed with BLAKE2b, not Python's "
+    "per-process string hash) of the {samples} (duplicates included), X, and {reference}, Y"
+)
+
+
 # --------------------------------------------------------------------------- computations
 def _validity(samples: Samples, reference: Reference | None) -> float:
     return samples.n_valid / samples.n_samples
@@ -356,6 +375,13 @@ def _fcd(samples: Samples, reference: Reference) -> float:
     if samples.chemnet.n < 2 or len(reference) < 2:
         return math.nan
     return frechet.frechet_distance(samples.chemnet.stats(), reference.fcd_stats(samples.pool))
+
+
+def _nspdk(samples: Samples, reference: Reference) -> float:
+    if not samples.n_valid:
+        return math.nan
+    sampled = mean_nspdk_vector(samples.features[NSPDK], samples.weights)
+    return nspdk_mmd_of_means(sampled, reference.mean_nspdk(samples.pool))
 
 
 def _count_similarity(feature: str) -> Compute:
@@ -484,6 +510,13 @@ MOLGEN = Benchmark(
             "molecules by a seeded random subset",
             _kl_score,
             features=KL_FEATURES,
+            reference=REFERENCE,
+        ),
+        Metric(
+            "nspdk",
+            NSPDK_DEFINITION.format(samples="strict-valid samples", reference="the reference"),
+            _nspdk,
+            features=(NSPDK,),
             reference=REFERENCE,
         ),
     ),

@@ -12,7 +12,7 @@ REFERENCE = ["CCO", "CCN", "c1ccccc1"]
 def test_tables_are_derived_from_the_records():
     assert tuple(m.name for m in MOLGEN.metrics) == METRICS
     assert {m.name: m.definition for m in MOLGEN.metrics} == DEFINITIONS
-    assert {"novelty", "snn", "fcd", "frag", "scaf", "kl_score"} == REFERENCE_METRICS
+    assert {"novelty", "snn", "fcd", "frag", "scaf", "kl_score", "nspdk"} == REFERENCE_METRICS
     assert MOLGEN.references == {"reference"}
     assert MOLGEN["snn"].features == ("morgan",) and MOLGEN["snn"].needs_reference
 
