@@ -7,6 +7,9 @@ Each metric is one :class:`Metric` record of the :data:`MOLGEN` benchmark (``sui
 (``molgen.metrics.validity(samples)``, ``molgen.metrics.snn(samples, reference)``, ...) whose
 docstring is its definition (:data:`DEFINITIONS`). Samples are SMILES strings or RDKit
 molecules; None and "" are invalid.
+
+Every name here is imported on first access, so :mod:`molgen.metrics.graphs` (the metrics of
+graphs without chemistry) imports no RDKit.
 """
 
 from __future__ import annotations

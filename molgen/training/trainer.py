@@ -79,7 +79,9 @@ def train(
     the splits (``train.smi``, the reference for novelty, ``val.smi`` and ``test.smi``),
     ``metrics.jsonl``, eval tables and molecule grids, ``curves.png`` and the offline W&B run.
     ``resume=True`` continues the run in ``run_dir`` (:func:`~molgen.training.run.check_resume`
-    says what may change).
+    says what may change). On graphs without chemistry (``data.kind: graphs``) the splits are
+    ``train.g6``, ``val.g6`` and ``test.g6``, evaluations score the graph metrics against the
+    validation graphs (:mod:`molgen.training.graphs`), and no RDKit is imported.
 
     Under ``torchrun`` the run is data-parallel (DistributedDataParallel; gloo on CPU, NCCL on
     CUDA): each rank draws its own noise and real batches of ``train.batch_size`` graphs,
