@@ -238,7 +238,9 @@ class GraphVocabulary:
     """What a generator and a critic of graphs know of the data: graphs of at most
     ``max_nodes`` nodes of one type, edges of one type (class 0 is "no node" / "no edge", as
     in a molecule vocabulary), and ``node_counts[n]``, the number of training graphs with
-    ``n`` nodes (``n = 0..max_nodes``), whose law the generator draws node counts from.
+    ``n`` nodes (``n = 0..max_nodes``), whose law the generator draws node counts from, and
+    ``edge_density``, the mean over the training graphs of their edges over their node pairs
+    (where the generator's edge logits start).
 
     It answers the molecule vocabulary's questions the trainer asks (``num_atom_types``,
     ``num_bond_types``, ``max_atoms``, ``to_dict``), with no chemistry behind them.
@@ -246,6 +248,7 @@ class GraphVocabulary:
 
     max_nodes: int
     node_counts: tuple[int, ...]
+    edge_density: float
     node_types: tuple[str, ...] = ("node",)
     edge_types: tuple[str, ...] = ("edge",)
 
@@ -257,6 +260,8 @@ class GraphVocabulary:
             raise ValueError(
                 f"node_counts must be {self.max_nodes + 1} counts >= 0, not all 0, got {counts}"
             )
+        if not 0 <= self.edge_density <= 1:
+            raise ValueError(f"edge_density must be in [0, 1], got {self.edge_density}")
 
     @property
     def num_atom_types(self) -> int:
@@ -278,6 +283,7 @@ class GraphVocabulary:
             "kind": "graphs",
             "max_nodes": self.max_nodes,
             "node_counts": list(self.node_counts),
+            "edge_density": self.edge_density,
             "node_types": list(self.node_types),
             "edge_types": list(self.edge_types),
         }
@@ -290,6 +296,7 @@ class GraphVocabulary:
         return cls(
             int(data["max_nodes"]),
             tuple(int(c) for c in data["node_counts"]),
+            float(data["edge_density"]),
             tuple(map(str, data["node_types"])),
             tuple(map(str, data["edge_types"])),
         )
@@ -307,10 +314,12 @@ class GraphDataset:
 
     @functools.cached_property
     def vocab(self) -> GraphVocabulary:
-        """Its :class:`GraphVocabulary`: the padded size and the training split's node counts."""
+        """Its :class:`GraphVocabulary`: the padded size, the training split's node counts and
+        edge density."""
         size = self.train.x.shape[1]
         counts = torch.bincount(self.train.n_nodes, minlength=size + 1)
-        return GraphVocabulary(size, tuple(counts.tolist()))
+        densities = [nx.density(graph) for graph in self.train.graphs]
+        return GraphVocabulary(size, tuple(counts.tolist()), sum(densities) / len(densities))
 
 
 def load_graph_dataset(

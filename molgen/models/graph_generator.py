@@ -43,6 +43,12 @@ class GraphGenerator(Generator):
       ``"tree"`` draws a spanning tree first, node by node, each node bonded to an earlier
       one; ``"join"`` joins the pieces afterwards).
 
+    The edge logits start at the data's density :math:`\rho`: the bond head's bias is
+    :math:`(0, \log \frac{\rho}{1 - \rho})` for ("no edge", "edge") at every pair, so an
+    untrained generator draws graphs about as dense as the training graphs (its weights start
+    as the molecule generator's; without this the first thousands of steps go to lowering
+    every pair's logit from even odds).
+
     ``atom_logits`` returns the law of each node's presence,
     :math:`\log [P(n \le i), P(n > i)]`, the same for every sample (for the generator's
     ``return_logits``). Sampling temperatures and ``eval_mode`` apply to the edges only.
@@ -51,6 +57,8 @@ class GraphGenerator(Generator):
         cfg: :class:`molgen.config.GeneratorConfig` (``bond_head`` must be ``"linear"``).
         num_nodes: :math:`N`.
         node_counts: :math:`(N + 1,)`, :math:`c_0, \dots, c_N` (``GraphVocabulary.node_counts``).
+        edge_density: :math:`\rho \in (0, 1)` (``GraphVocabulary.edge_density``; clamped to
+            :math:`[10^{-4}, 1 - 10^{-4}]`); None: the bias starts at 0 (even odds).
         max_degree: :math:`d_{\max}`, each node's edge budget under ``cfg.constraint``
             ``"valence"`` and ``"valence_connected"``; None: unlimited.
 
@@ -65,6 +73,7 @@ class GraphGenerator(Generator):
         num_nodes: int,
         node_counts: Sequence[int] | Tensor,
         max_degree: int | None = None,
+        edge_density: float | None = None,
     ):
         if cfg.bond_head != "linear":
             raise ValueError("GraphGenerator has one node type: bond_head must be 'linear'")
@@ -80,12 +89,21 @@ class GraphGenerator(Generator):
         # Derived from the vocabulary, which the checkpoint holds: not saved twice.
         self.register_buffer("node_probs", counts / counts.sum(), persistent=False)
         self.max_degree = max_degree
+        self.edge_logit = None
+        if edge_density is not None:
+            density = min(max(edge_density, 1e-4), 1 - 1e-4)
+            self.edge_logit = math.log(density / (1 - density))
+        self.reset_parameters()
 
     def reset_parameters(self) -> None:
         for layer in self.mlp:
             if isinstance(layer, Linear):
                 layer.reset_parameters()
         self.bond_head.reset_parameters()
+        # Generator.__init__ resets before the prior is known; __init__ resets again after.
+        if getattr(self, "edge_logit", None) is not None:
+            with torch.no_grad():
+                self.bond_head.bias.view(-1, self.num_bond_types)[:, 1] = self.edge_logit
 
     def atom_logits(self, h: Tensor) -> Tensor:
         """``log [P(n <= i), P(n > i)]`` per node ``i``, ``[B, N, 2]`` (the same for every

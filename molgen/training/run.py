@@ -534,9 +534,12 @@ def build_generator(cfg: GeneratorConfig, vocab: Vocabulary | GraphVocabulary) -
     """The generator of ``cfg`` for ``vocab``'s graphs, with the valence budgets and bond
     orders of its classes (used by ``generator.constraint``; the model itself has no RDKit).
     For a :class:`~molgen.data.graphs.GraphVocabulary`, the
-    :class:`~molgen.models.GraphGenerator` of its node-count law and ``cfg.max_degree``."""
+    :class:`~molgen.models.GraphGenerator` of its node-count law, edge density and
+    ``cfg.max_degree``."""
     if isinstance(vocab, GraphVocabulary):
-        return GraphGenerator(cfg, vocab.max_nodes, vocab.node_counts, cfg.max_degree)
+        return GraphGenerator(
+            cfg, vocab.max_nodes, vocab.node_counts, cfg.max_degree, vocab.edge_density
+        )
     from molgen.chem import atom_valences, bond_orders
 
     return Generator(

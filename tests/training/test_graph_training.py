@@ -199,8 +199,23 @@ def test_the_vocabulary_holds_the_training_splits_node_counts(tmp_path):
     sizes = Counter(g.number_of_nodes() for g in dataset.train.graphs)
     assert vocab.max_nodes == 8
     assert vocab.node_counts == tuple(sizes.get(n, 0) for n in range(9))
+    pairs = [g.number_of_nodes() * (g.number_of_nodes() - 1) / 2 for g in dataset.train.graphs]
+    edges = [g.number_of_edges() for g in dataset.train.graphs]
+    assert vocab.edge_density == pytest.approx(np.mean(np.divide(edges, pairs)))
     assert GraphVocabulary.from_dict(vocab.to_dict()) == vocab
     assert (vocab.num_atom_types, vocab.num_bond_types) == (2, 2)
+
+
+def test_an_untrained_generator_draws_the_datas_edge_density():
+    cfg = load_config(None, ["data.name=planar", "generator.hidden=[8]", "generator.z_dim=4"])
+    rng = torch.Generator().manual_seed(0)
+    for density in (0.05, 0.3):
+        generator = GraphGenerator(cfg.generator, 12, [0] * 12 + [1], edge_density=density)
+        _, adj = generator(generator.sample_noise(500, generator=rng), generator=rng)
+        pairs = torch.triu_indices(12, 12, 1)
+        edges = adj.argmax(-1)[:, pairs[0], pairs[1]].float()  # 500 x 66 pairs
+        # the weights add little to the bias at the start: the density drawn is the prior's
+        assert edges.mean().item() == pytest.approx(density, abs=0.02)
 
 
 def test_node_presence_logits_are_the_laws_marginals():
