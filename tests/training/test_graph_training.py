@@ -274,3 +274,10 @@ def test_a_graph_folder_is_a_data_path_for_graphs_only(tmp_path):
     assert cfg.data.graphs and cfg.data.path == folder
     assert load_config("configs/planar.yaml").data.graphs
     assert not load_config("configs/debug.yaml").data.graphs
+
+
+def test_evaluating_a_graph_run_as_molecules_says_to_use_graphs(graph_run, tmp_path):
+    _, run, *_ = graph_run
+    result = runner.invoke(app, ["evaluate", str(run), "-o", str(tmp_path / "report.json")])
+    assert result.exit_code == 2 and "--graphs" in result.output
+    assert not (tmp_path / "report.json").exists()
