@@ -15,6 +15,9 @@ __all__ = [
     "CONNECT_RULES",
     "CONSTRAINTS",
     "DATASETS",
+    "DATA_KINDS",
+    "GRAPH_DATASETS",
+    "MOLECULE_DATASETS",
     "ESTIMATORS",
     "EVAL_MODES",
     "OBJECTIVES",
@@ -38,8 +41,17 @@ SCHEDULES = ("constant", "exponential", "linear", "cosine", "step")
 CONSTRAINTS = ("none", "valence", "valence_connected")
 #: ``generator.bond_head``: how the generator turns its hidden state into bond logits.
 BOND_HEADS = ("linear", "pairwise")
-#: ``data.name``: the bundled sample and the packaged sets (``molgen.data.sources.DATASETS``).
-DATASETS = ("qm9_5k", "qm9", "moses")
+#: The molecule sets of ``data.name``: the bundled sample and the packaged sets
+#: (``molgen.data.sources.DATASETS``).
+MOLECULE_DATASETS = ("qm9_5k", "qm9", "moses")
+#: The graph benchmarks of ``data.name``, regenerated from their recipes
+#: (``molgen.data.graphs.GRAPH_DATASETS``).
+GRAPH_DATASETS = ("planar", "sbm", "community_small")
+#: ``data.name``: every named dataset, molecules first.
+DATASETS = (*MOLECULE_DATASETS, *GRAPH_DATASETS)
+#: ``data.kind``: what the data's graphs are (molecules through RDKit, or graphs without
+#: chemistry).
+DATA_KINDS = ("molecules", "graphs")
 #: ``molgen evaluate --benchmark``: the names of ``molgen.metrics.BENCHMARKS``, in its order,
 #: the default first.
 BENCHMARK_NAMES = ("molgen", "moses", "gdss")

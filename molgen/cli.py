@@ -196,8 +196,10 @@ def sample(
         help="run directory, checkpoint or exported generator (an existing path wins), or the "
         "name of a generator shipped with molgen, e.g. qm9",
     ),
-    n: int = typer.Option(10000, "-n", min=1, help="number of molecules"),
-    output: Path = typer.Option(..., "--output", "-o", help="SMILES file to write"),
+    n: int = typer.Option(10000, "-n", min=1, help="number of molecules (graphs)"),
+    output: Path = typer.Option(
+        ..., "--output", "-o", help="SMILES file to write (a run on graphs: a .g6 file)"
+    ),
     image: Path = typer.Option(None, "--image", help="also draw a grid PNG of the first molecules"),
     seed: int = typer.Option(
         0, "--seed", min=0, max=MAX_SEED, help="sampling seed (same seed, same molecules)"
@@ -210,7 +212,8 @@ def sample(
     `molgen sample qm9 -n 1000 -o out.smi` samples the QM9 generator shipped with molgen. Each
     line is a canonical SMILES (fragments joined by '.'); a graph that RDKit cannot sanitize is
     written as an empty line, so the file keeps one line per sample and `molgen evaluate` counts
-    it as invalid.
+    it as invalid. A run on graphs without chemistry writes one graph6 line per sample to a .g6
+    file, which `molgen evaluate --graphs` reads.
     """
     from tqdm.auto import tqdm
 
@@ -235,6 +238,8 @@ def sample(
                 check_output_path(path)
         check_distinct_paths({"--output": output, "--image": image}, run_files(checkpoint))
         run = load_run(checkpoint, train_smiles=False)  # sampling needs no training molecules
+        if run.config.data.graphs:
+            _check_graph_sample_options(output, image)
         atomic_write(output, write_samples)
         _echo(f"wrote {n} samples to {output}")
         if image is not None and not preview:
@@ -246,6 +251,21 @@ def sample(
 
             draw_grid(preview, image)
             _echo(f"drew {len(preview)} molecules to {image}")
+
+
+def _check_graph_sample_options(output: Path, image: Path | None) -> None:
+    """A run on graphs writes graph6 lines (``.g6``, what ``evaluate --graphs`` reads as one
+    graph a line) and draws no molecules."""
+    from molgen.errors import InputError
+    from molgen.training.run import GRAPH_SPLIT_SUFFIX
+
+    if output.suffix.lower() != GRAPH_SPLIT_SUFFIX:
+        raise InputError(
+            f"--output {output}: a run on graphs writes graph6, one graph a line: give a file "
+            f"ending in {GRAPH_SPLIT_SUFFIX}"
+        )
+    if image is not None:
+        raise InputError("--image draws molecules; this run generates graphs without chemistry")
 
 
 @app.command()

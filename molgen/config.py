@@ -40,9 +40,12 @@ from molgen.choices import (
     CONNECT_DEFAULT,
     CONNECT_RULES,
     CONSTRAINTS,
+    DATA_KINDS,
     DATASETS,
     ESTIMATORS,
     EVAL_MODES,
+    GRAPH_DATASETS,
+    MOLECULE_DATASETS,
     OBJECTIVES,
     SCHEDULES,
 )
@@ -118,12 +121,26 @@ class _Strict(BaseModel):
 
 
 class DataConfig(_Strict):
-    """Where molecules come from and how they become dense graphs."""
+    """Where molecules (or graphs without chemistry) come from and how they become dense
+    graphs. The molecule keys (``smiles_column``, ``limit``, ``max_atoms``, ``atom_types``,
+    ``aromatic``, the fractions and ``split_seed``) do not apply to graphs, which are split
+    like SPECTRE's (``molgen.data.graphs.spectre_split``)."""
 
     name: Literal[DATASETS] | None = Field(
-        "qm9_5k", description="bundled dataset; set to null and give `path` for your own file"
+        "qm9_5k",
+        description="bundled dataset, or a graph benchmark (planar, sbm, community_small); set "
+        "to null and give `path` for your own file",
     )
-    path: Path | None = Field(None, description="a .smi/.txt (one SMILES per line) or .csv file")
+    path: Path | None = Field(
+        None,
+        description="a .smi/.txt (one SMILES per line) or .csv file; with kind: graphs, a graph "
+        "file or a folder of them (edge lists, GraphML, graph6)",
+    )
+    kind: Literal[DATA_KINDS] | None = Field(
+        None,
+        description="molecules or graphs (no chemistry, no RDKit); null: graphs for a graph "
+        "benchmark's name, molecules otherwise",
+    )
     smiles_column: str | None = Field(None, description="CSV column holding SMILES")
     limit: StrictInt | None = Field(
         None, ge=1, description="read only the first `limit` SMILES of the source; null: all"
@@ -145,12 +162,36 @@ class DataConfig(_Strict):
     )
     cache_dir: Path = Field(Path(".cache/molgen"), description="processed-tensor cache")
 
+    @property
+    def graphs(self) -> bool:
+        """Whether the data are graphs without chemistry (``kind``, or a graph benchmark)."""
+        return self.kind == "graphs" or (self.kind is None and self.name in GRAPH_DATASETS)
+
     @model_validator(mode="after")
     def _one_source(self) -> DataConfig:
         if (self.name is None) == (self.path is None):
             raise ValueError("give exactly one of data.name and data.path")
         if self.val_fraction + self.test_fraction >= 1.0:
             raise ValueError("data.val_fraction + data.test_fraction must be < 1")
+        return self
+
+    @model_validator(mode="after")
+    def _kind_fits_source(self) -> DataConfig:
+        if self.kind == "molecules" and self.name in GRAPH_DATASETS:
+            raise ValueError(f"data.kind=molecules, but data.name={self.name} is a graph set")
+        if self.kind == "graphs" and self.name in MOLECULE_DATASETS:
+            raise ValueError(f"data.kind=graphs, but data.name={self.name} is a molecule set")
+        if self.graphs:
+            chemistry = [
+                key
+                for key in ("smiles_column", "atom_types", "limit")
+                if getattr(self, key) is not None
+            ] + (["aromatic"] if self.aromatic else [])
+            if chemistry:
+                raise ValueError(
+                    f"data.{chemistry[0]} is for molecules; graph data (data.kind=graphs) "
+                    "have no SMILES, atom types or aromatic bonds"
+                )
         return self
 
 
@@ -235,6 +276,13 @@ class GeneratorConfig(_Strict):
     bond_embedding_dim: StrictInt = Field(
         64, ge=1, description="bond_head=pairwise: width d of the node embeddings"
     )
+    max_degree: StrictInt | None = Field(
+        None,
+        ge=1,
+        description="graph data: the most edges a node may have, each node's budget under "
+        "constraint valence or valence_connected (valence_connected with connect: tree needs "
+        "at least 2); null: no limit",
+    )
 
     @model_validator(mode="after")
     def _max_ring_needs_constraint(self) -> GeneratorConfig:
@@ -266,7 +314,15 @@ class DiscriminatorConfig(_Strict):
         False,
         description="concatenate to the graph readout what the R-GCN cannot count: 3- to "
         "6-cycle counts, the circuit rank, a valence histogram per atom type, and aromatic bond "
-        "and cycle counts when the vocabulary has aromatic bonds (molgen.nn.graph_features)",
+        "and cycle counts when the vocabulary has aromatic bonds (molgen.nn.graph_features); "
+        "on graph data the valence histogram is the degree histogram",
+    )
+    spectral_features: StrictInt = Field(
+        0,
+        ge=0,
+        le=64,
+        description="concatenate to the graph readout the k smallest eigenvalues of each "
+        "graph's normalised Laplacian (molgen.nn.graph_features.LaplacianSpectrum); 0: off",
     )
 
 
@@ -366,6 +422,41 @@ class Config(_Strict):
     temperature: TemperatureConfig = Field(default_factory=TemperatureConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
+
+    @model_validator(mode="after")
+    def _parts_fit_the_data(self) -> Config:
+        gen = self.generator
+        if not self.data.graphs:
+            if gen.max_degree is not None:
+                raise ValueError(
+                    "generator.max_degree is for graph data (data.kind=graphs); molecules "
+                    "take their budgets from the atoms' valences"
+                )
+            return self
+        if self.gan.rl_weight > 0:
+            raise ValueError(
+                "gan.rl_weight: the RL rewards score molecules (RDKit); graph data train with "
+                "gan.rl_weight=0"
+            )
+        if gen.max_ring is not None:
+            raise ValueError("generator.max_ring is for molecules, not graph data")
+        if gen.bond_head == "pairwise":
+            raise ValueError(
+                "generator.bond_head=pairwise reads the sampled atom types; graph data have "
+                "one node type: use bond_head=linear"
+            )
+        if gen.max_degree is not None and gen.constraint == "none":
+            raise ValueError(
+                "generator.max_degree needs generator.constraint valence or valence_connected "
+                "(the degree budget is part of the budgeted edge sampler)"
+            )
+        tree = gen.constraint == "valence_connected" and gen.connect == "tree"
+        if tree and gen.max_degree is not None and gen.max_degree < 2:
+            raise ValueError(
+                "generator.max_degree must be >= 2 with constraint valence_connected and "
+                "connect tree (a tree of more than two nodes has a node of degree 2)"
+            )
+        return self
 
 
 # --------------------------------------------------------------------------- loading
@@ -510,7 +601,8 @@ def _format_errors(err: ValidationError, source: str, overrides: dict[str, str])
         # A cross-field check's input is its whole section: the message names the fields.
         shown = e["type"] != "missing" and not isinstance(e["input"], dict)
         got = f" (got {e['input']!r})" if shown else ""
-        lines.append(f"{where}: {key or '<root>'}: {message}{got}")
+        # A check across sections names its keys in the message.
+        lines.append(f"{where}: {key + ': ' if key else ''}{message}{got}")
     return "\n".join(lines)
 
 
@@ -613,10 +705,10 @@ def _read_tree(path: Path) -> dict[str, Any]:
     return tree
 
 
-def _check_data_path(path: Path | None, where: str) -> None:
+def _check_data_path(path: Path | None, where: str, *, folder: bool = False) -> None:
     # Checked here, where users set it, not in DataConfig: a checkpoint's saved config must
-    # still validate on a machine without the training file.
-    if path is None or path.is_file():
+    # still validate on a machine without the training file. Graphs may be a folder of files.
+    if path is None or path.is_file() or (folder and path.is_dir()):
         return
     problem = "is a directory, not a file" if path.is_dir() else "does not exist"
     relative = "" if path.is_absolute() else f" (relative to {Path.cwd()})"
@@ -640,7 +732,8 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         cfg = Config.model_validate(tree)
     except ValidationError as exc:
         raise ConfigError(_format_errors(exc, source, set_by)) from None
-    _check_data_path(cfg.data.path, _set_by("data.path", set_by) or source)
+    where = _set_by("data.path", set_by) or source
+    _check_data_path(cfg.data.path, where, folder=cfg.data.graphs)
     return cfg
 
 

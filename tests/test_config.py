@@ -13,6 +13,8 @@ from molgen.choices import (
     DATASETS,
     ESTIMATORS,
     EVAL_MODES,
+    GRAPH_DATASETS,
+    MOLECULE_DATASETS,
     OBJECTIVES,
     SCHEDULES,
 )
@@ -235,10 +237,13 @@ def test_reward_objectives_are_the_rewards():
 
 
 def test_dataset_names_are_the_data_packages():
-    from molgen.data import sources
+    from molgen.data import graphs, sources
 
-    # The data package's registry (bundled files and packaged sets) is the source.
-    assert DATASETS == sources.DATASETS
+    # The data package's registries (bundled files and packaged sets; graph benchmarks) are
+    # the source.
+    assert MOLECULE_DATASETS == sources.DATASETS
+    assert tuple(graphs.GRAPH_DATASETS) == GRAPH_DATASETS
+    assert DATASETS == MOLECULE_DATASETS + GRAPH_DATASETS
     for name in DATASETS:
         assert load_config(None, [f"data.name={name}"]).data.name == name
     with pytest.raises(ConfigError, match="data.name"):

@@ -9,6 +9,7 @@ from functools import partial
 from pathlib import Path
 
 from molgen.chem.files import FileChangedWarning
+from molgen.data.graphs import GraphVocabulary
 from molgen.errors import InputError
 from molgen.io import StagedFiles, check_distinct_paths, check_output_path, writing
 from molgen.metrics import (
@@ -144,6 +145,12 @@ def run_evaluation(
     drawn: list[str | None] = []  # the run's samples, kept for the constraint report
     if is_checkpoint(generated):
         run = load_run(generated)
+        if isinstance(run.vocab, GraphVocabulary):
+            raise InputError(
+                f"{generated} generates graphs without chemistry, not molecules: write samples "
+                "with `molgen sample RUN -n N -o samples.g6` and score them with "
+                "`molgen evaluate --graphs samples.g6 --reference RUN/test.g6`"
+            )
         samples = (
             drawn.append(s) or s for batch in iter_samples(run, n, seed, jobs=n_jobs) for s in batch
         )

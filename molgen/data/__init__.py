@@ -1,16 +1,14 @@
-"""The data pipeline: SMILES sources -> filtered, reported, cached, split dense-graph datasets."""
+"""The data pipeline: SMILES sources -> filtered, reported, cached, split dense-graph datasets;
+and generic graphs without chemistry (:mod:`molgen.data.graphs`).
 
-from molgen.data.dataset import GraphSplit, LoadReport, MolDataset, load_dataset
-from molgen.data.sources import (
-    DATASETS,
-    Record,
-    bundled_path,
-    moses_train_file,
-    qm9pack_files,
-    read_moses,
-    read_qm9pack,
-    read_smiles,
-)
+The names below are imported on first access, so ``molgen.data.graphs`` (and anything else
+that needs no molecules) imports no RDKit.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __all__ = [
     "DATASETS",
@@ -26,3 +24,22 @@ __all__ = [
     "read_qm9pack",
     "read_smiles",
 ]
+
+_DATASET_NAMES = ("GraphSplit", "LoadReport", "MolDataset", "load_dataset")
+#: Each public name and the module that defines it.
+_LAZY = {
+    name: "molgen.data.dataset" if name in _DATASET_NAMES else "molgen.data.sources"
+    for name in __all__
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'molgen.data' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -26,6 +26,7 @@ Nothing here imports RDKit.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,9 +45,12 @@ __all__ = [
     "GRAPH_SUFFIXES",
     "DenseGraphs",
     "GraphDataset",
+    "GraphVocabulary",
     "community_small_graphs",
+    "dense_to_graphs",
     "from_pyg",
     "generate_graphs",
+    "graph6_line",
     "load_graph_dataset",
     "planar_graphs",
     "read_graphs",
@@ -229,6 +233,75 @@ def to_dense(graphs: Sequence[nx.Graph], max_nodes: int | None = None) -> DenseG
     return DenseGraphs(list(graphs), x, adj)
 
 
+@dataclass(frozen=True)
+class GraphVocabulary:
+    """What a generator and a critic of graphs know of the data: graphs of at most
+    ``max_nodes`` nodes of one type, edges of one type (class 0 is "no node" / "no edge", as
+    in a molecule vocabulary), and ``node_counts[n]``, the number of training graphs with
+    ``n`` nodes (``n = 0..max_nodes``), whose law the generator draws node counts from, and
+    ``edge_density``, the mean over the training graphs of their edges over their node pairs
+    (where the generator's edge logits start).
+
+    It answers the molecule vocabulary's questions the trainer asks (``num_atom_types``,
+    ``num_bond_types``, ``max_atoms``, ``to_dict``), with no chemistry behind them.
+    """
+
+    max_nodes: int
+    node_counts: tuple[int, ...]
+    edge_density: float
+    node_types: tuple[str, ...] = ("node",)
+    edge_types: tuple[str, ...] = ("edge",)
+
+    def __post_init__(self) -> None:
+        if self.max_nodes < 1:
+            raise ValueError(f"max_nodes must be >= 1, got {self.max_nodes}")
+        counts = self.node_counts
+        if len(counts) != self.max_nodes + 1 or any(c < 0 for c in counts) or not sum(counts):
+            raise ValueError(
+                f"node_counts must be {self.max_nodes + 1} counts >= 0, not all 0, got {counts}"
+            )
+        if not 0 <= self.edge_density <= 1:
+            raise ValueError(f"edge_density must be in [0, 1], got {self.edge_density}")
+
+    @property
+    def num_atom_types(self) -> int:
+        """Node classes, "no node" included."""
+        return len(self.node_types) + 1
+
+    @property
+    def num_bond_types(self) -> int:
+        """Edge classes, "no edge" included."""
+        return len(self.edge_types) + 1
+
+    @property
+    def max_atoms(self) -> int:
+        """:attr:`max_nodes`, under the molecule vocabulary's name."""
+        return self.max_nodes
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": "graphs",
+            "max_nodes": self.max_nodes,
+            "node_counts": list(self.node_counts),
+            "edge_density": self.edge_density,
+            "node_types": list(self.node_types),
+            "edge_types": list(self.edge_types),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GraphVocabulary:
+        """The vocabulary :meth:`to_dict` wrote; ValueError (or KeyError) for anything else."""
+        if data.get("kind") != "graphs":
+            raise ValueError(f"not a graph vocabulary (kind {data.get('kind')!r})")
+        return cls(
+            int(data["max_nodes"]),
+            tuple(int(c) for c in data["node_counts"]),
+            float(data["edge_density"]),
+            tuple(map(str, data["node_types"])),
+            tuple(map(str, data["edge_types"])),
+        )
+
+
 @dataclass
 class GraphDataset:
     """A split graph dataset: the three :class:`DenseGraphs` (padded to the largest graph of
@@ -238,6 +311,15 @@ class GraphDataset:
     val: DenseGraphs
     test: DenseGraphs
     info: dict[str, Any] = field(default_factory=dict)
+
+    @functools.cached_property
+    def vocab(self) -> GraphVocabulary:
+        """Its :class:`GraphVocabulary`: the padded size, the training split's node counts and
+        edge density."""
+        size = self.train.x.shape[1]
+        counts = torch.bincount(self.train.n_nodes, minlength=size + 1)
+        densities = [nx.density(graph) for graph in self.train.graphs]
+        return GraphVocabulary(size, tuple(counts.tolist()), sum(densities) / len(densities))
 
 
 def load_graph_dataset(
@@ -350,3 +432,25 @@ def from_pyg(dataset: Iterable[Any]) -> list[nx.Graph]:
         graph.add_edges_from((u, v) for u, v in edges if u != v)
         graphs.append(graph)
     return graphs
+
+
+def dense_to_graphs(x: torch.Tensor, adj: torch.Tensor) -> list[nx.Graph]:
+    """Node classes ``x: [B, N]`` and edge classes ``adj: [B, N, N]`` (0: none; the layout of
+    :class:`DenseGraphs` and of a generator's argmax) as networkx graphs: the present nodes,
+    numbered ``0..n-1`` in their order, and the edges among them."""
+    graphs = []
+    for nodes, edges in zip(x.cpu(), adj.cpu(), strict=True):
+        present = (nodes != 0).nonzero().flatten()
+        sub = edges[present][:, present] != 0
+        graph = nx.empty_graph(len(present))
+        graph.add_edges_from(
+            zip(*(a.tolist() for a in torch.triu(sub, 1).nonzero().T), strict=True)
+        )
+        graphs.append(graph)
+    return graphs
+
+
+def graph6_line(graph: nx.Graph) -> str:
+    """``graph`` as one graph6 line, without header or newline (``.g6`` files hold one per
+    line; :func:`read_graphs` reads them back with their nodes numbered ``0..n-1``)."""
+    return nx.to_graph6_bytes(graph, header=False).decode("ascii").strip()

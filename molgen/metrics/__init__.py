@@ -7,29 +7,19 @@ Each metric is one :class:`Metric` record of the :data:`MOLGEN` benchmark (``sui
 (``molgen.metrics.validity(samples)``, ``molgen.metrics.snn(samples, reference)``, ...) whose
 docstring is its definition (:data:`DEFINITIONS`). Samples are SMILES strings or RDKit
 molecules; None and "" are invalid.
+
+Every name here is imported on first access, so :mod:`molgen.metrics.graphs` (the metrics of
+graphs without chemistry) imports no RDKit.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
-from molgen.metrics.benchmarks import BENCHMARKS, get_benchmark
-from molgen.metrics.constraints import CONSTRAINT_DEFINITIONS, constraint_metrics
-from molgen.metrics.evaluator import TABLE_COLUMNS, Evaluation, compute_metrics, evaluate
-from molgen.metrics.frechet import FrechetStats, fcd_available, frechet_distance
-from molgen.metrics.reference import Reference
-from molgen.metrics.report import MoleculeTableWriter, read_smiles_file, write_report
-from molgen.metrics.suite import (
-    DEFINITIONS,
-    METRICS,
-    MOLGEN,
-    REFERENCE_METRICS,
-    Benchmark,
-    Metric,
-    cosine_similarity_counts,
-    kl_score_of_tables,
-)
-from molgen.parallel import ProcessPool as ParallelMap  # this package's name for the pool
+if TYPE_CHECKING:
+    from molgen.metrics.reference import Reference
 
 __all__ = [
     "BENCHMARKS",
@@ -77,9 +67,69 @@ __all__ = [
 ]
 
 
+#: Each public name imported on first access and ``(module, name there)``: importing
+#: ``molgen.metrics.graphs`` (generic graphs) then imports no RDKit.
+_LAZY = {
+    "BENCHMARKS": ("molgen.metrics.benchmarks", "BENCHMARKS"),
+    "get_benchmark": ("molgen.metrics.benchmarks", "get_benchmark"),
+    "CONSTRAINT_DEFINITIONS": ("molgen.metrics.constraints", "CONSTRAINT_DEFINITIONS"),
+    "constraint_metrics": ("molgen.metrics.constraints", "constraint_metrics"),
+    **{
+        name: ("molgen.metrics.evaluator", name)
+        for name in ("TABLE_COLUMNS", "Evaluation", "compute_metrics", "evaluate")
+    },
+    **{
+        name: ("molgen.metrics.frechet", name)
+        for name in ("FrechetStats", "fcd_available", "frechet_distance")
+    },
+    "Reference": ("molgen.metrics.reference", "Reference"),
+    **{
+        name: ("molgen.metrics.report", name)
+        for name in ("MoleculeTableWriter", "read_smiles_file", "write_report")
+    },
+    **{
+        name: ("molgen.metrics.suite", name)
+        for name in (
+            "DEFINITIONS",
+            "METRICS",
+            "MOLGEN",
+            "REFERENCE_METRICS",
+            "Benchmark",
+            "Metric",
+            "cosine_similarity_counts",
+            "kl_score_of_tables",
+        )
+    },
+    "ParallelMap": ("molgen.parallel", "ProcessPool"),  # this package's name for the pool
+}
+#: The metrics of MOLGEN that are also functions of this package (``molgen.metrics.qed``).
+_METRIC_FUNCTIONS = (
+    "validity",
+    "validity_relaxed",
+    "uniqueness",
+    "novelty",
+    "qed",
+    "logp",
+    "sa",
+    "logp_normalized",
+    "sa_normalized",
+    "intdiv1",
+    "intdiv2",
+    "snn",
+    "fcd",
+    "frag",
+    "scaf",
+    "kl_score",
+    "nspdk",
+)
+
+
 def _metric_function(name: str) -> Callable[..., float]:
     """``name(samples[, reference])``: :func:`compute_metrics` of that one metric, documented
     by its definition."""
+    from molgen.metrics.evaluator import compute_metrics
+    from molgen.metrics.suite import MOLGEN
+
     record = MOLGEN[name]
 
     def metric(samples: Sequence, reference: Reference | Sequence[str] | None = None) -> float:
@@ -93,20 +143,17 @@ def _metric_function(name: str) -> Callable[..., float]:
     return metric
 
 
-validity = _metric_function("validity")
-validity_relaxed = _metric_function("validity_relaxed")
-uniqueness = _metric_function("uniqueness")
-novelty = _metric_function("novelty")
-qed = _metric_function("qed")
-logp = _metric_function("logp")
-sa = _metric_function("sa")
-logp_normalized = _metric_function("logp_normalized")
-sa_normalized = _metric_function("sa_normalized")
-intdiv1 = _metric_function("intdiv1")
-intdiv2 = _metric_function("intdiv2")
-snn = _metric_function("snn")
-fcd = _metric_function("fcd")
-frag = _metric_function("frag")
-scaf = _metric_function("scaf")
-kl_score = _metric_function("kl_score")
-nspdk = _metric_function("nspdk")
+def __getattr__(name: str) -> Any:
+    if name in _METRIC_FUNCTIONS:
+        value = _metric_function(name)
+    elif name in _LAZY:
+        module, attribute = _LAZY[name]
+        value = getattr(importlib.import_module(module), attribute)
+    else:
+        raise AttributeError(f"module 'molgen.metrics' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY) | set(_METRIC_FUNCTIONS))

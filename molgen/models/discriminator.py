@@ -30,7 +30,7 @@ from torch import Tensor, nn
 
 from molgen.config import DiscriminatorConfig
 from molgen.models.generator import check_type_counts, glorot_linear, tanh_mlp
-from molgen.nn.graph_features import GraphStructureFeatures
+from molgen.nn.graph_features import GraphStructureFeatures, LaplacianSpectrum
 from molgen.nn.rgcn import DenseRelationalConv, GraphAggregation
 
 __all__ = ["Discriminator", "GraphEncoder", "RewardNetwork"]
@@ -49,7 +49,9 @@ class GraphEncoder(nn.Module):
     :math:`\tilde A_{ijr} = A_{ijr} m_j` (see the module docstring). Padding nodes get hidden
     states too, but nothing reads them: they send no messages and the readout is masked.
     With ``cfg.structure_features``, :math:`\mathbf{h}_G` is followed by the structure features
-    of :math:`(\mathbf{X}_{:, 1:}, \mathbf{A}, \mathbf{m})` (not dropped out).
+    of :math:`(\mathbf{X}_{:, 1:}, \mathbf{A}, \mathbf{m})` (not dropped out), and with
+    ``cfg.spectral_features`` :math:`k > 0` by the :math:`k` smallest eigenvalues of the
+    normalised Laplacian (:class:`molgen.nn.graph_features.LaplacianSpectrum`).
 
     Args:
         cfg: :class:`molgen.config.DiscriminatorConfig`.
@@ -59,11 +61,12 @@ class GraphEncoder(nn.Module):
             of the vocabulary); needed with ``cfg.structure_features``, ignored without.
         aromatic_bond: the aromatic bond class, if the vocabulary has one (adds aromatic counts
             to the structure features).
+        max_valence: the last bin of the structure features' valence histograms.
 
     Shapes:
         - **input:** ``x`` :math:`(B, N, A)`, ``adj`` :math:`(B, N, N, R)`, float
         - **output:** :math:`(B, \text{out\_channels})`: ``aggregate_dim``, plus the structure
-          features' ``out_channels`` when they are on
+          features' ``out_channels`` and ``spectral_features`` when they are on
     """
 
     def __init__(
@@ -74,6 +77,7 @@ class GraphEncoder(nn.Module):
         *,
         bond_orders: Sequence[float] | Tensor | None = None,
         aromatic_bond: int | None = None,
+        max_valence: int = 6,
     ):
         super().__init__()
         check_type_counts(num_atom_types, num_bond_types)
@@ -98,10 +102,14 @@ class GraphEncoder(nn.Module):
                     f"got {len(bond_orders)}"
                 )
             self.structure = GraphStructureFeatures(
-                bond_orders, num_atom_types - 1, aromatic_channel=aromatic_bond
+                bond_orders,
+                num_atom_types - 1,
+                aromatic_channel=aromatic_bond,
+                max_valence=max_valence,
             )
-        self.out_channels = cfg.aggregate_dim + (
-            0 if self.structure is None else self.structure.out_channels
+        self.spectrum = LaplacianSpectrum(cfg.spectral_features) if cfg.spectral_features else None
+        self.out_channels = cfg.aggregate_dim + sum(
+            part.out_channels for part in (self.structure, self.spectrum) if part is not None
         )
 
     def reset_parameters(self) -> None:
@@ -127,9 +135,14 @@ class GraphEncoder(nn.Module):
         for conv in self.convs:
             h = torch.cat([self._dropout(torch.tanh(conv(h, adj))), x], dim=-1)
         h_graph = self._dropout(self.aggregation(h, mask))
-        if self.structure is None:
+        if self.structure is None and self.spectrum is None:
             return h_graph
-        return torch.cat([h_graph, self.structure(x[..., 1:], adj, mask)], dim=-1)
+        parts = [h_graph]
+        if self.structure is not None:
+            parts.append(self.structure(x[..., 1:], adj, mask))
+        if self.spectrum is not None:
+            parts.append(self.spectrum(adj, mask))
+        return torch.cat(parts, dim=-1)
 
     def _dropout(self, h: Tensor) -> Tensor:
         # F.dropout with p = 0 still costs a copy per call (and more in the penalty's backward).
@@ -155,6 +168,7 @@ class _GraphScorer(nn.Module):
         extra_inputs: int = 0,
         bond_orders: Sequence[float] | Tensor | None = None,
         aromatic_bond: int | None = None,
+        max_valence: int = 6,
     ):
         super().__init__()
         self.encoder = GraphEncoder(
@@ -163,6 +177,7 @@ class _GraphScorer(nn.Module):
             num_bond_types,
             bond_orders=bond_orders,
             aromatic_bond=aromatic_bond,
+            max_valence=max_valence,
         )
         head_inputs = graphs_per_input * self.encoder.out_channels + extra_inputs
         mlp = tanh_mlp(head_inputs, cfg.mlp_dims, cfg.dropout)
@@ -198,7 +213,8 @@ class Discriminator(_GraphScorer):
         num_bond_types: :math:`R`, including class 0 ("no bond").
         pack: graphs per critic input; the batch size must be divisible by it.
         minibatch_std: append the minibatch standard deviation feature.
-        bond_orders, aromatic_bond: as in :class:`GraphEncoder` (for ``cfg.structure_features``).
+        bond_orders, aromatic_bond, max_valence: as in :class:`GraphEncoder` (for
+            ``cfg.structure_features``).
 
     Shapes:
         - **input:** ``x`` :math:`(B, N, A)`, ``adj`` :math:`(B, N, N, R)`, float
@@ -215,6 +231,7 @@ class Discriminator(_GraphScorer):
         minibatch_std: bool = False,
         bond_orders: Sequence[float] | Tensor | None = None,
         aromatic_bond: int | None = None,
+        max_valence: int = 6,
     ):
         if pack < 1:
             raise ValueError(f"pack must be >= 1, got {pack}")
@@ -226,6 +243,7 @@ class Discriminator(_GraphScorer):
             extra_inputs=int(minibatch_std),
             bond_orders=bond_orders,
             aromatic_bond=aromatic_bond,
+            max_valence=max_valence,
         )
         self.pack = pack
         self.minibatch_std = minibatch_std

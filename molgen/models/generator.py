@@ -271,7 +271,7 @@ class Generator(nn.Module):
         """Standard normal noise ``z: [batch_size, z_dim]`` (on the model's device by default)."""
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        weight = self.atom_head.weight
+        weight = self.mlp[0].weight  # every generator has its MLP (a graph one no atom head)
         device = weight.device if device is None else device
         return torch.randn(
             batch_size, self.z_dim, generator=generator, device=device, dtype=weight.dtype

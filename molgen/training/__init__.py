@@ -1,4 +1,5 @@
-"""Training loop, run folders and their checkpoints, sampling from a run."""
+"""Training loop, run folders and their checkpoints, sampling from a run; molecules, or graphs
+without chemistry (:mod:`molgen.training.graphs`)."""
 
 from molgen.training.run import (
     CheckpointError,

@@ -4,9 +4,10 @@
 
 - ``checkpoint.pt``: everything the run needs to continue exactly (:data:`CHECKPOINT_ENTRIES`);
 - ``config.yaml`` (the resolved config) and ``data.json`` (what the data source reported);
-- ``train.smi``, ``val.smi`` and ``test.smi``: the splits, one SMILES a line; the checkpoint
-  records the training split's count and checksum (:func:`training_set_record`), not the
-  molecules;
+- ``train.smi``, ``val.smi`` and ``test.smi``: the splits, one SMILES a line (a run on graphs
+  without chemistry: ``train.g6``, ``val.g6`` and ``test.g6``, one graph6 line a graph); the
+  checkpoint records the training split's count and checksum (:func:`training_set_record`),
+  not the molecules;
 - the trainer's logs: ``metrics.jsonl``, ``curves.png``, ``samples/`` and the offline W&B run.
 
 A checkpoint is a dict of plain types and tensors, written atomically and read with
@@ -37,23 +38,27 @@ import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import torch
 
 import molgen
-from molgen.chem import Vocabulary, atom_valences, bond_orders
 from molgen.config import Config, GeneratorConfig, to_yaml
-from molgen.data import MolDataset
+from molgen.data.graphs import DenseGraphs, GraphDataset, GraphVocabulary, graph6_line
 from molgen.errors import InputError, MolgenError
 from molgen.io import atomic_write, check_output_path
-from molgen.models import Generator
+from molgen.models import Generator, GraphGenerator
+
+if TYPE_CHECKING:  # RDKit: imported where a molecule run needs it, never on graphs
+    from molgen.chem import Vocabulary
+    from molgen.data import GraphSplit, MolDataset
 
 __all__ = [
     "CHECKPOINT_ENTRIES",
     "CHECKPOINT_NAME",
     "FORMAT",
     "GENERATOR_ENTRIES",
+    "GRAPH_SPLIT_SUFFIX",
     "GENERATOR_FORMAT",
     "OPTIONAL_ENTRIES",
     "TRAIN_SMILES_NAME",
@@ -75,6 +80,7 @@ __all__ = [
     "save_checkpoint",
     "shipped_generators",
     "smiles_file_bytes",
+    "split_lines",
     "training_set_record",
     "write_run_files",
     "written_by",
@@ -85,8 +91,10 @@ CONFIG_NAME = "config.yaml"
 DATA_INFO_NAME = "data.json"
 #: The training molecules of a run, one SMILES a line, beside its checkpoint.
 TRAIN_SMILES_NAME = "train.smi"
-#: The splits a run folder holds, each as ``SPLIT.smi``.
+#: The splits a run folder holds, each as ``SPLIT.smi`` (``SPLIT.g6`` for graphs).
 SPLITS = ("train", "val", "test")
+#: The ending of a graph run's split files (graph6, one graph a line).
+GRAPH_SPLIT_SUFFIX = ".g6"
 
 #: The format of a training checkpoint, one to continue from.
 FORMAT = "molgen.checkpoint/1"
@@ -204,6 +212,9 @@ def run_files(source: str | Path) -> dict[str, Path]:
     files = {"the run's checkpoint": checkpoint}
     if checkpoint.name == CHECKPOINT_NAME:
         files["the run's training molecules"] = checkpoint.with_name(TRAIN_SMILES_NAME)
+        graphs = checkpoint.with_name(f"train{GRAPH_SPLIT_SUFFIX}")
+        if graphs.is_file():
+            files["the run's training graphs"] = graphs
     return files
 
 
@@ -429,10 +440,17 @@ def load_part(
         raise fail(f"{key} cannot be loaded: {_summary(exc)}") from exc
 
 
-def _saved_config(state: Mapping[str, Any], path: Path) -> tuple[Config, Vocabulary]:
+def _saved_config(
+    state: Mapping[str, Any], path: Path
+) -> tuple[Config, Vocabulary | GraphVocabulary]:
     """The config and vocabulary a checkpoint was written with."""
     try:
-        return Config.model_validate(state["config"]), Vocabulary.from_dict(state["vocab"])
+        cfg = Config.model_validate(state["config"])
+        if cfg.data.graphs:
+            return cfg, GraphVocabulary.from_dict(state["vocab"])
+        from molgen.chem import Vocabulary
+
+        return cfg, Vocabulary.from_dict(state["vocab"])
     except (ValueError, TypeError, KeyError) as exc:  # pydantic's errors are ValueErrors
         detail = " ".join(str(exc).split())[:300]
         raise CheckpointError(
@@ -457,22 +475,34 @@ def training_set_record(smiles: Sequence[str]) -> dict[str, Any]:
     return {"count": len(smiles), "sha256": hashlib.sha256(smiles_file_bytes(smiles)).hexdigest()}
 
 
-def write_run_files(run_dir: Path, cfg: Config, dataset: MolDataset) -> None:
+def split_lines(split: GraphSplit | DenseGraphs) -> list[str]:
+    """A split as the lines of its run file: the SMILES of molecules, the graph6 lines of
+    graphs without chemistry (:func:`~molgen.data.graphs.graph6_line`)."""
+    if isinstance(split, DenseGraphs):
+        return [graph6_line(graph) for graph in split.graphs]
+    return split.smiles
+
+
+def write_run_files(run_dir: Path, cfg: Config, dataset: MolDataset | GraphDataset) -> None:
     """Start a run folder: ``config.yaml``, ``data.json`` and the splits beside the checkpoint
     (train for novelty, val for choosing sampling settings, test for the final scores)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / CONFIG_NAME).write_text(to_yaml(cfg))
+    suffix = GRAPH_SPLIT_SUFFIX if isinstance(dataset, GraphDataset) else ".smi"
     for split in SPLITS:
-        smiles = getattr(dataset, split).smiles
-        (run_dir / f"{split}.smi").write_bytes(smiles_file_bytes(smiles))
+        lines = split_lines(getattr(dataset, split))
+        (run_dir / f"{split}{suffix}").write_bytes(smiles_file_bytes(lines))
     (run_dir / DATA_INFO_NAME).write_text(json.dumps(dataset.info, indent=2))
 
 
-def _training_smiles(state: dict[str, Any], checkpoint: Path) -> list[str]:
-    """The training molecules of a training checkpoint: ``train.smi`` beside it, checked against
-    the checkpoint's ``"train_set"`` record; a checkpoint written before that record holds its
-    own list (``"train_smiles"``), used when ``train.smi`` is absent."""
-    train_file = checkpoint.parent / TRAIN_SMILES_NAME
+def _training_smiles(
+    state: dict[str, Any], checkpoint: Path, name: str = TRAIN_SMILES_NAME
+) -> list[str]:
+    """The training molecules of a training checkpoint: ``train.smi`` (``name``: the run's
+    ``train.g6`` on graphs) beside it, checked against the checkpoint's ``"train_set"``
+    record; a checkpoint written before that record holds its own list (``"train_smiles"``),
+    used when ``train.smi`` is absent."""
+    train_file = checkpoint.parent / name
     if "train_set" not in state:  # the list itself, as molgen wrote it before the record
         if train_file.is_file():
             return train_file.read_text().splitlines()
@@ -483,7 +513,7 @@ def _training_smiles(state: dict[str, Any], checkpoint: Path) -> list[str]:
     if not train_file.is_file():
         raise CheckpointError(
             f"{train_file} is missing: {checkpoint} records its {record.get('count')} training "
-            f"molecules by checksum only; put the run's {TRAIN_SMILES_NAME} beside it"
+            f"molecules by checksum only; put the run's {name} beside it"
         )
     content = train_file.read_bytes()
     digest = hashlib.sha256(content).hexdigest()
@@ -500,9 +530,18 @@ def _training_smiles(state: dict[str, Any], checkpoint: Path) -> list[str]:
 # The generator of a run
 
 
-def build_generator(cfg: GeneratorConfig, vocab: Vocabulary) -> Generator:
+def build_generator(cfg: GeneratorConfig, vocab: Vocabulary | GraphVocabulary) -> Generator:
     """The generator of ``cfg`` for ``vocab``'s graphs, with the valence budgets and bond
-    orders of its classes (used by ``generator.constraint``; the model itself has no RDKit)."""
+    orders of its classes (used by ``generator.constraint``; the model itself has no RDKit).
+    For a :class:`~molgen.data.graphs.GraphVocabulary`, the
+    :class:`~molgen.models.GraphGenerator` of its node-count law, edge density and
+    ``cfg.max_degree``."""
+    if isinstance(vocab, GraphVocabulary):
+        return GraphGenerator(
+            cfg, vocab.max_nodes, vocab.node_counts, cfg.max_degree, vocab.edge_density
+        )
+    from molgen.chem import atom_valences, bond_orders
+
     return Generator(
         cfg,
         vocab.max_atoms,
@@ -522,7 +561,7 @@ class Run:
 
     checkpoint: Path
     generator: Generator
-    vocab: Vocabulary
+    vocab: Vocabulary | GraphVocabulary
     tau: float
     config: Config
     train_smiles: list[str]
@@ -530,7 +569,7 @@ class Run:
 
 def _generator_of(
     state: dict[str, Any], device: str, path: Path
-) -> tuple[Generator, Vocabulary, float, Config]:
+) -> tuple[Generator, Vocabulary | GraphVocabulary, float, Config]:
     check_entries(state, GENERATOR_ENTRIES, path)
     cfg, vocab = _saved_config(state, path)
     generator = build_generator(cfg.generator, vocab).to(device)
@@ -556,7 +595,8 @@ def load_run(path: str | Path, device: str = "cpu", *, train_smiles: bool = True
     generator, vocab, tau, cfg = _generator_of(state, device, checkpoint)
     molecules = []
     if train_smiles and state["format"] != GENERATOR_FORMAT:
-        molecules = _training_smiles(state, checkpoint)
+        name = f"train{GRAPH_SPLIT_SUFFIX}" if cfg.data.graphs else TRAIN_SMILES_NAME
+        molecules = _training_smiles(state, checkpoint, name)
     return Run(checkpoint, generator, vocab, tau, cfg, molecules)
 
 
@@ -644,7 +684,10 @@ def check_resume(
 
 
 def check_resume_data(
-    saved: Mapping[str, Any], checkpoint: Path, vocab: Vocabulary, train_set: Mapping[str, Any]
+    saved: Mapping[str, Any],
+    checkpoint: Path,
+    vocab: Vocabulary | GraphVocabulary,
+    train_set: Mapping[str, Any],
 ) -> None:
     """Refuse (:class:`~molgen.errors.InputError`) to continue ``saved`` on data whose
     vocabulary or training split (:func:`training_set_record`) differs from the run's: the

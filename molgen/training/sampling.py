@@ -1,4 +1,5 @@
-"""Sampling molecules from a generator or a run, in batches, streaming."""
+"""Sampling molecules (or graphs, for a run on graphs without chemistry) from a generator or a
+run, in batches, streaming."""
 
 from __future__ import annotations
 
@@ -6,15 +7,21 @@ import functools
 import math
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import networkx as nx
 import torch
 
-from molgen.chem import Vocabulary, decode
+from molgen.data.graphs import GraphVocabulary, dense_to_graphs, graph6_line
 from molgen.models import Generator
 from molgen.parallel import ProcessPool, resolve_jobs
 from molgen.training.run import Run, load_run
 
+if TYPE_CHECKING:
+    from molgen.chem import Vocabulary
+
 __all__ = [
+    "generate_graphs",
     "generate_smiles",
     "iter_samples",
 ]
@@ -80,6 +87,8 @@ def generate_smiles(
     subset of batch indices) lets processes share the work.
     ``sample_temperature`` ``(atoms, bonds)`` defaults to the generator's configured one.
     """
+    from molgen.chem import decode  # RDKit: molecule runs only
+
     for x, adj in _draw(
         generator,
         n,
@@ -91,6 +100,39 @@ def generate_smiles(
         yield decode(x, adj, vocab, strict=strict)
 
 
+@torch.no_grad()
+def generate_graphs(
+    generator: Generator,
+    n: int,
+    *,
+    seed: int,
+    batch_size: int = 1024,
+    batches: Iterable[int] | None = None,
+) -> Iterator[list[nx.Graph]]:
+    """Yield batches of sampled graphs (networkx, the present nodes numbered ``0..n-1``) of a
+    generator on graphs without chemistry, drawn as :func:`generate_smiles` draws molecules
+    (batch ``i`` from its own RNG seeded by ``(seed, i)``)."""
+    for x, adj in _draw(
+        generator, n, seed=seed, batch_size=batch_size, batches=batches, sample_temperature=None
+    ):
+        yield dense_to_graphs(x, adj)
+
+
+def _generate(
+    run: Run, n: int, *, seed: int, batch_size: int, batches: Iterable[int] | None = None
+) -> Iterator[list[str | None]]:
+    """A run's samples as lines: SMILES of molecules, graph6 of graphs."""
+    if isinstance(run.vocab, GraphVocabulary):
+        for graphs in generate_graphs(
+            run.generator, n, seed=seed, batch_size=batch_size, batches=batches
+        ):
+            yield [graph6_line(graph) for graph in graphs]
+        return
+    yield from generate_smiles(
+        run.generator, run.vocab, n, seed=seed, batch_size=batch_size, batches=batches
+    )
+
+
 def iter_samples(
     run: Run | str | Path, n: int, seed: int = 0, batch_size: int = 1024, jobs: int = 1
 ) -> Iterator[list[str | None]]:
@@ -99,12 +141,13 @@ def iter_samples(
 
     The result is identical for any ``jobs`` (per-batch seeds). At most ``2 * jobs`` batches
     are in flight, so memory stays bounded however large ``n`` is. Each worker loads the
-    generator from the checkpoint once.
+    generator from the checkpoint once. A run on graphs yields graph6 lines
+    (:func:`~molgen.data.graphs.graph6_line`) instead of SMILES.
     """
     if not isinstance(run, Run):
         run = load_run(run, train_smiles=False)
     if resolve_jobs(jobs) == 1:
-        yield from generate_smiles(run.generator, run.vocab, n, seed=seed, batch_size=batch_size)
+        yield from _generate(run, n, seed=seed, batch_size=batch_size)
         return
     checkpoint = str(run.checkpoint)
     sample = functools.partial(_sample_batch, checkpoint, n=n, seed=seed, batch_size=batch_size)
@@ -121,7 +164,4 @@ def _sample_batch(
     checkpoint: str, index: int, *, n: int, seed: int, batch_size: int
 ) -> list[str | None]:
     run = _worker_run(checkpoint)
-    batches = generate_smiles(
-        run.generator, run.vocab, n, seed=seed, batch_size=batch_size, batches=[index]
-    )
-    return next(batches)
+    return next(_generate(run, n, seed=seed, batch_size=batch_size, batches=[index]))

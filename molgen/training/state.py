@@ -16,19 +16,23 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
-from molgen.chem import Vocabulary, bond_orders
 from molgen.config import Config
-from molgen.data import MolDataset
+from molgen.data.graphs import GraphDataset, GraphVocabulary
 from molgen.errors import InputError
 from molgen.gan import compile_critic_objective, critic_objective
 from molgen.models import Discriminator, Generator, RewardNetwork
 from molgen.nn.schedules import TemperatureSchedule, make_schedule
 from molgen.training import distributed
-from molgen.training.run import build_generator, load_part, training_set_record
+from molgen.training.graphs import critic_graph_args
+from molgen.training.run import build_generator, load_part, split_lines, training_set_record
+
+if TYPE_CHECKING:  # RDKit: imported where a molecule run needs it, never on graphs
+    from molgen.chem import Vocabulary
+    from molgen.data import MolDataset
 
 __all__ = ["Runtime", "TrainState", "init_state"]
 
@@ -47,7 +51,8 @@ class TrainState:
     """
 
     cfg: Config
-    dataset: MolDataset  # the run's data: vocabulary, info, and the training graphs and SMILES
+    # the run's data: vocabulary, info, and the training graphs (and SMILES, for molecules)
+    dataset: MolDataset | GraphDataset
     generator: Generator
     critic: Discriminator
     reward_net: RewardNetwork | None
@@ -73,13 +78,13 @@ class TrainState:
     }
 
     @property
-    def vocab(self) -> Vocabulary:
+    def vocab(self) -> Vocabulary | GraphVocabulary:
         return self.dataset.vocab
 
     @functools.cached_property
     def train_set(self) -> dict[str, Any]:
         """The checkpoint's record of the training molecules (hashed once, not at every save)."""
-        return training_set_record(self.dataset.train.smiles)
+        return training_set_record(split_lines(self.dataset.train))
 
     @property
     def sampler(self) -> Generator:
@@ -124,7 +129,9 @@ class TrainState:
         self.step = int(state["step"])
 
 
-def init_state(cfg: Config, dataset: MolDataset, device: torch.device, rank: int = 0) -> TrainState:
+def init_state(
+    cfg: Config, dataset: MolDataset | GraphDataset, device: torch.device, rank: int = 0
+) -> TrainState:
     """A fresh run's state: weights from ``cfg.seed`` (the same on every rank), then this
     rank's RNGs (rank 0 draws what a single-process run draws)."""
     vocab = dataset.vocab
@@ -132,12 +139,7 @@ def init_state(cfg: Config, dataset: MolDataset, device: torch.device, rank: int
     torch.manual_seed(cfg.seed)  # identical initial weights on every rank
     generator = build_generator(cfg.generator, vocab).to(device)
     # What the structure features (discriminator.structure_features) need of the vocabulary.
-    bond_classes = {
-        "bond_orders": bond_orders(vocab),
-        "aromatic_bond": (
-            vocab.bond_types.index("AROMATIC") + 1 if "AROMATIC" in vocab.bond_types else None
-        ),
-    }
+    bond_classes = _critic_args(vocab)
     critic = Discriminator(
         cfg.discriminator,
         n_atom_types,
@@ -191,6 +193,21 @@ def init_state(cfg: Config, dataset: MolDataset, device: torch.device, rank: int
     )
 
 
+def _critic_args(vocab: Vocabulary | GraphVocabulary) -> dict[str, Any]:
+    """What the critic's structure features need of the vocabulary: each bond class's order
+    and the aromatic class, if any (on graphs also the degree histogram's last bin)."""
+    if isinstance(vocab, GraphVocabulary):
+        return critic_graph_args(vocab)
+    from molgen.chem import bond_orders
+
+    return {
+        "bond_orders": bond_orders(vocab),
+        "aromatic_bond": (
+            vocab.bond_types.index("AROMATIC") + 1 if "AROMATIC" in vocab.bond_types else None
+        ),
+    }
+
+
 @dataclass(frozen=True)
 class Runtime:
     """How this process runs the steps; nothing here is saved. ``generator``, ``critic`` and
@@ -241,7 +258,7 @@ def _compiled_critic_objective(
     cfg: Config,
     ctx: distributed.Distributed,
     critic: torch.nn.Module,
-    vocab: Vocabulary,
+    vocab: Vocabulary | GraphVocabulary,
     device: torch.device,
     autocast: torch.autocast,
 ) -> Callable[..., tuple[torch.Tensor, torch.Tensor]]:

@@ -19,7 +19,6 @@ import torch
 import torch.nn.functional as F
 
 from molgen.gan import critic_loss, generator_loss, reward_loss
-from molgen.training.rewards import molecule_rewards
 from molgen.training.state import Runtime, TrainState
 
 __all__ = [
@@ -102,6 +101,8 @@ def reward_step(state: TrainState, rt: Runtime, real: Graph, fake: Fake) -> dict
     graphs = tuple(
         torch.cat([r, f.detach()]) for r, f in zip(real, fake.graph, strict=True)
     )  # [2B, N, A], [2B, N, N, R]
+    from molgen.training.rewards import molecule_rewards  # RDKit: molecule runs only
+
     # host sync: RDKit scores the graphs on the host
     target = molecule_rewards(graphs, state.vocab, state.cfg.reward.objectives).to(
         rt.device

@@ -21,19 +21,17 @@ import os
 import signal
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from tqdm.auto import tqdm
 
 from molgen.config import Config
-from molgen.data import load_dataset
 from molgen.errors import InputError, Interrupted
 from molgen.io import lock_folder, remove_stale_temporaries
-from molgen.metrics import TABLE_COLUMNS, Reference, evaluate
 from molgen.tracking import Tracker, check_wandb_reachable, open_tracker
 from molgen.training import distributed
-from molgen.training.constraints import constraint_report
+from molgen.training.graphs import GraphReference, evaluate_graphs_during_training, load_graph_data
 from molgen.training.run import (
     CHECKPOINT_NAME,
     CheckpointError,
@@ -59,6 +57,9 @@ from molgen.training.steps import (
     update_ema,
 )
 
+if TYPE_CHECKING:  # RDKit: imported where a molecule run needs it, never on graphs
+    from molgen.metrics import Reference
+
 __all__ = ["TRAIN_METRICS", "log_step", "save", "train"]
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,9 @@ def train(
     the splits (``train.smi``, the reference for novelty, ``val.smi`` and ``test.smi``),
     ``metrics.jsonl``, eval tables and molecule grids, ``curves.png`` and the offline W&B run.
     ``resume=True`` continues the run in ``run_dir`` (:func:`~molgen.training.run.check_resume`
-    says what may change).
+    says what may change). On graphs without chemistry (``data.kind: graphs``) the splits are
+    ``train.g6``, ``val.g6`` and ``test.g6``, evaluations score the graph metrics against the
+    validation graphs (:mod:`molgen.training.graphs`), and no RDKit is imported.
 
     Under ``torchrun`` the run is data-parallel (DistributedDataParallel; gloo on CPU, NCCL on
     CUDA): each rank draws its own noise and real batches of ``train.batch_size`` graphs,
@@ -127,15 +130,21 @@ def _start(
     # Rank 0 builds the processed-data cache; the others then read it.
     if not ctx.is_main:
         ctx.barrier()
-    dataset = load_dataset(cfg.data)
+    if cfg.data.graphs:
+        dataset = load_graph_data(cfg.data)
+    else:
+        from molgen.data import load_dataset  # RDKit: molecule runs only
+
+        dataset = load_dataset(cfg.data)
     if ctx.is_main:
         ctx.barrier()
     # Batches are drawn with replacement, so a larger one would run, repeating molecules in
     # every batch; a huge one exhausted the memory before the first step, without a word.
-    if cfg.train.batch_size > len(dataset.train.smiles):
+    if cfg.train.batch_size > len(dataset.train):
+        items = "graphs" if cfg.data.graphs else "molecules"
         raise InputError(
             f"train.batch_size={cfg.train.batch_size} is larger than the training split "
-            f"({len(dataset.train.smiles)} molecules): lower train.batch_size"
+            f"({len(dataset.train)} {items}): lower train.batch_size"
         )
     state = init_state(cfg, dataset, device, ctx.rank)
     if saved is not None:
@@ -171,11 +180,16 @@ def _loop(
     if rt.compile_s is not None:
         timer["compile"] = rt.compile_s
     tracker, reference, metrics = None, None, {}
-    if ctx.is_main:
+    if ctx.is_main and cfg.data.graphs:
+        reference = GraphReference.of(state.dataset, cfg.data)
+    elif ctx.is_main:
+        from molgen.metrics import Reference  # RDKit: molecule runs only
+
         # The data's SMILES are canonical already: novelty needs no RDKit pass over them.
         reference = Reference.from_canonical(
             state.dataset.train.smiles, cache_dir=cfg.data.cache_dir
         )
+    if ctx.is_main:
         tracker = open_tracker(
             run_dir, cfg.model_dump(mode="json"), wandb=cfg.logging.wandb, name=cfg.name
         )
@@ -275,13 +289,21 @@ def _finish(
 
 
 def evaluate_during_training(
-    state: TrainState, reference: Reference, tracker: Tracker, run_dir: Path
+    state: TrainState, reference: Reference | GraphReference, tracker: Tracker, run_dir: Path
 ) -> dict[str, float]:
     """Sample ``train.n_eval`` graphs, score them with molgen.metrics, log scalars, a table and
-    a grid."""
-    from molgen.chem.draw import draw_grid
-
+    a grid (graphs without chemistry: the graph metrics, and the samples as a graph6 file)."""
     cfg, step = state.cfg, state.step
+    if isinstance(reference, GraphReference):
+        metrics = evaluate_graphs_during_training(
+            state.sampler, reference, cfg.train.n_eval, cfg.seed + step, step, run_dir
+        )
+        tracker.log({f"eval/{k}": v for k, v in metrics.items()}, step)
+        return metrics
+    from molgen.chem.draw import draw_grid
+    from molgen.metrics import TABLE_COLUMNS, evaluate
+    from molgen.training.constraints import constraint_report
+
     smiles = [
         s
         for batch in generate_smiles(

@@ -2,6 +2,7 @@ import importlib.util
 
 import pytest
 
+from molgen.choices import GRAPH_DATASETS
 from molgen.data import Record, bundled_path, qm9pack_files, read_smiles, sources
 
 
@@ -86,7 +87,7 @@ def test_dataset_names_are_the_ones_the_config_allows():
 
     literal, none = get_args(DataConfig.model_fields["name"].annotation)
     assert none is type(None)
-    assert sorted(get_args(literal)) == sorted(sources.DATASETS)
+    assert sorted(get_args(literal)) == sorted(sources.DATASETS + GRAPH_DATASETS)
     assert set(sources.DATASETS) == set(sources.BUNDLED) | set(sources.PACKAGED)
 
 

@@ -1,0 +1,131 @@
+r"""MolGAN's generator on graphs without chemistry: a node count from the data's law, then
+edges from the generator's pair logits."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch_geometric.nn.dense.linear import Linear
+
+from molgen.config import GeneratorConfig
+from molgen.models.generator import Generator
+
+__all__ = ["GraphGenerator"]
+
+
+class GraphGenerator(Generator):
+    r"""The :class:`~molgen.models.Generator` on graphs of one node type and one edge type.
+
+    Each sample draws its node count first, then its edges:
+
+    .. math::
+        n \sim p, \quad p(n) = \frac{c_n}{\sum_m c_m}, \qquad
+        x_i = [i < n] \ (i = 0, \dots, N - 1), \qquad
+        \mathbf{A} = \mathrm{SymGS}(\mathbf{W}_A \mathrm{MLP}(\mathbf{z}), \tau,
+        \text{mask} = \mathbf{x}, \text{budget} = d_{\max})
+
+    where :math:`c_n` (``node_counts[n]``) is the number of training graphs with :math:`n`
+    nodes, so the node counts of the samples follow the training set's empirical law exactly;
+    nodes :math:`n, \dots, N - 1` are absent (class 0, "no node", as padding in the data) and
+    get no edge. The count is drawn from ``generator`` (the noise RNG) independently of
+    :math:`\mathbf{z}`, and no gradient reaches it: the law is the data's, not learned. The
+    edges come from the MLP and the linear bond head of the molecule generator, with its
+    symmetric Gumbel sampler, by ``cfg.constraint``:
+
+    - ``"none"``: each pair independently;
+    - ``"valence"``: no node has more than ``max_degree`` edges (the :class:`~molgen.nn.Budget`
+      rule, every edge costing 1 of both ends' budget ``max_degree``; None: no limit);
+    - ``"valence_connected"``: the same, and the present nodes connected (``cfg.connect``:
+      ``"tree"`` draws a spanning tree first, node by node, each node bonded to an earlier
+      one; ``"join"`` joins the pieces afterwards).
+
+    The edge logits start at the data's density :math:`\rho`: the bond head's bias is
+    :math:`(0, \log \frac{\rho}{1 - \rho})` for ("no edge", "edge") at every pair, so an
+    untrained generator draws graphs about as dense as the training graphs (its weights start
+    as the molecule generator's; without this the first thousands of steps go to lowering
+    every pair's logit from even odds).
+
+    ``atom_logits`` returns the law of each node's presence,
+    :math:`\log [P(n \le i), P(n > i)]`, the same for every sample (for the generator's
+    ``return_logits``). Sampling temperatures and ``eval_mode`` apply to the edges only.
+
+    Args:
+        cfg: :class:`molgen.config.GeneratorConfig` (``bond_head`` must be ``"linear"``).
+        num_nodes: :math:`N`.
+        node_counts: :math:`(N + 1,)`, :math:`c_0, \dots, c_N` (``GraphVocabulary.node_counts``).
+        edge_density: :math:`\rho \in (0, 1)` (``GraphVocabulary.edge_density``; clamped to
+            :math:`[10^{-4}, 1 - 10^{-4}]`); None: the bias starts at 0 (even odds).
+        max_degree: :math:`d_{\max}`, each node's edge budget under ``cfg.constraint``
+            ``"valence"`` and ``"valence_connected"``; None: unlimited.
+
+    Shapes:
+        - **z:** :math:`(B, z_{dim})`
+        - **output:** nodes :math:`(B, N, 2)`, edges :math:`(B, N, N, 2)`, one-hot when hard
+    """
+
+    def __init__(
+        self,
+        cfg: GeneratorConfig,
+        num_nodes: int,
+        node_counts: Sequence[int] | Tensor,
+        max_degree: int | None = None,
+        edge_density: float | None = None,
+    ):
+        if cfg.bond_head != "linear":
+            raise ValueError("GraphGenerator has one node type: bond_head must be 'linear'")
+        budget = math.inf if max_degree is None else float(max_degree)
+        super().__init__(cfg, num_nodes, 2, 2, atom_valences=[0.0, budget], bond_orders=[0.0, 1.0])
+        del self.atom_head  # node counts come from the data's law, not from the noise
+        counts = torch.as_tensor(node_counts, dtype=torch.float64)
+        if counts.shape != (num_nodes + 1,) or bool((counts < 0).any()) or not counts.sum() > 0:
+            raise ValueError(
+                f"node_counts must be {num_nodes + 1} counts >= 0 (n = 0..{num_nodes}), not all "
+                f"0; got {counts.tolist()}"
+            )
+        # Derived from the vocabulary, which the checkpoint holds: not saved twice.
+        self.register_buffer("node_probs", counts / counts.sum(), persistent=False)
+        self.max_degree = max_degree
+        self.edge_logit = None
+        if edge_density is not None:
+            density = min(max(edge_density, 1e-4), 1 - 1e-4)
+            self.edge_logit = math.log(density / (1 - density))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        for layer in self.mlp:
+            if isinstance(layer, Linear):
+                layer.reset_parameters()
+        self.bond_head.reset_parameters()
+        # Generator.__init__ resets before the prior is known; __init__ resets again after.
+        if getattr(self, "edge_logit", None) is not None:
+            with torch.no_grad():
+                self.bond_head.bias.view(-1, self.num_bond_types)[:, 1] = self.edge_logit
+
+    def atom_logits(self, h: Tensor) -> Tensor:
+        """``log [P(n <= i), P(n > i)]`` per node ``i``, ``[B, N, 2]`` (the same for every
+        row of ``h``)."""
+        # P(n > i) = sum of p(m) for m > i: the reversed cumulative sum, shifted by one
+        present = self.node_probs.flip(0).cumsum(0).flip(0)[1:].clamp(0, 1)  # [N]
+        law = torch.stack([1 - present, present], -1).log().to(h.dtype)  # [N, 2]
+        return law.expand(h.shape[0], -1, -1)
+
+    def sample_atoms(
+        self,
+        atom_logits: Tensor,
+        tau: float | Tensor = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """Nodes ``x [B, N, 2]``, one-hot: ``n`` drawn from the node-count law (``generator``),
+        nodes ``i < n`` present. ``atom_logits`` gives the batch size and dtype only."""
+        batch = atom_logits.shape[0]
+        n = torch.multinomial(self.node_probs, batch, replacement=True, generator=generator)
+        positions = torch.arange(self.num_nodes, device=n.device)
+        present = (positions < n.unsqueeze(-1)).long()  # [B, N]
+        return F.one_hot(present, 2).to(atom_logits.dtype)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, max_degree={self.max_degree}"
