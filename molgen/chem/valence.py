@@ -10,7 +10,9 @@ atoms: N+ like C, O- like F, C- like N), minus its fixed hydrogens. The largest,
 default: S may carry 2, 4 or 6, so its budget is 6 and no real molecule is excluded (a budget
 bounds the bonds; implicit hydrogens fill what is left). Elements without a valence limit in
 RDKit (metals) get ``inf``. With aromatic bonds (cost 1) the budget is necessary, not
-sufficient: a sampled aromatic system may still fail to kekulize.
+sufficient: a sampled aromatic system may still fail to kekulize, unless the sampler's
+:class:`molgen.nn.constrained.AromaticRings` rule draws it, with each atom type's
+:func:`aromatic_role`.
 """
 
 from __future__ import annotations
@@ -21,7 +23,14 @@ from rdkit import Chem
 
 from molgen.chem.graph import Vocabulary, parse_atom_type
 
-__all__ = ["BOND_ORDERS", "atom_valence", "atom_valences", "bond_orders"]
+__all__ = [
+    "BOND_ORDERS",
+    "aromatic_role",
+    "aromatic_roles",
+    "atom_valence",
+    "atom_valences",
+    "bond_orders",
+]
 
 #: Bond order of each bond type: what it spends of both ends' valence. An aromatic bond is a
 #: single or a double bond of some Kekule structure, so it spends at least 1; counting it as
@@ -56,3 +65,29 @@ def atom_valences(vocab: Vocabulary) -> list[float]:
 def bond_orders(vocab: Vocabulary) -> list[float]:
     """``[R]``: the bond order of each bond class; class 0 (no bond) costs 0."""
     return [0.0] + [BOND_ORDERS[bond_type] for bond_type in vocab.bond_types]
+
+
+#: Neutral atom types that sit in an aromatic ring with one Kekule double bond (pyridine-type)
+#: or with a lone pair and two single bonds (pyrrole-type: furan's O, thiophene's S, [nH]).
+_PYRIDINE_TYPES = {"C", "N"}
+_PYRROLE_TYPES = {"O", "S", "NH"}
+
+
+def aromatic_role(symbol: str) -> int:
+    """The role of atom type ``symbol`` in an aromatic ring drawn by
+    :class:`molgen.nn.constrained.AromaticRings`: ``PYRIDINE_TYPE`` (1) for ``C`` and ``N``,
+    ``PYRROLE_TYPE`` (2) for ``O``, ``S`` and ``NH``, ``NOT_AROMATIC`` (0) for the rest.
+
+    RDKit gives a ring atom a Kekule double bond when its bonds (aromatic ones counted as
+    single) and hydrogens leave its default valence one short: C and N with two ring bonds
+    (C also with one substituent), never O, S (default valence 2) or NH. Charged types and
+    N with a substituent instead of its H (``Cn1cccc1``) are left out: whether they need the
+    double bond depends on bonds drawn after the ring.
+    """
+    parse_atom_type(symbol)  # a ValueError for what is not an atom type
+    return 1 if symbol in _PYRIDINE_TYPES else 2 if symbol in _PYRROLE_TYPES else 0
+
+
+def aromatic_roles(vocab: Vocabulary) -> list[int]:
+    """``[A]``: :func:`aromatic_role` of each atom class; class 0 (padding) has role 0."""
+    return [0] + [aromatic_role(symbol) for symbol in vocab.atom_types]

@@ -42,7 +42,7 @@ from typing import IO, Any
 import torch
 
 import molgen
-from molgen.chem import Vocabulary, atom_valences, bond_orders
+from molgen.chem import Vocabulary, aromatic_roles, atom_valences, bond_orders
 from molgen.config import Config, GeneratorConfig, to_yaml
 from molgen.data import MolDataset
 from molgen.errors import InputError, MolgenError
@@ -510,6 +510,8 @@ def build_generator(cfg: GeneratorConfig, vocab: Vocabulary) -> Generator:
         vocab.num_bond_types,
         atom_valences=atom_valences(vocab),
         bond_orders=bond_orders(vocab),
+        aromatic_roles=aromatic_roles(vocab),
+        aromatic_class=vocab.bond_class("AROMATIC") if vocab.aromatic else None,
     )
 
 
