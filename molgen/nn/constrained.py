@@ -445,17 +445,18 @@ class AromaticRings(Rule):
         self.five_lone_pairs = (kinds[..., :4] == PYRROLE_TYPE).sum(-1)  # [B, N]
         self.six_ok = (kinds == PYRIDINE_TYPE).all(-1) & (6 in self.sizes)  # [B, N]
         # What each ring node keeps: its aromatic edges and Kekule double, or all it has.
+        self.full = budget
         self.need = torch.where(self.role == PYRIDINE_TYPE, 3.0, budget)
-        # Beyond its two aromatic edges (tree edges, as Budget's room counts them), a ring node
-        # keeps a double bond (pyridine-type) or the rest of its budget (pyrrole-type).
-        beyond = torch.where(self.role == NOT_AROMATIC, 0.0, _finite_budget(self.need, cost, n) - 2)
-        beyond = torch.where(exists, beyond.gather(1, after.flatten(1)).view_as(after), 0.0)
-        self.beyond = beyond.cumsum(-1)  # [B, N, 5]: of i and the 0..4 nodes after it
+        # Beyond its two aromatic edges, a ring node keeps a double bond (pyridine-type) or
+        # the rest of its budget (pyrrole-type): room a tree (Budget's prefer) cannot use.
+        self.beyond = torch.where(
+            self.role == NOT_AROMATIC, 0.0, _finite_budget(self.need, cost, n) - 2
+        )
+        self.ring_room = {size: self._ring_room_needed(state, cost, size) for size in self.sizes}
         self.reserve = torch.zeros_like(budget)
         self.in_ring = torch.zeros_like(present)
         self.parent = torch.full_like(self.role, -1)  # the forced tree edge of a ring node
         self.closing = torch.zeros_like(state.classes, dtype=torch.bool)  # [B, P]
-        self.full = budget
         self.pair_index = _pair_index(n).to(device).view(n, n)
 
     def _size(self, start: Tensor, node: int) -> Tensor:
@@ -495,25 +496,50 @@ class AromaticRings(Rule):
             -1,
         )
 
+    def _ring_room_needed(self, state: EdgeState, cost: Tensor, size: int) -> Tensor:
+        r"""``[B, N]``: the room the nodes :math:`\le i` must keep after tree node :math:`i`
+        starts a ring of ``size`` so that every later present node can still get a tree edge:
+        :func:`_tree_room_needed` with each later ring node's gain less what it keeps beyond
+        its tree edges, and the last one's less its unit of the closing edge."""
+        batch, n = self.role.shape
+        gain, cheapest = _tree_gains(self.full, cost, state.present)  # [B, N]
+        ring = self.following[..., 1 : size - 1]  # [B, N, size - 2]: n_2 .. n_{L-1}
+        kept = self.beyond.gather(1, ring.clamp(min=0).flatten(1)).view_as(ring)
+        kept[..., -1] += 1  # the closing edge
+        kept = torch.where(ring >= 0, kept, 0.0)
+        # net[b, i, m]: node m's gain to the tree's room after a ring starts at node i
+        spare = torch.zeros(batch, n, n + 1, dtype=kept.dtype, device=kept.device)
+        spare.scatter_add_(2, torch.where(ring >= 0, ring, n), kept)
+        net = gain.unsqueeze(1) - spare[..., :n]  # [B, N, N]
+        later = torch.ones(n, n, dtype=torch.bool, device=net.device).triu(1)  # m > i
+        net = torch.where(later, net, 0.0)
+        before = net.cumsum(-1) - net  # sum of the nets of the nodes i < m < k
+        threshold = torch.where(later & state.present.unsqueeze(1), cheapest - before, -math.inf)
+        return threshold.amax(-1).clamp(min=0.0)  # [B, N]
+
     def prefer(self, state: EdgeState, candidates: Candidates) -> Tensor | None:
-        r""":class:`Budget`'s preference with the reserves left out of the room, and a ring
-        start charged what its nodes keep beyond their tree edges and its closing edge."""
+        r""":class:`Budget`'s preference with the reserves left out of the room; a ring start
+        also charges the room its nodes keep beyond their tree edges, the closing edge's units
+        and the room the later ring nodes will keep (:meth:`_ring_room_needed`)."""
         i, needed = candidates.tree_node, self.budget._room_needed
         if i is None or needed is None:
             return None
         cost = self.budget.cost_
         room = _finite_budget(self.budget.remaining - self.reserve, cost, state.num_nodes)
         earlier = room[:, :i].mul(state.present[:, :i]).sum(1, keepdim=True)  # [B, 1]
-        kept = (earlier + room[:, i : i + 1] - 2 * cost).unsqueeze(1)  # [B, 1, C]
+        kept = earlier + room[:, i : i + 1] - 2 * cost  # [B, C]
+        keeps = (kept >= needed[:, i : i + 1]).unsqueeze(1)  # [B, 1, C]
         starts = candidates.left.expand(room.shape[0], -1)  # [B, K]
         size = self._size(starts, i)
-        ring = self.beyond[:, i].gather(1, (size - 2).clamp(min=0))  # n_1 .. n_{L-1}
-        start = torch.where(
-            self.role == NOT_AROMATIC, 0.0, _finite_budget(self.need, cost, state.num_nodes) - 2
-        )
-        extra = torch.zeros_like(kept.expand(-1, starts.shape[1], -1))  # [B, K, C]
-        extra[..., self.aromatic] = ring + start.gather(1, starts) + 2  # + the closing edge
-        return kept - extra >= needed[:, i : i + 1].unsqueeze(-1)
+        # Now: j keeps its beyond and a unit of the closing edge, i its beyond.
+        now = self.beyond.gather(1, starts) + 1 + self.beyond[:, i : i + 1]
+        ring_needed = torch.full_like(now, math.inf)
+        for ring_size, ring_room in self.ring_room.items():
+            ring_needed = torch.where(size == ring_size, ring_room[:, i : i + 1], ring_needed)
+        opens = kept[:, self.aromatic : self.aromatic + 1] - now >= ring_needed  # [B, K]
+        keeps = keeps.expand(-1, starts.shape[1], -1).clone()
+        keeps[..., self.aromatic] = opens
+        return keeps
 
     def require(self, state: EdgeState, candidates: Candidates) -> Tensor | None:
         return None if candidates.bridging else self.closing[:, candidates.pairs]
