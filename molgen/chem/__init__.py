@@ -24,6 +24,7 @@ from molgen.chem.mol import Checked, canonical_smiles, check_mol, check_smiles, 
 from molgen.chem.rdlog import rdkit_quiet
 from molgen.chem.valence import (
     BOND_ORDERS,
+    aromatic_rings_problem,
     aromatic_role,
     aromatic_roles,
     atom_valence,
@@ -40,6 +41,7 @@ __all__ = [
     "MolGraph",
     "RingSystem",
     "Vocabulary",
+    "aromatic_rings_problem",
     "aromatic_role",
     "aromatic_roles",
     "atom_valence",

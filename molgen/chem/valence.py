@@ -21,10 +21,11 @@ import math
 
 from rdkit import Chem
 
-from molgen.chem.graph import Vocabulary, parse_atom_type
+from molgen.chem.graph import MolGraph, Vocabulary, parse_atom_type
 
 __all__ = [
     "BOND_ORDERS",
+    "aromatic_rings_problem",
     "aromatic_role",
     "aromatic_roles",
     "atom_valence",
@@ -91,3 +92,50 @@ def aromatic_role(symbol: str) -> int:
 def aromatic_roles(vocab: Vocabulary) -> list[int]:
     """``[A]``: :func:`aromatic_role` of each atom class; class 0 (padding) has role 0."""
     return [0] + [aromatic_role(symbol) for symbol in vocab.atom_types]
+
+
+def aromatic_rings_problem(graph: MolGraph) -> str | None:
+    """Why :class:`molgen.nn.constrained.AromaticRings` cannot draw ``graph`` (a
+    :class:`~molgen.chem.graph.MolGraph` with aromatic bonds kept), None when it can.
+
+    It can when the aromatic bonds form disjoint rings of 5 or 6 atoms, a 6-ring of
+    pyridine-type atoms or a 5-ring of four and one pyrrole-type atom
+    (:func:`aromatic_role`), each pyridine-type atom has room for its ring's Kekule double
+    bond beside its other bonds, and each pyrrole-type atom has no other bond. Then some atom
+    order draws it: from any first atom, each ring's atoms in ring order as soon as the ring
+    is reached, its other atoms after.
+    """
+    aromatic: dict[int, list[int]] = {}
+    other_order = [0.0] * len(graph.atoms)
+    for i, j, bond in graph.bonds:
+        if bond == "AROMATIC":
+            aromatic.setdefault(i, []).append(j)
+            aromatic.setdefault(j, []).append(i)
+        else:
+            other_order[i] += BOND_ORDERS[bond]
+            other_order[j] += BOND_ORDERS[bond]
+    if any(len(ends) != 2 for ends in aromatic.values()):
+        return "an atom with other than two aromatic bonds (fused aromatic rings)"
+    seen: set[int] = set()
+    for first in aromatic:
+        if first in seen:
+            continue
+        ring, previous, atom = [first], None, first
+        while True:  # walk the cycle: every atom has exactly two aromatic neighbours
+            step = aromatic[atom][0] if aromatic[atom][0] != previous else aromatic[atom][1]
+            if step == first:
+                break
+            ring.append(step)
+            previous, atom = atom, step
+        seen.update(ring)
+        roles = sorted(aromatic_role(graph.atoms[k]) for k in ring)
+        if roles not in ([1] * 6, [1, 1, 1, 1, 2]):
+            kinds = "".join(sorted(graph.atoms[k] for k in ring))
+            return f"an aromatic ring of {len(ring)} atoms ({kinds}) outside the rule's kinds"
+        for k in ring:
+            role, valence = aromatic_role(graph.atoms[k]), atom_valence(graph.atoms[k])
+            if role == 1 and other_order[k] + 3 > valence:
+                return f"a ring atom {graph.atoms[k]} with no room for its Kekule double bond"
+            if role == 2 and other_order[k] > 0:
+                return f"a pyrrole-type ring atom {graph.atoms[k]} with a substituent"
+    return None
