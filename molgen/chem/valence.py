@@ -68,25 +68,29 @@ def bond_orders(vocab: Vocabulary) -> list[float]:
     return [0.0] + [BOND_ORDERS[bond_type] for bond_type in vocab.bond_types]
 
 
-#: Neutral atom types that sit in an aromatic ring with one Kekule double bond (pyridine-type)
-#: or with a lone pair and two single bonds (pyrrole-type: furan's O, thiophene's S, [nH]).
-_PYRIDINE_TYPES = {"C", "N"}
+#: Neutral atom types by their place in an aromatic ring: with one Kekule double bond
+#: (pyridine-type), with a lone pair and two single bonds (pyrrole-type: furan's O, thiophene's
+#: S, [nH]), or either (N: pyridine's n, or pyrrole-type with a substituent, Cn1cccc1).
+_PYRIDINE_TYPES = {"C"}
 _PYRROLE_TYPES = {"O", "S", "NH"}
+_EITHER_TYPES = {"N"}
 
 
 def aromatic_role(symbol: str) -> int:
     """The role of atom type ``symbol`` in an aromatic ring drawn by
-    :class:`molgen.nn.constrained.AromaticRings`: ``PYRIDINE_TYPE`` (1) for ``C`` and ``N``,
-    ``PYRROLE_TYPE`` (2) for ``O``, ``S`` and ``NH``, ``NOT_AROMATIC`` (0) for the rest.
+    :class:`molgen.nn.constrained.AromaticRings`: ``PYRIDINE_TYPE`` (1) for ``C``,
+    ``PYRROLE_TYPE`` (2) for ``O``, ``S`` and ``NH``, ``PYRIDINE_OR_PYRROLE_TYPE`` (3) for
+    ``N``, ``NOT_AROMATIC`` (0) for the rest.
 
     RDKit gives a ring atom a Kekule double bond when its bonds (aromatic ones counted as
-    single) and hydrogens leave its default valence one short: C and N with two ring bonds
-    (C also with one substituent), never O, S (default valence 2) or NH. Charged types and
-    N with a substituent instead of its H (``Cn1cccc1``) are left out: whether they need the
-    double bond depends on bonds drawn after the ring.
+    single) and hydrogens leave its default valence one short: C with two ring bonds and at
+    most one substituent, N with two ring bonds and none; never O, S (default valence 2), NH,
+    or an N with a substituent. Charged types are left out.
     """
     parse_atom_type(symbol)  # a ValueError for what is not an atom type
-    return 1 if symbol in _PYRIDINE_TYPES else 2 if symbol in _PYRROLE_TYPES else 0
+    if symbol in _PYRIDINE_TYPES:
+        return 1
+    return 2 if symbol in _PYRROLE_TYPES else 3 if symbol in _EITHER_TYPES else 0
 
 
 def aromatic_roles(vocab: Vocabulary) -> list[int]:
@@ -99,11 +103,13 @@ def aromatic_rings_problem(graph: MolGraph) -> str | None:
     :class:`~molgen.chem.graph.MolGraph` with aromatic bonds kept), None when it can.
 
     It can when the aromatic bonds form disjoint rings of 5 or 6 atoms, a 6-ring of
-    pyridine-type atoms or a 5-ring of four and one pyrrole-type atom
-    (:func:`aromatic_role`), each pyridine-type atom has room for its ring's Kekule double
-    bond beside its other bonds, and each pyrrole-type atom has no other bond. Then some atom
-    order draws it: from any first atom, each ring's atoms in ring order as soon as the ring
-    is reached, its other atoms after.
+    pyridine-type atoms or a 5-ring of four and one pyrrole-type atom (:func:`aromatic_role`;
+    an N with one single bond besides its ring bonds is pyrrole-type, at most one such N in
+    the molecule), each pyridine-type atom has room for its ring's Kekule double bond beside
+    its other bonds, and each other pyrrole-type atom has no other bond. Then some atom order
+    draws it: from the substituent of the N-substituted ring atom if there is one (else any
+    atom), each ring's atoms in ring order as soon as the ring is reached (from that N for its
+    ring), its other atoms after.
     """
     aromatic: dict[int, list[int]] = {}
     other_order = [0.0] * len(graph.atoms)
@@ -116,6 +122,15 @@ def aromatic_rings_problem(graph: MolGraph) -> str | None:
             other_order[j] += BOND_ORDERS[bond]
     if any(len(ends) != 2 for ends in aromatic.values()):
         return "an atom with other than two aromatic bonds (fused aromatic rings)"
+    roles = {}
+    for k in aromatic:
+        role = aromatic_role(graph.atoms[k])
+        if role == 3:
+            role = 2 if other_order[k] == 1 else 1
+        roles[k] = role
+    substituted = [k for k in aromatic if aromatic_role(graph.atoms[k]) == 3 and roles[k] == 2]
+    if len(substituted) > 1:
+        return "more than one N-substituted aromatic ring atom"
     seen: set[int] = set()
     for first in aromatic:
         if first in seen:
@@ -128,14 +143,12 @@ def aromatic_rings_problem(graph: MolGraph) -> str | None:
             ring.append(step)
             previous, atom = atom, step
         seen.update(ring)
-        roles = sorted(aromatic_role(graph.atoms[k]) for k in ring)
-        if roles not in ([1] * 6, [1, 1, 1, 1, 2]):
+        if sorted(roles[k] for k in ring) not in ([1] * 6, [1, 1, 1, 1, 2]):
             kinds = "".join(sorted(graph.atoms[k] for k in ring))
             return f"an aromatic ring of {len(ring)} atoms ({kinds}) outside the rule's kinds"
         for k in ring:
-            role, valence = aromatic_role(graph.atoms[k]), atom_valence(graph.atoms[k])
-            if role == 1 and other_order[k] + 3 > valence:
+            if roles[k] == 1 and other_order[k] + 3 > atom_valence(graph.atoms[k]):
                 return f"a ring atom {graph.atoms[k]} with no room for its Kekule double bond"
-            if role == 2 and other_order[k] > 0:
+            if roles[k] == 2 and k not in substituted and other_order[k] > 0:
                 return f"a pyrrole-type ring atom {graph.atoms[k]} with a substituent"
     return None

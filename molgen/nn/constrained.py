@@ -73,6 +73,7 @@ from molgen.nn.functional import (
 
 __all__ = [
     "NOT_AROMATIC",
+    "PYRIDINE_OR_PYRROLE_TYPE",
     "PYRIDINE_TYPE",
     "PYRROLE_TYPE",
     "AromaticRings",
@@ -347,10 +348,11 @@ class Budget(Rule):
 
 # ---------------------------------------------------------------------------- aromatic rings
 
-#: :class:`AromaticRings` roles of a node: no aromatic bond, a pyridine-type node (one Kekule
-#: double bond in its ring: C, N) and a pyrrole-type node (a lone pair, two single bonds: O,
-#: S, NH).
-NOT_AROMATIC, PYRIDINE_TYPE, PYRROLE_TYPE = 0, 1, 2
+#: :class:`AromaticRings` roles of a node: no aromatic bond; a pyridine-type node (one Kekule
+#: double bond in its ring: C); a pyrrole-type node (a lone pair, two single bonds: O, S, NH);
+#: a node that is pyridine-type, or pyrrole-type when it starts a ring with a bond already
+#: (N: pyridine's n, or N-substituted pyrrole's n).
+NOT_AROMATIC, PYRIDINE_TYPE, PYRROLE_TYPE, PYRIDINE_OR_PYRROLE_TYPE = 0, 1, 2, 3
 
 #: The most nodes a ring of :class:`AromaticRings` has.
 _RING_MAX = 6
@@ -366,7 +368,10 @@ class AromaticRings(Rule):
     hold exactly one pyrrole-type node and otherwise only pyridine-type ones (roles,
     :data:`PYRIDINE_TYPE`, :data:`PYRROLE_TYPE`), :math:`L = 6` if all :math:`L` are
     pyridine-type. The start is allowed only where one of those sizes (in ``sizes``) fits and
-    :math:`j` is in no ring and has the budget for it; the ring is then fixed:
+    :math:`j` is in no ring and has the budget for it (a :data:`PYRIDINE_OR_PYRROLE_TYPE`
+    node counts as pyrrole-type at the start if its budget left is exactly its two aromatic
+    edges, e.g. an N bonded to its substituent, and as pyridine-type everywhere else); the
+    ring is then fixed:
 
     - each :math:`n_k`, :math:`k \ge 2`, has only its aromatic tree edge to :math:`n_{k-1}`
       allowed (the tree draws one edge per node, so it is drawn);
@@ -391,7 +396,7 @@ class AromaticRings(Rule):
     Args:
         budget: the :class:`Budget` rule whose remaining budgets the reserves protect.
         roles: long ``[B, N]``, each node's role (:data:`NOT_AROMATIC`, :data:`PYRIDINE_TYPE`,
-            :data:`PYRROLE_TYPE`).
+            :data:`PYRROLE_TYPE`, :data:`PYRIDINE_OR_PYRROLE_TYPE`).
         aromatic: the aromatic edge class (``>= 1``).
         sizes: the ring sizes allowed, a subset of ``(5, 6)``.
     """
@@ -404,7 +409,7 @@ class AromaticRings(Rule):
         if not isinstance(roles, Tensor) or tuple(roles.shape) != tuple(budget.budget.shape):
             shape = tuple(roles.shape) if isinstance(roles, Tensor) else type(roles).__name__
             raise ValueError(f"roles must be [B, N] like the budget, got {shape}")
-        known = (NOT_AROMATIC, PYRIDINE_TYPE, PYRROLE_TYPE)
+        known = (NOT_AROMATIC, PYRIDINE_TYPE, PYRROLE_TYPE, PYRIDINE_OR_PYRROLE_TYPE)
         if roles.is_floating_point() or not bool(
             torch.isin(roles, torch.tensor(known, device=roles.device)).all()
         ):
@@ -430,8 +435,10 @@ class AromaticRings(Rule):
         cost = self.budget.cost.to(device)
         roles = torch.where(present, self.roles.to(device), NOT_AROMATIC)
         # A node whose budget cannot hold its ring edges (and double) takes no part.
-        need = torch.where(roles == PYRIDINE_TYPE, 3.0, 2.0).double()
-        self.role = torch.where(budget >= need, roles, NOT_AROMATIC)
+        need = torch.where(roles == PYRROLE_TYPE, 2.0, 3.0).double()
+        self.role = torch.where(budget >= need, roles, NOT_AROMATIC)  # as a ring's start
+        # A later ring node has no bond before its tree edge: pyridine-type if it may be.
+        member = torch.where(self.role == PYRIDINE_OR_PYRROLE_TYPE, PYRIDINE_TYPE, self.role)
         # The ring a start at tree node i would make: i and the present nodes after it.
         batch = present.shape[0]
         position = present.long().cumsum(1) - 1  # [B, N]
@@ -440,17 +447,17 @@ class AromaticRings(Rule):
         exists = present.unsqueeze(-1) & (wanted < present.sum(1).view(-1, 1, 1))
         after = by_position.gather(1, wanted.clamp(0, n - 1).flatten(1)).view(batch, n, -1)
         self.following = torch.where(exists, after, -1)  # [B, N, 5]
-        kinds = torch.where(exists, self.role.gather(1, after.flatten(1)).view_as(after), 0)
+        kinds = torch.where(exists, member.gather(1, after.flatten(1)).view_as(after), 0)
         self.five_ok = (kinds[..., :4] != NOT_AROMATIC).all(-1) & (5 in self.sizes)  # [B, N]
         self.five_lone_pairs = (kinds[..., :4] == PYRROLE_TYPE).sum(-1)  # [B, N]
         self.six_ok = (kinds == PYRIDINE_TYPE).all(-1) & (6 in self.sizes)  # [B, N]
         # What each ring node keeps: its aromatic edges and Kekule double, or all it has.
         self.full = budget
-        self.need = torch.where(self.role == PYRIDINE_TYPE, 3.0, budget)
+        self.need = torch.where(member == PYRIDINE_TYPE, 3.0, budget)
         # Beyond its two aromatic edges, a ring node keeps a double bond (pyridine-type) or
         # the rest of its budget (pyrrole-type): room a tree (Budget's prefer) cannot use.
         self.beyond = torch.where(
-            self.role == NOT_AROMATIC, 0.0, _finite_budget(self.need, cost, n) - 2
+            member == NOT_AROMATIC, 0.0, _finite_budget(self.need, cost, n) - 2
         )
         self.ring_room = {size: self._ring_room_needed(state, cost, size) for size in self.sizes}
         self.reserve = torch.zeros_like(budget)
@@ -459,10 +466,9 @@ class AromaticRings(Rule):
         self.closing = torch.zeros_like(state.classes, dtype=torch.bool)  # [B, P]
         self.pair_index = _pair_index(n).to(device).view(n, n)
 
-    def _size(self, start: Tensor, node: int) -> Tensor:
-        """``[B, K]``: the ring size a start at earlier nodes ``start [B, K]`` with tree node
-        ``node`` makes (0: none)."""
-        role = self.role.gather(1, start)
+    def _size(self, role: Tensor, node: int) -> Tensor:
+        """``[B, K]``: the ring size a start at earlier nodes of roles ``role [B, K]`` (as a
+        start: pyridine- or pyrrole-type) with tree node ``node`` makes (0: none)."""
         lone_pairs = self.five_lone_pairs[:, node : node + 1] + (role == PYRROLE_TYPE).long()
         five = self.five_ok[:, node : node + 1] & (role != NOT_AROMATIC) & (lone_pairs == 1)
         six = self.six_ok[:, node : node + 1] & (role == PYRIDINE_TYPE)
@@ -478,15 +484,9 @@ class AromaticRings(Rule):
             aromatic = self.closing[:, candidates.pairs]  # [B, K]
             other = other & ~aromatic.unsqueeze(-1)
         else:
-            batch = room.shape[0]
-            starts = left.expand(batch, -1)  # [B, K]
-            fresh = ~self.in_ring[:, left] & (self.role[:, left] != NOT_AROMATIC)
-            fits = torch.where(
-                self.role[:, left] == PYRROLE_TYPE,
-                self.budget.remaining[:, left] >= self.full[:, left],  # no edge yet
-                room[:, left] >= 3,
-            )
-            opens = fresh & fits & (self._size(starts, i) > 0)
+            role, fits, need = self._starts(room, left)
+            self._start = (i, role, need)  # for prefer and update of the same draw
+            opens = ~self.in_ring[:, left] & fits & (self._size(role, i) > 0)
             parent = self.parent[:, i : i + 1]  # [B, 1]
             planned = parent >= 0
             aromatic = torch.where(planned, left == parent, opens)
@@ -495,6 +495,23 @@ class AromaticRings(Rule):
             [other[..., : self.aromatic], aromatic.unsqueeze(-1), other[..., self.aromatic + 1 :]],
             -1,
         )
+
+    def _starts(self, room: Tensor, left: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """``(role, fits, need)``, each ``[B, K]``, of the earlier nodes ``left`` as a ring's
+        start: pyridine- or pyrrole-type (or not aromatic), whether the budget left allows it,
+        and what it then keeps of its budget (its ring edges and double, or all it has)."""
+        role, remaining = self.role[:, left], self.budget.remaining[:, left]
+        substituted = (role == PYRIDINE_OR_PYRROLE_TYPE) & (remaining == 2)
+        lone_pair = (role == PYRROLE_TYPE) | substituted
+        fits = torch.where(
+            role == PYRROLE_TYPE,
+            remaining >= self.full[:, left],  # no edge yet
+            substituted | (room[:, left] >= 3),
+        )
+        role = torch.where(
+            lone_pair, PYRROLE_TYPE, torch.where(role == NOT_AROMATIC, role, PYRIDINE_TYPE)
+        )
+        return role, fits, torch.where(lone_pair, remaining, 3.0)
 
     def _ring_room_needed(self, state: EdgeState, cost: Tensor, size: int) -> Tensor:
         r"""``[B, N]``: the room the nodes :math:`\le i` must keep after tree node :math:`i`
@@ -529,15 +546,15 @@ class AromaticRings(Rule):
         earlier = room[:, :i].mul(state.present[:, :i]).sum(1, keepdim=True)  # [B, 1]
         kept = earlier + room[:, i : i + 1] - 2 * cost  # [B, C]
         keeps = (kept >= needed[:, i : i + 1]).unsqueeze(1)  # [B, 1, C]
-        starts = candidates.left.expand(room.shape[0], -1)  # [B, K]
-        size = self._size(starts, i)
+        _, role, need = self._start
+        size = self._size(role, i)
         # Now: j keeps its beyond and a unit of the closing edge, i its beyond.
-        now = self.beyond.gather(1, starts) + 1 + self.beyond[:, i : i + 1]
+        now = _finite_budget(need, cost, state.num_nodes) - 2 + 1 + self.beyond[:, i : i + 1]
         ring_needed = torch.full_like(now, math.inf)
         for ring_size, ring_room in self.ring_room.items():
             ring_needed = torch.where(size == ring_size, ring_room[:, i : i + 1], ring_needed)
         opens = kept[:, self.aromatic : self.aromatic + 1] - now >= ring_needed  # [B, K]
-        keeps = keeps.expand(-1, starts.shape[1], -1).clone()
+        keeps = keeps.expand(-1, role.shape[1], -1).clone()
         keeps[..., self.aromatic] = opens
         return keeps
 
@@ -557,14 +574,18 @@ class AromaticRings(Rule):
         """Fix the rings that tree node ``i``'s aromatic edge starts (those not planned)."""
         opens = drawn.any(1) & (self.parent[:, i] < 0)  # [B]
         start = (candidates.left * drawn).sum(1, keepdim=True)  # [B, 1]
-        size = self._size(start, i).squeeze(1)  # [B]
+        _, role, need = self._start  # of the draw's candidates, from mask
+        role = (role * drawn).sum(1, keepdim=True)
+        need = (need * drawn).sum(1, keepdim=True)
+        size = self._size(role, i).squeeze(1)  # [B]
         ring = torch.cat([start, self.following[:, i]], 1)  # [B, 6]: j, n_1, ..., n_5
         slot = torch.arange(_RING_MAX, device=ring.device)
         member = opens.unsqueeze(1) & (slot < size.unsqueeze(1))  # [B, 6]
         nodes = ring.clamp(min=0)
         added = torch.zeros_like(self.parent).scatter_add_(1, nodes, member.long())
         self.in_ring |= added > 0
-        self.reserve.scatter_add_(1, nodes, torch.where(member, self.need.gather(1, nodes), 0.0))
+        need = torch.cat([need, self.need.gather(1, nodes[:, 1:])], 1)  # [B, 6]
+        self.reserve.scatter_add_(1, nodes, torch.where(member, need, 0.0))
         # n_k (k >= 2) bonds n_{k-1}: stored + 1 so that absent entries add 0
         forced = member & (slot >= 2)
         previous = torch.cat([ring[:, :1], ring[:, :-1]], 1)

@@ -81,7 +81,7 @@ def test_drug_like_molecules_fit_the_budgets(aromatic):
 
 def test_aromatic_roles_of_a_vocabulary():
     vocab = Vocabulary(("C", "N", "O", "S", "F", "NH", "N+"), BOND_TYPES, 9)
-    assert aromatic_roles(vocab) == [0, 1, 1, 2, 2, 0, 2, 0]
+    assert aromatic_roles(vocab) == [0, 1, 3, 2, 2, 0, 2, 0]
     with pytest.raises(ValueError, match="not an element"):
         aromatic_role("Xx")
 
@@ -98,7 +98,10 @@ def test_aromatic_roles_of_a_vocabulary():
         ("CC(=O)Nc1ccc(-c2ccco2)cc1", None),
         ("CCCC", None),
         ("c1ccc2ccccc2c1", "other than two aromatic bonds"),
-        ("Cn1cccc1", "ring of 5 atoms"),  # the N takes a substituent, not a double bond
+        ("Cn1cccc1", None),  # the N takes a substituent, not a double bond
+        ("Cn1ccc(-c2ccn(C)c2)c1", "more than one N-substituted"),
+        ("Cn1cccc1C(C)=O", None),
+        ("c1ccn(-c2ccccn2)c1", None),
         ("O=c1cccc[nH]1", "ring of 6 atoms"),
         ("C[n+]1ccccc1", "ring of 6 atoms"),
         ("c1ccc(cc1)[S](=O)c1ccsc1", None),

@@ -658,7 +658,7 @@ AROMATIC_COST = torch.tensor([0.0, 1.0, 2.0, 1.0])
 AROMATIC = 3
 #: Node types of the aromatic cases: budget and role (C, N, O, S, F, [nH]).
 TYPE_BUDGET = torch.tensor([4.0, 3.0, 2.0, 6.0, 1.0, 2.0])
-TYPE_ROLE = torch.tensor([1, 1, 2, 2, 0, 2])
+TYPE_ROLE = torch.tensor([1, 3, 2, 2, 0, 2])
 
 
 def aromatic_case(batch, n, seed, aromatic_bias=1.0):
@@ -697,13 +697,22 @@ def aromatic_problems(classes, budget, roles, present):
     of pyridine-type nodes or a 5-cycle of four of them and one pyrrole-type node, with a
     perfect matching of the pyridine-type nodes by aromatic edges (a Kekule structure) that
     fits the budgets (one more unit at each pyridine-type node; nothing but its two ring
-    edges at a pyrrole-type node); and the present nodes are connected."""
+    edges at a pyrrole-type node, or one single edge more at a node of role 3); and the
+    present nodes are connected."""
     import networkx as nx
 
     problems = []
     n = classes.shape[0]
     edges = [(i, j) for i in range(n) for j in range(i + 1, n) if classes[i, j] > 0]
     ring = nx.Graph([(i, j) for i, j in edges if classes[i, j] == AROMATIC])
+    degree = (classes > 0).sum(-1)
+    substituted = [k for k in ring.nodes if roles[k] == 3 and degree[k] == 3]
+    for k in substituted:
+        if sorted(classes[k][classes[k] > 0].tolist()) != [1, AROMATIC, AROMATIC]:
+            problems.append(f"node {k} of role 3 with bonds {classes[k].tolist()}")
+    roles = roles.clone()
+    roles[substituted] = 2
+    roles[roles == 3] = 1
     for cycle in nx.connected_components(ring):
         sub = ring.subgraph(cycle)
         kinds = sorted(int(roles[k]) for k in cycle)
@@ -714,11 +723,10 @@ def aromatic_problems(classes, budget, roles, present):
         if 2 * len(matching) != len(pyridine):
             problems.append(f"no Kekule structure for {sorted(cycle)}")
     spent = AROMATIC_COST[classes].sum(-1)
-    degree = (classes > 0).sum(-1)
     for k in ring.nodes:
         if roles[k] == 1 and spent[k] + 1 > budget[k]:
             problems.append(f"pyridine-type node {k} spends {spent[k]} + 1 > {budget[k]}")
-        if roles[k] == 2 and degree[k] != 2:
+        if roles[k] == 2 and degree[k] != 2 and k not in substituted:
             problems.append(f"pyrrole-type node {k} has {degree[k]} edges")
     graph = nx.Graph(edges)
     graph.add_nodes_from(present.nonzero().flatten().tolist())
@@ -813,7 +821,7 @@ def test_aromatic_rings_reject_bad_arguments():
     with pytest.raises(ValueError, match="roles must be"):
         C.AromaticRings(rule, roles[:, :3], AROMATIC)
     with pytest.raises(ValueError, match="roles must be integers"):
-        C.AromaticRings(rule, roles * 3, AROMATIC)
+        C.AromaticRings(rule, roles * 4, AROMATIC)
     with pytest.raises(ValueError, match="sizes"):
         C.AromaticRings(rule, roles, AROMATIC, sizes=(4,))
     with pytest.raises(ValueError, match="Budget"):
