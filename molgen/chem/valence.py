@@ -36,7 +36,9 @@ __all__ = [
 #: Bond order of each bond type: what it spends of both ends' valence. An aromatic bond is a
 #: single or a double bond of some Kekule structure, so it spends at least 1; counting it as
 #: 1.5 would exclude real molecules (furan's O and pyrrole's NH carry two aromatic bonds within
-#: a valence of 2; 15% of the bundled QM9 sample, aromatic, has such an atom).
+#: a valence of 2, a fused ring's shared C three within 4; 15% of the bundled QM9 sample,
+#: aromatic, has such an atom). :class:`molgen.nn.constrained.AromaticRings` keeps the Kekule
+#: double bond's extra unit at the atoms that take one: 1.5 per aromatic bond there.
 BOND_ORDERS = {"SINGLE": 1.0, "DOUBLE": 2.0, "TRIPLE": 3.0, "AROMATIC": 1.0}
 
 _PERIODIC_TABLE = Chem.GetPeriodicTable()

@@ -18,6 +18,9 @@ A masked class has probability exactly 0 and zero gradient, as with ``mask`` in
   bond orders).
 - :class:`MaxCycle`: no edge closes a cycle longer than :math:`L` edges (no ring of more than
   :math:`L` atoms).
+- :class:`AromaticRings` (``connect="tree"``): the aromatic class only in whole rings of 5 or
+  6 aromatic edges with a Kekule structure within the budgets, each fixed when the tree starts
+  it and closed by an edge that a round must draw (:meth:`Rule.require`).
 
 The pairs are drawn in rounds of pairs that share no node (a round-robin schedule of the
 complete graph: :math:`N` rounds for odd :math:`N`, :math:`N - 1` for even), one
@@ -47,8 +50,8 @@ training and sampling):
 - ``None``: no rule.
 
 Rules plug into the one loop, :func:`_draw_edges`, through :class:`Rule`'s hooks; a new rule
-(e.g. aromatic bonds that may close only fully aromatic rings, or fragments that bond only at
-their attachment sites) is a subclass, and the loop does not change.
+(e.g. fragments that bond only at their attachment sites) is a subclass, and the loop does not
+change.
 """
 
 from __future__ import annotations
