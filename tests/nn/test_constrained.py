@@ -802,16 +802,29 @@ def test_aromatic_rings_are_reproducible_and_leave_the_other_rules_unchanged():
 
 
 def test_aromatic_masked_classes_have_zero_probability_and_gradient():
-    logits, budget, roles, present = aromatic_case(32, 12, seed=6)
+    """The aromatic class is never allowed at a pair of two nodes that cannot be in a ring
+    (its logit gets no gradient, and it is never drawn); a ring's closing pair has only the
+    aromatic class allowed (no gradient to any of its logits); rings' own pairs do."""
+    logits, budget, roles, present = aromatic_case(64, 12, seed=6)
     logits.requires_grad_(True)
-    adj = aromatic_draw(logits, budget, roles, present, estimator="gumbel_rao")
-    adj.mul(torch.randn(adj.shape, generator=torch.Generator().manual_seed(0))).sum().backward()
+    adj = aromatic_draw(logits, budget, roles, present)
+    weights = torch.randn(adj.shape, generator=torch.Generator().manual_seed(0))
+    (adj * (weights + weights.transpose(1, 2))).sum().backward()
     classes = adj.detach().argmax(-1)
     rows, cols = torch.triu_indices(12, 12, 1)
-    pair_classes = classes[:, rows, cols]  # [B, P]
-    absent = ~(present[:, rows] & present[:, cols])
-    assert torch.all(logits.grad[absent] == 0)
-    assert torch.all(pair_classes[absent] == 0)
+    pair_classes, grad = classes[:, rows, cols], logits.grad  # [B, P], [B, P, C]
+    never = (roles[:, rows] == 0) | (roles[:, cols] == 0)
+    assert torch.all(pair_classes[never] != AROMATIC)
+    assert torch.all(grad[never][:, AROMATIC] == 0)
+    # A ring's closing pair joins its first and last node.
+    aromatic = pair_classes == AROMATIC
+    first = C._connected_labels(aromatic, 12)  # [B, N]: the smallest node of each one's ring
+    same = first.unsqueeze(-1) == first.unsqueeze(1)  # [B, N, N]
+    last = torch.where(same, torch.arange(12), -1).amax(-1)  # the largest
+    closing = aromatic & (rows == first[:, rows]) & (cols == last[:, rows])
+    assert closing.any()
+    assert torch.all(grad[closing] == 0)
+    assert grad[aromatic & ~closing][:, AROMATIC].abs().sum() > 0
 
 
 def test_aromatic_rings_reject_bad_arguments():
