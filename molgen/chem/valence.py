@@ -82,7 +82,8 @@ def aromatic_role(symbol: str) -> int:
     """The role of atom type ``symbol`` in an aromatic ring drawn by
     :class:`molgen.nn.constrained.AromaticRings`: ``PYRIDINE_TYPE`` (1) for ``C``,
     ``PYRROLE_TYPE`` (2) for ``O``, ``S`` and ``NH``, ``PYRIDINE_OR_PYRROLE_TYPE`` (3) for
-    ``N``, ``NOT_AROMATIC`` (0) for the rest.
+    ``N``, ``NOT_AROMATIC`` (0) for the rest (the codes of :mod:`molgen.nn.constrained`,
+    which :mod:`molgen.chem` does not import).
 
     RDKit gives a ring atom a Kekule double bond when its bonds (aromatic ones counted as
     single) and hydrogens leave its default valence one short: C with two ring bonds and at

@@ -82,6 +82,16 @@ def test_drug_like_molecules_fit_the_budgets(aromatic):
 def test_aromatic_roles_of_a_vocabulary():
     vocab = Vocabulary(("C", "N", "O", "S", "F", "NH", "N+"), BOND_TYPES, 9)
     assert aromatic_roles(vocab) == [0, 1, 3, 2, 2, 0, 2, 0]
+    # The codes are the sampler's (molgen.chem cannot import molgen.nn, so they are written
+    # twice).
+    from molgen.nn import constrained
+
+    assert [aromatic_role(s) for s in ("F", "C", "O", "N")] == [
+        constrained.NOT_AROMATIC,
+        constrained.PYRIDINE_TYPE,
+        constrained.PYRROLE_TYPE,
+        constrained.PYRIDINE_OR_PYRROLE_TYPE,
+    ]
     with pytest.raises(ValueError, match="not an element"):
         aromatic_role("Xx")
 
