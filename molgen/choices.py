@@ -8,6 +8,7 @@ here, so a name is written once; importing this module costs nothing (no torch),
 from __future__ import annotations
 
 __all__ = [
+    "AROMATIC_RULES",
     "BENCHMARK_NAMES",
     "BOND_HEADS",
     "CONNECT_ALIASES",
@@ -39,6 +40,9 @@ CONNECT_DEFAULT = "join"
 SCHEDULES = ("constant", "exponential", "linear", "cosine", "step")
 #: ``generator.constraint``: how bonds are sampled given the sampled atoms (molgen.models).
 CONSTRAINTS = ("none", "valence", "valence_connected")
+#: ``generator.aromatic_rule``: aromatic bonds drawn like the others within the budgets (none),
+#: or only in whole 5- and 6-membered aromatic rings that kekulize (rings).
+AROMATIC_RULES = ("none", "rings")
 #: ``generator.bond_head``: how the generator turns its hidden state into bond logits.
 BOND_HEADS = ("linear", "pairwise")
 #: The molecule sets of ``data.name``: the bundled sample and the packaged sets

@@ -35,6 +35,7 @@ from pydantic import (
 )
 
 from molgen.choices import (
+    AROMATIC_RULES,
     BOND_HEADS,
     CONNECT_ALIASES,
     CONNECT_DEFAULT,
@@ -267,6 +268,13 @@ class GeneratorConfig(_Strict):
         "atoms (a bond joining two atoms of one piece is drawn only if they are at most "
         "max_ring - 1 bonds apart in the graph drawn so far); null: rings of any size",
     )
+    aromatic_rule: Literal[AROMATIC_RULES] = Field(
+        "none",
+        description="with data.aromatic: aromatic bonds drawn like the others within the "
+        "valence budgets (none; a sample may then fail to kekulize), or only in whole 5- and "
+        "6-membered aromatic rings that kekulize (rings: needs constraint valence_connected, "
+        "connect tree and max_ring null or >= 5)",
+    )
     sample_temperature: SampleTemperature = Field(default_factory=SampleTemperature)
     bond_head: Literal[BOND_HEADS] = Field(
         "linear",
@@ -290,6 +298,20 @@ class GeneratorConfig(_Strict):
             raise ValueError(
                 "generator.max_ring needs generator.constraint valence or valence_connected "
                 "(the ring rule is part of the budgeted bond sampler)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _aromatic_rings_need_tree(self) -> GeneratorConfig:
+        if self.aromatic_rule == "rings" and (
+            self.constraint != "valence_connected"
+            or self.connect != "tree"
+            or (self.max_ring is not None and self.max_ring < 5)
+        ):
+            raise ValueError(
+                "generator.aromatic_rule='rings' needs generator.constraint=valence_connected, "
+                "generator.connect=tree and generator.max_ring null or >= 5 (the rings are drawn "
+                "along the spanning tree and closed after it)"
             )
         return self
 
@@ -455,6 +477,14 @@ class Config(_Strict):
             raise ValueError(
                 "generator.max_degree must be >= 2 with constraint valence_connected and "
                 "connect tree (a tree of more than two nodes has a node of degree 2)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _aromatic_rings_need_aromatic_data(self) -> Config:
+        if self.generator.aromatic_rule == "rings" and not self.data.aromatic:
+            raise ValueError(
+                "generator.aromatic_rule='rings' draws aromatic bonds: it needs data.aromatic=true"
             )
         return self
 

@@ -464,3 +464,22 @@ def test_retired_keys_are_dropped_only_until_their_removal_version():
         return tuple(int(part) for part in text.split(".")[:3])
 
     assert version(molgen.__version__) < version(RETIRED_KEYS_REMOVED_IN)
+
+
+def test_aromatic_rule_needs_aromatic_data_and_the_tree():
+    rings = [
+        "data.aromatic=true",
+        "generator.constraint=valence_connected",
+        "generator.connect=tree",
+        "generator.aromatic_rule=rings",
+    ]
+    assert GeneratorConfig().aromatic_rule == "none"
+    assert load_config(None, rings).generator.aromatic_rule == "rings"
+    assert load_config(None, [*rings, "generator.max_ring=5"]).generator.max_ring == 5
+    with pytest.raises(ConfigError, match="needs data.aromatic=true"):
+        load_config(None, rings[1:])
+    for wrong in ("generator.connect=join", "generator.max_ring=4"):
+        with pytest.raises(ConfigError, match="generator.aromatic_rule='rings' needs"):
+            load_config(None, [*rings, wrong])
+    with pytest.raises(ConfigError, match="generator.aromatic_rule"):
+        load_config(None, ["generator.aromatic_rule=fused"])

@@ -22,7 +22,15 @@ from molgen.chem.graph import (
 )
 from molgen.chem.mol import Checked, canonical_smiles, check_mol, check_smiles, parse_smiles
 from molgen.chem.rdlog import rdkit_quiet
-from molgen.chem.valence import BOND_ORDERS, atom_valence, atom_valences, bond_orders
+from molgen.chem.valence import (
+    BOND_ORDERS,
+    aromatic_rings_problem,
+    aromatic_role,
+    aromatic_roles,
+    atom_valence,
+    atom_valences,
+    bond_orders,
+)
 
 __all__ = [
     "BOND_ORDERS",
@@ -33,6 +41,9 @@ __all__ = [
     "MolGraph",
     "RingSystem",
     "Vocabulary",
+    "aromatic_rings_problem",
+    "aromatic_role",
+    "aromatic_roles",
     "atom_valence",
     "atom_valences",
     "bond_orders",

@@ -164,6 +164,11 @@ class Generator(nn.Module):
     within one piece is drawn only between atoms at most ``max_ring - 1`` bonds apart in the
     molecule drawn so far (``max_cycle`` of the bond sampler).
 
+    With ``cfg.aromatic_rule="rings"`` (``"valence_connected"`` with ``connect="tree"``) the
+    aromatic bond class ``aromatic_class`` is drawn only in whole 5- and 6-membered aromatic
+    rings that kekulize within the budgets (:class:`molgen.nn.constrained.AromaticRings`, with
+    each sampled atom's ``aromatic_roles``): every sample is still one sanitizable molecule.
+
     The same sampler runs in training (the critic sees constrained samples) and in sampling.
     Samples are hard straight-through one-hot by default (``cfg.hard``, ``cfg.estimator``);
     pairs touching a sampled padding atom (class 0) get "no bond", like the data. In ``eval()``
@@ -181,6 +186,9 @@ class Generator(nn.Module):
             unless ``cfg.constraint == "none"`` (``molgen.chem.atom_valences(vocab)``).
         bond_orders: ``[R]``, what each bond class spends of both ends' valence (class 0: 0)
             (``molgen.chem.bond_orders(vocab)``).
+        aromatic_roles: ``[A]``, each atom class's role in an aromatic ring
+            (``molgen.chem.aromatic_roles(vocab)``); needed with ``cfg.aromatic_rule="rings"``.
+        aromatic_class: the aromatic bond class (``vocab.bond_class("AROMATIC")``); the same.
 
     Shapes:
         - **z:** :math:`(B, z_{dim})`
@@ -195,6 +203,8 @@ class Generator(nn.Module):
         num_bond_types: int,
         atom_valences: Sequence[float] | Tensor | None = None,
         bond_orders: Sequence[float] | Tensor | None = None,
+        aromatic_roles: Sequence[int] | Tensor | None = None,
+        aromatic_class: int | None = None,
     ):
         super().__init__()
         if num_nodes < 1:
@@ -244,10 +254,40 @@ class Generator(nn.Module):
             self.register_buffer("bond_orders", orders, persistent=False)
             connect = cfg.connect if cfg.constraint == "valence_connected" else False
             self.atoms_in_tree = connect == "tree"
+            aromatic = self._aromatic_rule(cfg, aromatic_roles, aromatic_class)
             self.bond_sampler = BudgetedSymmetricGumbelSoftmax(
-                **sampler_args, connect=connect, max_cycle=cfg.max_ring
+                **sampler_args, connect=connect, max_cycle=cfg.max_ring, aromatic=aromatic
             )
         self.reset_parameters()
+
+    def _aromatic_rule(
+        self,
+        cfg: GeneratorConfig,
+        roles: Sequence[int] | Tensor | None,
+        aromatic_class: int | None,
+    ) -> int | None:
+        """The aromatic class the bond sampler draws in rings (None: no aromatic rule); keeps
+        the atom classes' roles as a buffer."""
+        if cfg.aromatic_rule == "none":
+            return None
+        if roles is None or aromatic_class is None:
+            raise ValueError(
+                "generator.aromatic_rule='rings' needs aromatic_roles [A] and aromatic_class "
+                "(molgen.chem.aromatic_roles(vocab), an aromatic vocabulary: data.aromatic=true)"
+            )
+        roles = torch.as_tensor(roles, dtype=torch.long)
+        if roles.shape != (self.num_atom_types,):
+            raise ValueError(
+                f"aromatic_roles must have shape [{self.num_atom_types}], got {tuple(roles.shape)}"
+            )
+        if not 1 <= aromatic_class < self.num_bond_types:
+            raise ValueError(
+                f"aromatic_class must be a bond class in [1, {self.num_bond_types}), "
+                f"got {aromatic_class}"
+            )
+        # Derived from the vocabulary, like the valences: not saved.
+        self.register_buffer("aromatic_roles", roles, persistent=False)
+        return aromatic_class
 
     def reset_parameters(self) -> None:
         # In registration order: the linear head draws the weights it always has for a seed.
@@ -337,8 +377,9 @@ class Generator(nn.Module):
         if self.constraint == "none":
             return self.bond_sampler(bond_logits, tau, node_mask=node_mask, generator=generator)
         budget = self.atom_valences[atoms]  # [B, N]
+        roles = self.aromatic_roles[atoms] if self.bond_sampler.aromatic is not None else None
         return self.bond_sampler(
-            bond_logits, budget, self.bond_orders, tau, node_mask, generator=generator
+            bond_logits, budget, self.bond_orders, tau, node_mask, generator=generator, roles=roles
         )
 
     def sample_from_logits(

@@ -178,11 +178,15 @@ class BudgetedSymmetricGumbelSoftmax(_GumbelBase):
             joined by their highest-logit allowed edge; ``True`` is the same).
         max_cycle: ``None``, or the longest cycle an edge may close (``>= 2``; e.g. 7: no
             ring of 8 or more atoms).
+        aromatic: ``None``, or the aromatic edge class, drawn only in whole aromatic rings
+            (:class:`~molgen.nn.constrained.AromaticRings`, with ``connect="tree"``; the
+            ring sizes are those of 5 and 6 that ``max_cycle`` allows); ``forward`` then takes
+            each node's ``roles``.
 
     Shapes:
         - **logits** :math:`(B, N(N-1)/2, C)` (pairs in ``torch.triu_indices(N, N, 1)`` order)
           or :math:`(B, N, N, C)`; **budget** :math:`(B, N)`; **cost** :math:`(C)` with
-          ``cost[0] == 0``; **node_mask** bool :math:`(B, N)`.
+          ``cost[0] == 0``; **node_mask** bool :math:`(B, N)`; **roles** long :math:`(B, N)`.
         - **output** :math:`(B, N, N, C)`, exactly symmetric, class 0 on the diagonal.
     """
 
@@ -194,10 +198,18 @@ class BudgetedSymmetricGumbelSoftmax(_GumbelBase):
         eval_mode: str = "sample",
         connect: bool | str | None = None,
         max_cycle: int | None = None,
+        aromatic: int | None = None,
     ) -> None:
         super().__init__(hard, estimator, gumbel_rao_samples, eval_mode)
         self.connect = constrained._connect_rule(connect, legacy=True)
         self.max_cycle = None if max_cycle is None else constrained.MaxCycle(max_cycle).length
+        self.aromatic = aromatic
+        self.aromatic_sizes = tuple(s for s in (5, 6) if max_cycle is None or s <= max_cycle)
+        if aromatic is not None and (self.connect != "tree" or not self.aromatic_sizes):
+            raise ValueError(
+                "aromatic rings are drawn along the spanning tree: they need connect='tree' "
+                f"and max_cycle None or >= 5, got connect={connect!r}, max_cycle={max_cycle}"
+            )
 
     def forward(
         self,
@@ -207,8 +219,14 @@ class BudgetedSymmetricGumbelSoftmax(_GumbelBase):
         tau: float | Tensor = 1.0,
         node_mask: Tensor | None = None,
         generator: torch.Generator | None = None,
+        roles: Tensor | None = None,
     ) -> Tensor:
         rules = constrained.budget_rules(budget, cost, self.max_cycle)
+        if self.aromatic is not None:
+            if roles is None:
+                raise ValueError("an aromatic sampler needs each node's roles [B, N]")
+            ring = constrained.AromaticRings(rules[0], roles, self.aromatic, self.aromatic_sizes)
+            rules = (*rules, ring)
         if self._deterministic:
             return constrained.constrained_symmetric_one_hot_argmax(
                 logits, rules=rules, connect=self.connect, node_mask=node_mask
@@ -224,7 +242,12 @@ class BudgetedSymmetricGumbelSoftmax(_GumbelBase):
         )
 
     def extra_repr(self) -> str:
-        return super().extra_repr() + f", connect={self.connect!r}, max_cycle={self.max_cycle}"
+        aromatic = "" if self.aromatic is None else f", aromatic={self.aromatic}"
+        return (
+            super().extra_repr()
+            + f", connect={self.connect!r}, max_cycle={self.max_cycle}"
+            + aromatic
+        )
 
 
 class SiteGumbelSoftmax(_GumbelBase):

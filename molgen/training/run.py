@@ -540,7 +540,7 @@ def build_generator(cfg: GeneratorConfig, vocab: Vocabulary | GraphVocabulary) -
         return GraphGenerator(
             cfg, vocab.max_nodes, vocab.node_counts, cfg.max_degree, vocab.edge_density
         )
-    from molgen.chem import atom_valences, bond_orders
+    from molgen.chem import aromatic_roles, atom_valences, bond_orders
 
     return Generator(
         cfg,
@@ -549,6 +549,8 @@ def build_generator(cfg: GeneratorConfig, vocab: Vocabulary | GraphVocabulary) -
         vocab.num_bond_types,
         atom_valences=atom_valences(vocab),
         bond_orders=bond_orders(vocab),
+        aromatic_roles=aromatic_roles(vocab),
+        aromatic_class=vocab.bond_class("AROMATIC") if vocab.aromatic else None,
     )
 
 

@@ -3,7 +3,16 @@ import math
 import pytest
 
 from molgen.chem import Vocabulary, mol_graphs
-from molgen.chem.valence import BOND_ORDERS, atom_valence, atom_valences, bond_orders
+from molgen.chem.graph import BOND_TYPES
+from molgen.chem.valence import (
+    BOND_ORDERS,
+    aromatic_rings_problem,
+    aromatic_role,
+    aromatic_roles,
+    atom_valence,
+    atom_valences,
+    bond_orders,
+)
 from molgen.data import bundled_path, read_smiles
 
 #: Drug-like molecules beyond QM9's elements: sulfone, sulfonamide, thiol, nitro (N+ and O-),
@@ -68,3 +77,47 @@ def test_every_bundled_qm9_molecule_fits_the_budgets(aromatic):
 @pytest.mark.parametrize("aromatic", [False, True])
 def test_drug_like_molecules_fit_the_budgets(aromatic):
     assert _over_budget(DRUG_LIKE, aromatic) == []
+
+
+def test_aromatic_roles_of_a_vocabulary():
+    vocab = Vocabulary(("C", "N", "O", "S", "F", "NH", "N+"), BOND_TYPES, 9)
+    assert aromatic_roles(vocab) == [0, 1, 3, 2, 2, 0, 2, 0]
+    # The codes are the sampler's (molgen.chem cannot import molgen.nn, so they are written
+    # twice).
+    from molgen.nn import constrained
+
+    assert [aromatic_role(s) for s in ("F", "C", "O", "N")] == [
+        constrained.NOT_AROMATIC,
+        constrained.PYRIDINE_TYPE,
+        constrained.PYRROLE_TYPE,
+        constrained.PYRIDINE_OR_PYRROLE_TYPE,
+    ]
+    with pytest.raises(ValueError, match="not an element"):
+        aromatic_role("Xx")
+
+
+@pytest.mark.parametrize(
+    ("smiles", "problem"),
+    [
+        ("Cc1ccccc1", None),
+        ("c1ccncc1", None),
+        ("c1ccoc1", None),
+        ("c1ccsc1", None),
+        ("c1cc[nH]c1", None),
+        ("c1c[nH]cn1", None),
+        ("CC(=O)Nc1ccc(-c2ccco2)cc1", None),
+        ("CCCC", None),
+        ("c1ccc2ccccc2c1", "other than two aromatic bonds"),
+        ("Cn1cccc1", None),  # the N takes a substituent, not a double bond
+        ("Cn1ccc(-c2ccn(C)c2)c1", "more than one N-substituted"),
+        ("Cn1cccc1C(C)=O", None),
+        ("c1ccn(-c2ccccn2)c1", None),
+        ("O=c1cccc[nH]1", "ring of 6 atoms"),
+        ("C[n+]1ccccc1", "ring of 6 atoms"),
+        ("c1ccc(cc1)[S](=O)c1ccsc1", None),
+    ],
+)
+def test_aromatic_rings_problem_names_what_the_ring_rule_cannot_draw(smiles, problem):
+    (graph,) = mol_graphs([smiles], aromatic=True)
+    found = aromatic_rings_problem(graph)
+    assert found is None if problem is None else problem in found

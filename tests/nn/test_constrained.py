@@ -649,3 +649,198 @@ def test_connect_names():
                        budgeted(logits, budget, connect="join", **seed))  # fmt: skip
     with pytest.raises(ValueError, match="rules must be Rule objects"):
         C.constrained_symmetric_gumbel_softmax(logits, rules=(budget,))
+
+
+# ---------------------------------------------------------------------------- aromatic rings
+
+#: Edge classes of the aromatic cases: none, single, double, aromatic (its single-bond part).
+AROMATIC_COST = torch.tensor([0.0, 1.0, 2.0, 1.0])
+AROMATIC = 3
+#: Node types of the aromatic cases: budget and role (C, N, O, S, F, [nH]).
+TYPE_BUDGET = torch.tensor([4.0, 3.0, 2.0, 6.0, 1.0, 2.0])
+TYPE_ROLE = torch.tensor([1, 3, 2, 2, 0, 2])
+
+
+def aromatic_case(batch, n, seed, aromatic_bias=1.0):
+    gen = torch.Generator().manual_seed(seed)
+    types = torch.multinomial(
+        torch.tensor([0.6, 0.15, 0.08, 0.05, 0.06, 0.06]), batch * n, True, generator=gen
+    ).view(batch, n)
+    budget, roles = TYPE_BUDGET[types], TYPE_ROLE[types]
+    present = torch.rand(batch, n, generator=gen) > 0.1
+    present &= C.tree_attachable(budget, AROMATIC_COST, present)  # as a generator draws atoms
+    logits = torch.randn(batch, n * (n - 1) // 2, len(AROMATIC_COST), generator=gen)
+    logits[..., AROMATIC] += aromatic_bias
+    return logits, budget, roles, present
+
+
+def aromatic_rules(budget, roles, max_cycle=None):
+    rules = C.budget_rules(budget, AROMATIC_COST, max_cycle)
+    sizes = [size for size in (5, 6) if max_cycle is None or size <= max_cycle]
+    return (*rules, C.AromaticRings(rules[0], roles, AROMATIC, sizes))
+
+
+def aromatic_draw(logits, budget, roles, present, seed=0, **kwargs):
+    return C.constrained_symmetric_gumbel_softmax(
+        logits,
+        rules=aromatic_rules(budget, roles, kwargs.pop("max_cycle", None)),
+        connect="tree",
+        node_mask=present,
+        generator=torch.Generator().manual_seed(seed),
+        **kwargs,
+    )
+
+
+def aromatic_problems(classes, budget, roles, present):
+    """What breaks AromaticRings' guarantee in one graph (``[N, N]`` classes), checked
+    independently with networkx: the aromatic edges form disjoint 5- and 6-cycles, a 6-cycle
+    of pyridine-type nodes or a 5-cycle of four of them and one pyrrole-type node, with a
+    perfect matching of the pyridine-type nodes by aromatic edges (a Kekule structure) that
+    fits the budgets (one more unit at each pyridine-type node; nothing but its two ring
+    edges at a pyrrole-type node, or one single edge more at a node of role 3); and the
+    present nodes are connected."""
+    import networkx as nx
+
+    problems = []
+    n = classes.shape[0]
+    edges = [(i, j) for i in range(n) for j in range(i + 1, n) if classes[i, j] > 0]
+    ring = nx.Graph([(i, j) for i, j in edges if classes[i, j] == AROMATIC])
+    degree = (classes > 0).sum(-1)
+    substituted = [k for k in ring.nodes if roles[k] == 3 and degree[k] == 3]
+    for k in substituted:
+        if sorted(classes[k][classes[k] > 0].tolist()) != [1, AROMATIC, AROMATIC]:
+            problems.append(f"node {k} of role 3 with bonds {classes[k].tolist()}")
+    roles = roles.clone()
+    roles[substituted] = 2
+    roles[roles == 3] = 1
+    for cycle in nx.connected_components(ring):
+        sub = ring.subgraph(cycle)
+        kinds = sorted(int(roles[k]) for k in cycle)
+        if any(d != 2 for _, d in sub.degree()) or kinds not in ([1] * 6, [1, 1, 1, 1, 2]):
+            problems.append(f"aromatic component {sorted(cycle)} with roles {kinds}")
+        pyridine = [k for k in cycle if roles[k] == 1]
+        matching = nx.max_weight_matching(sub.subgraph(pyridine), maxcardinality=True)
+        if 2 * len(matching) != len(pyridine):
+            problems.append(f"no Kekule structure for {sorted(cycle)}")
+    spent = AROMATIC_COST[classes].sum(-1)
+    for k in ring.nodes:
+        if roles[k] == 1 and spent[k] + 1 > budget[k]:
+            problems.append(f"pyridine-type node {k} spends {spent[k]} + 1 > {budget[k]}")
+        if roles[k] == 2 and degree[k] != 2 and k not in substituted:
+            problems.append(f"pyrrole-type node {k} has {degree[k]} edges")
+    graph = nx.Graph(edges)
+    graph.add_nodes_from(present.nonzero().flatten().tolist())
+    if nx.number_connected_components(graph) > 1:
+        problems.append("more than one component")
+    return problems
+
+
+@pytest.mark.parametrize("max_cycle", [None, 6, 5])
+def test_aromatic_rings_are_whole_kekulizable_rings_in_every_sample(max_cycle):
+    logits, budget, roles, present = aromatic_case(400, 16, seed=max_cycle or 0)
+    adj = aromatic_draw(logits, budget, roles, present, max_cycle=max_cycle)
+    assert_one_hot(adj)
+    classes = adj.argmax(-1)
+    assert torch.all(spent(adj, AROMATIC_COST) <= budget)
+    for b in range(len(classes)):
+        assert not aromatic_problems(classes[b], budget[b], roles[b], present[b]), b
+    aromatic = (classes == AROMATIC).sum((1, 2)) // 2
+    assert (aromatic > 0).float().mean() > 0.3  # the rule draws rings, not just masks them
+    if max_cycle == 5:  # only 5-rings: 5 aromatic edges each
+        assert torch.all(aromatic % 5 == 0)
+
+
+def test_aromatic_ring_closures_are_drawn_whatever_their_logits():
+    """Aromatic logits high on the pairs (i - 1, i) and very low elsewhere: rings start in the
+    tree, and each closing pair gets the aromatic class with probability 1 (the only class
+    allowed there, required)."""
+    logits, budget, roles, present = aromatic_case(300, 14, seed=3, aromatic_bias=0.0)
+    rows, cols = torch.triu_indices(14, 14, 1)
+    logits[..., AROMATIC] = torch.where(cols == rows + 1, 4.0, -30.0)
+    classes = aromatic_draw(logits, budget, roles, present).argmax(-1)
+    rings = 0
+    for b in range(len(classes)):
+        assert not aromatic_problems(classes[b], budget[b], roles[b], present[b]), b
+        rings += int((classes[b] == AROMATIC).sum()) // 2
+    assert rings > 300  # many closures against a logit of -30
+
+
+def test_aromatic_ring_start_follows_the_tree_softmax_and_fixes_the_ring():
+    """Six carbons: node 1's tree edge to node 0 is drawn over the four classes with softmax
+    probabilities; the aromatic one makes the whole 6-ring, every other class no aromatic
+    edge at all (the only ring the rule allows starts there)."""
+    n_samples = 20_000
+    logits = torch.tensor([0.0, 0.3, -0.2, 0.5]).expand(n_samples, 15, 4).clone()
+    budget = torch.full((n_samples, 6), 4.0)
+    roles = torch.ones(n_samples, 6, dtype=torch.long)
+    present = torch.ones(n_samples, 6, dtype=torch.bool)
+    classes = aromatic_draw(logits, budget, roles, present).argmax(-1)
+    aromatic = (classes == AROMATIC).sum((1, 2)) // 2
+    assert set(aromatic.unique().tolist()) <= {0, 6}
+    first = classes[:, 0, 1]
+    counts = torch.bincount(first, minlength=4)[1:]
+    assert torch.equal(first == AROMATIC, aromatic == 6) or counts[AROMATIC - 1] == 0
+    assert_frequencies(counts, torch.softmax(logits[0, 0, 1:].double(), -1), n_samples)
+
+
+def test_aromatic_rings_are_reproducible_and_leave_the_other_rules_unchanged():
+    logits, budget, roles, present = aromatic_case(64, 12, seed=5)
+    first = aromatic_draw(logits, budget, roles, present, seed=7)
+    assert torch.equal(first, aromatic_draw(logits, budget, roles, present, seed=7))
+    # No node can be aromatic: the same draw as without the rule and the aromatic class masked.
+    none = torch.zeros_like(roles)
+    masked = logits.clone()
+    masked[..., AROMATIC] = -math.inf
+    without = C.constrained_symmetric_gumbel_softmax(
+        masked,
+        rules=C.budget_rules(budget, AROMATIC_COST),
+        connect="tree",
+        node_mask=present,
+        generator=torch.Generator().manual_seed(7),
+    )
+    assert torch.equal(aromatic_draw(logits, budget, none, present, seed=7), without)
+
+
+def test_aromatic_masked_classes_have_zero_probability_and_gradient():
+    """The aromatic class is never allowed at a pair of two nodes that cannot be in a ring
+    (its logit gets no gradient, and it is never drawn); a ring's closing pair has only the
+    aromatic class allowed (no gradient to any of its logits); rings' own pairs do."""
+    logits, budget, roles, present = aromatic_case(64, 12, seed=6)
+    logits.requires_grad_(True)
+    adj = aromatic_draw(logits, budget, roles, present)
+    weights = torch.randn(adj.shape, generator=torch.Generator().manual_seed(0))
+    (adj * (weights + weights.transpose(1, 2))).sum().backward()
+    classes = adj.detach().argmax(-1)
+    rows, cols = torch.triu_indices(12, 12, 1)
+    pair_classes, grad = classes[:, rows, cols], logits.grad  # [B, P], [B, P, C]
+    never = (roles[:, rows] == 0) | (roles[:, cols] == 0)
+    assert torch.all(pair_classes[never] != AROMATIC)
+    assert torch.all(grad[never][:, AROMATIC] == 0)
+    # A ring's closing pair joins its first and last node.
+    aromatic = pair_classes == AROMATIC
+    first = C._connected_labels(aromatic, 12)  # [B, N]: the smallest node of each one's ring
+    same = first.unsqueeze(-1) == first.unsqueeze(1)  # [B, N, N]
+    last = torch.where(same, torch.arange(12), -1).amax(-1)  # the largest
+    closing = aromatic & (rows == first[:, rows]) & (cols == last[:, rows])
+    assert closing.any()
+    assert torch.all(grad[closing] == 0)
+    assert grad[aromatic & ~closing][:, AROMATIC].abs().sum() > 0
+
+
+def test_aromatic_rings_reject_bad_arguments():
+    budget = torch.full((2, 6), 4.0)
+    rule = C.Budget(budget, AROMATIC_COST)
+    roles = torch.ones(2, 6, dtype=torch.long)
+    with pytest.raises(ValueError, match="roles must be"):
+        C.AromaticRings(rule, roles[:, :3], AROMATIC)
+    with pytest.raises(ValueError, match="roles must be integers"):
+        C.AromaticRings(rule, roles * 4, AROMATIC)
+    with pytest.raises(ValueError, match="sizes"):
+        C.AromaticRings(rule, roles, AROMATIC, sizes=(4,))
+    with pytest.raises(ValueError, match="Budget"):
+        C.AromaticRings(C.MaxCycle(6), roles, AROMATIC)
+    logits = torch.zeros(2, 15, 4)
+    with pytest.raises(ValueError, match="connect='tree'"):
+        C.constrained_symmetric_gumbel_softmax(
+            logits, rules=(rule, C.AromaticRings(rule, roles, AROMATIC)), connect="join"
+        )
