@@ -18,6 +18,7 @@ __all__ = [
     "ESTIMATORS",
     "EVAL_MODES",
     "OBJECTIVES",
+    "REPRESENTATIONS",
     "SCHEDULES",
 ]
 
@@ -40,6 +41,9 @@ CONSTRAINTS = ("none", "valence", "valence_connected")
 BOND_HEADS = ("linear", "pairwise")
 #: ``data.name``: the bundled sample and the packaged sets (``molgen.data.sources.DATASETS``).
 DATASETS = ("qm9_5k", "qm9", "moses")
+#: ``data.representation``: graph nodes are atoms, or atoms and ring systems of a fragment
+#: vocabulary mined from the training split (``molgen.chem.fragments``).
+REPRESENTATIONS = ("atoms", "fragments")
 #: ``molgen evaluate --benchmark``: the names of ``molgen.metrics.BENCHMARKS``, in its order,
 #: the default first.
 BENCHMARK_NAMES = ("molgen", "moses")

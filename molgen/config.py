@@ -44,6 +44,7 @@ from molgen.choices import (
     ESTIMATORS,
     EVAL_MODES,
     OBJECTIVES,
+    REPRESENTATIONS,
     SCHEDULES,
 )
 from molgen.errors import MolgenError
@@ -56,6 +57,7 @@ __all__ = [
     "DATASETS",
     "DataConfig",
     "DiscriminatorConfig",
+    "FragmentsConfig",
     "GANConfig",
     "GeneratorConfig",
     "LoggingConfig",
@@ -117,6 +119,32 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
 
 
+class FragmentsConfig(_Strict):
+    """How the fragment vocabulary is mined from the training split (``data.representation:
+    fragments``; :mod:`molgen.chem.fragments`): its K most frequent ring systems become node
+    types beside the atom types."""
+
+    max_ring_systems: StrictInt | None = Field(
+        None,
+        ge=0,
+        description="K, the ring systems kept; null: as few as cover `coverage` of the "
+        "training molecules entirely",
+    )
+    coverage: Annotated[Real, Field(gt=0.0, le=1.0)] | None = Field(
+        None,
+        description="share of training molecules whose ring systems must all be kept, used "
+        "when max_ring_systems is null (null: 0.95)",
+    )
+
+    @model_validator(mode="after")
+    def _one_rule(self) -> FragmentsConfig:
+        if self.max_ring_systems is not None and self.coverage is not None:
+            raise ValueError(
+                "give data.fragments.max_ring_systems or data.fragments.coverage, not both"
+            )
+        return self
+
+
 class DataConfig(_Strict):
     """Where molecules come from and how they become dense graphs."""
 
@@ -144,6 +172,20 @@ class DataConfig(_Strict):
         False, description="raise on the first unparseable line instead of skipping"
     )
     cache_dir: Path = Field(Path(".cache/molgen"), description="processed-tensor cache")
+    representation: Literal[REPRESENTATIONS] = Field(
+        "atoms",
+        description="graph nodes: atoms, or atoms and the ring systems of a fragment vocabulary "
+        "mined from the training split (fragments: a tree of nodes; training keeps the "
+        "molecules whose ring systems are all in the vocabulary)",
+    )
+    fragments: FragmentsConfig = Field(default_factory=FragmentsConfig)
+    max_nodes: StrictInt | None = Field(
+        None,
+        ge=1,
+        le=256,
+        description="representation fragments: nodes per graph (larger molecules are dropped); "
+        "null: the largest fragment graph of the training molecules kept",
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> DataConfig:
@@ -151,6 +193,11 @@ class DataConfig(_Strict):
             raise ValueError("give exactly one of data.name and data.path")
         if self.val_fraction + self.test_fraction >= 1.0:
             raise ValueError("data.val_fraction + data.test_fraction must be < 1")
+        if self.representation == "atoms" and self.max_nodes is not None:
+            raise ValueError(
+                "data.max_nodes is for data.representation=fragments (atom graphs have "
+                "data.max_atoms nodes)"
+            )
         return self
 
 
@@ -366,6 +413,31 @@ class Config(_Strict):
     temperature: TemperatureConfig = Field(default_factory=TemperatureConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
+
+    @model_validator(mode="after")
+    def _fragments_need_tree_sampler(self) -> Config:
+        # A fragment graph is a tree of nodes whose edges bond at ring-system sites: only the
+        # tree sampler with per-site budgets draws one, and the parts below read atom graphs.
+        if self.data.representation != "fragments":
+            return self
+        needs = {
+            "generator.constraint": (self.generator.constraint, "valence_connected"),
+            "generator.connect": (self.generator.connect, "tree"),
+            "generator.bond_head": (self.generator.bond_head, "pairwise"),
+            "generator.max_ring": (self.generator.max_ring, None),
+            "discriminator.structure_features": (self.discriminator.structure_features, False),
+            "gan.rl_weight": (self.gan.rl_weight, 0.0),
+            "train.compile": (self.train.compile, False),
+        }
+        wrong = [
+            f"{key}={want!r} (got {got!r})" for key, (got, want) in needs.items() if got != want
+        ]
+        if wrong:
+            raise ValueError(
+                "data.representation=fragments needs " + ", ".join(wrong) + ": fragment "
+                "graphs are drawn as trees with per-site budgets, read by the fragment critic"
+            )
+        return self
 
 
 # --------------------------------------------------------------------------- loading
