@@ -43,11 +43,13 @@ import torch
 
 import molgen
 from molgen.chem import Vocabulary, atom_valences, bond_orders
+from molgen.chem.fragments import FragmentVocabulary, node_site_budgets
 from molgen.config import Config, GeneratorConfig, to_yaml
 from molgen.data import MolDataset
 from molgen.errors import InputError, MolgenError
 from molgen.io import atomic_write, check_output_path
 from molgen.models import Generator
+from molgen.models.fragments import FragmentGenerator
 
 __all__ = [
     "CHECKPOINT_ENTRIES",
@@ -429,10 +431,16 @@ def load_part(
         raise fail(f"{key} cannot be loaded: {_summary(exc)}") from exc
 
 
-def _saved_config(state: Mapping[str, Any], path: Path) -> tuple[Config, Vocabulary]:
-    """The config and vocabulary a checkpoint was written with."""
+def _saved_config(
+    state: Mapping[str, Any], path: Path
+) -> tuple[Config, Vocabulary | FragmentVocabulary]:
+    """The config and vocabulary (a fragment vocabulary for a fragment run) a checkpoint was
+    written with."""
     try:
-        return Config.model_validate(state["config"]), Vocabulary.from_dict(state["vocab"])
+        cfg = Config.model_validate(state["config"])
+        fragments = cfg.data.representation == "fragments"
+        vocab_type = FragmentVocabulary if fragments else Vocabulary
+        return cfg, vocab_type.from_dict(state["vocab"])
     except (ValueError, TypeError, KeyError) as exc:  # pydantic's errors are ValueErrors
         detail = " ".join(str(exc).split())[:300]
         raise CheckpointError(
@@ -500,9 +508,13 @@ def _training_smiles(state: dict[str, Any], checkpoint: Path) -> list[str]:
 # The generator of a run
 
 
-def build_generator(cfg: GeneratorConfig, vocab: Vocabulary) -> Generator:
+def build_generator(cfg: GeneratorConfig, vocab: Vocabulary | FragmentVocabulary) -> Generator:
     """The generator of ``cfg`` for ``vocab``'s graphs, with the valence budgets and bond
-    orders of its classes (used by ``generator.constraint``; the model itself has no RDKit)."""
+    orders of its classes (used by ``generator.constraint``; the model itself has no RDKit):
+    a :class:`~molgen.models.fragments.FragmentGenerator` for a fragment vocabulary, with the
+    budgets of its node classes' sites."""
+    if isinstance(vocab, FragmentVocabulary):
+        return FragmentGenerator(cfg, vocab.max_nodes, node_site_budgets(vocab), bond_orders(vocab))
     return Generator(
         cfg,
         vocab.max_atoms,
@@ -522,7 +534,7 @@ class Run:
 
     checkpoint: Path
     generator: Generator
-    vocab: Vocabulary
+    vocab: Vocabulary | FragmentVocabulary
     tau: float
     config: Config
     train_smiles: list[str]
@@ -530,7 +542,7 @@ class Run:
 
 def _generator_of(
     state: dict[str, Any], device: str, path: Path
-) -> tuple[Generator, Vocabulary, float, Config]:
+) -> tuple[Generator, Vocabulary | FragmentVocabulary, float, Config]:
     check_entries(state, GENERATOR_ENTRIES, path)
     cfg, vocab = _saved_config(state, path)
     generator = build_generator(cfg.generator, vocab).to(device)

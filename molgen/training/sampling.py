@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from molgen.chem import Vocabulary, decode
+from molgen.chem import FragmentVocabulary, Vocabulary, decode, decode_fragments
 from molgen.models import Generator
 from molgen.parallel import ProcessPool, resolve_jobs
 from molgen.training.run import Run, load_run
@@ -34,8 +34,9 @@ def _draw(
     batch_size: int,
     batches: Iterable[int] | None,
     sample_temperature: tuple[float, float] | None,
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Atom classes ``[b, N]`` and bond classes ``[b, N, N]`` of each batch, in eval mode.
+) -> Iterator[tuple[torch.Tensor, ...]]:
+    """Atom classes ``[b, N]`` and bond classes ``[b, N, N]`` of each batch (and site indices
+    ``[b, N, N]`` from a fragment generator), in eval mode.
 
     Batch ``i`` draws from its own RNG seeded by ``(seed, i)``, so any sampler with the
     generator's interface (``sample_noise``, ``sample_temperature``, ``forward``) draws from
@@ -51,10 +52,10 @@ def _draw(
             b = min(batch_size, n - index * batch_size)
             rng.manual_seed(_batch_seed(seed, index))
             z = generator.sample_noise(b, generator=rng, device=device)
-            x, adj = generator(
+            graph = generator(
                 z, generator=rng, sample_temperature=temperature
-            )  # [b, N, A], [b, N, N, R] one-hot
-            yield x.argmax(-1).cpu(), adj.argmax(-1).cpu()
+            )  # [b, N, A], [b, N, N, R] (, [b, N, N, S]) one-hot
+            yield tuple(part.argmax(-1).cpu() for part in graph)
     finally:
         generator.train(was_training)
 
@@ -62,7 +63,7 @@ def _draw(
 @torch.no_grad()
 def generate_smiles(
     generator: Generator,
-    vocab: Vocabulary,
+    vocab: Vocabulary | FragmentVocabulary,
     n: int,
     *,
     seed: int,
@@ -71,7 +72,9 @@ def generate_smiles(
     sample_temperature: tuple[float, float] | None = None,
     strict: bool = False,
 ) -> Iterator[list[str | None]]:
-    """Yield canonical SMILES in batches (``None`` where a graph does not sanitize).
+    """Yield canonical SMILES in batches (``None`` where a graph does not sanitize); a
+    fragment generator's graphs are decoded with its :class:`~molgen.chem.FragmentVocabulary`
+    (:func:`~molgen.chem.decode_fragments`).
 
     Fragments are kept (relaxed decoding, ``a.b``) so strict and relaxed validity can both be
     measured downstream; ``strict=True`` gives ``None`` for them too. Batch ``i`` (of
@@ -80,7 +83,7 @@ def generate_smiles(
     subset of batch indices) lets processes share the work.
     ``sample_temperature`` ``(atoms, bonds)`` defaults to the generator's configured one.
     """
-    for x, adj in _draw(
+    for classes in _draw(
         generator,
         n,
         seed=seed,
@@ -88,7 +91,10 @@ def generate_smiles(
         batches=batches,
         sample_temperature=sample_temperature,
     ):
-        yield decode(x, adj, vocab, strict=strict)
+        if isinstance(vocab, FragmentVocabulary):
+            yield decode_fragments(*classes, vocab, strict=strict)
+        else:
+            yield decode(*classes, vocab, strict=strict)
 
 
 def iter_samples(

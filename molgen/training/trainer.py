@@ -27,7 +27,7 @@ import torch
 from tqdm.auto import tqdm
 
 from molgen.config import Config
-from molgen.data import load_dataset
+from molgen.data import load_graph_dataset
 from molgen.errors import InputError, Interrupted
 from molgen.io import lock_folder, remove_stale_temporaries
 from molgen.metrics import TABLE_COLUMNS, Reference, evaluate
@@ -127,7 +127,7 @@ def _start(
     # Rank 0 builds the processed-data cache; the others then read it.
     if not ctx.is_main:
         ctx.barrier()
-    dataset = load_dataset(cfg.data)
+    dataset = load_graph_dataset(cfg.data)
     if ctx.is_main:
         ctx.barrier()
     # Batches are drawn with replacement, so a larger one would run, repeating molecules in
