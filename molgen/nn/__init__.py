@@ -1,7 +1,7 @@
 """molgen's reusable layers: discrete samplers with gradients, temperature schedules, graph convs.
 
-Constrained edge sampling (rules such as valence budgets and ring sizes) is in
-:mod:`molgen.nn.constrained`.
+Constrained edge sampling (rules such as valence budgets, ring sizes and the attachment sites of
+fragment graphs) is in :mod:`molgen.nn.constrained`.
 
 ``import molgen.nn`` needs only torch. The relational graph layers (``DenseRelationalConv``,
 ``GraphAggregation``) live in :mod:`molgen.nn.rgcn` and are imported on first access. Graph-level
@@ -18,14 +18,23 @@ from molgen.nn.constrained import (
     Budget,
     MaxCycle,
     Rule,
+    SiteBudget,
     budgeted_symmetric_gumbel_softmax,
     budgeted_symmetric_one_hot_argmax,
     constrained_symmetric_gumbel_softmax,
     constrained_symmetric_one_hot_argmax,
+    site_budget_of,
+    site_gumbel_softmax,
+    site_one_hot_argmax,
     tree_attachable,
 )
 from molgen.nn.graph_features import GraphStructureFeatures
-from molgen.nn.gumbel import BudgetedSymmetricGumbelSoftmax, GumbelSoftmax, SymmetricGumbelSoftmax
+from molgen.nn.gumbel import (
+    BudgetedSymmetricGumbelSoftmax,
+    GumbelSoftmax,
+    SiteGumbelSoftmax,
+    SymmetricGumbelSoftmax,
+)
 from molgen.nn.schedules import (
     ConstantSchedule,
     CosineSchedule,
@@ -49,6 +58,8 @@ __all__ = [
     "LinearSchedule",
     "MaxCycle",
     "Rule",
+    "SiteBudget",
+    "SiteGumbelSoftmax",
     "StepSchedule",
     "SymmetricGumbelSoftmax",
     "TemperatureSchedule",
@@ -61,6 +72,9 @@ __all__ = [
     "graph_features",
     "make_schedule",
     "schedules",
+    "site_budget_of",
+    "site_gumbel_softmax",
+    "site_one_hot_argmax",
     "tree_attachable",
 ]
 

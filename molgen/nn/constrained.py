@@ -17,7 +17,13 @@ A masked class has probability exactly 0 and zero gradient, as with ``mask`` in
   remaining budget, so :math:`\sum_j \mathrm{cost}_{c_{ij}} \le b_i` always (valences and
   bond orders).
 - :class:`MaxCycle`: no edge closes a cycle longer than :math:`L` edges (no ring of more than
-  :math:`L` atoms).
+  :math:`L` atoms); ``MaxCycle(2)`` allows no cycle (a forest).
+- :class:`SiteBudget`: each node has several *sites* :math:`s` with budgets :math:`b_{is}`
+  (a ring system's atoms with hydrogens; an atom is one site, its valence); an edge of class
+  :math:`c` is allowed only if both ends have a site with :math:`\mathrm{cost}_c` left, and
+  the site at each end is then drawn by a masked Gumbel-Softmax over the site logits, so
+  :math:`\sum_j \mathrm{cost}_{c_{ij}} [s_{ij} = s] \le b_{is}` always (fragment graphs;
+  :func:`site_gumbel_softmax` samples edges and sites together).
 
 The pairs are drawn in rounds of pairs that share no node (a round-robin schedule of the
 complete graph: :math:`N` rounds for odd :math:`N`, :math:`N - 1` for even), one
@@ -47,8 +53,8 @@ training and sampling):
 - ``None``: no rule.
 
 Rules plug into the one loop, :func:`_draw_edges`, through :class:`Rule`'s hooks; a new rule
-(e.g. aromatic bonds that may close only fully aromatic rings, or fragments that bond only at
-their attachment sites) is a subclass, and the loop does not change.
+(e.g. aromatic bonds that may close only fully aromatic rings, as :class:`SiteBudget` makes
+fragments bond only at their attachment sites) is a subclass, and the loop does not change.
 """
 
 from __future__ import annotations
@@ -61,9 +67,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from molgen.choices import CONNECT_ALIASES, CONNECT_DEFAULT, CONNECT_RULES
+from molgen.choices import CONNECT_ALIASES, CONNECT_DEFAULT, CONNECT_RULES, ESTIMATORS
 from molgen.nn.functional import (
     _mirror_pairs,
+    _num_nodes,
     _pair_index,
     _upper_pairs,
     _validate_tau,
@@ -77,10 +84,14 @@ __all__ = [
     "EdgeState",
     "MaxCycle",
     "Rule",
+    "SiteBudget",
     "budgeted_symmetric_gumbel_softmax",
     "budgeted_symmetric_one_hot_argmax",
     "constrained_symmetric_gumbel_softmax",
     "constrained_symmetric_one_hot_argmax",
+    "site_budget_of",
+    "site_gumbel_softmax",
+    "site_one_hot_argmax",
     "tree_attachable",
 ]
 
@@ -244,6 +255,38 @@ def tree_attachable(budget: Tensor, cost: Tensor, node_mask: Tensor | None = Non
     return present & (closes.cumsum(1) - closes == 0)
 
 
+def _validated_cost(cost: Tensor | Sequence[float]) -> Tensor:
+    """``cost`` as a float64 ``[C]`` tensor, finite, ``>= 0``, ``cost[0] == 0``."""
+    cost = torch.as_tensor(cost, dtype=torch.float64)
+    if cost.dim() != 1:
+        raise ValueError(f"cost must have shape [C], got {tuple(cost.shape)}")
+    if not bool(torch.isfinite(cost).all()) or bool((cost < 0).any()):
+        raise ValueError(f"cost must be finite and >= 0, got {cost.tolist()}")
+    if cost.numel() and cost[0] != 0:
+        raise ValueError(f"cost[0] (class 0, no edge) must be 0, got {cost[0].item()}")
+    return cost
+
+
+def _check_cost_classes(cost: Tensor, classes: int) -> None:
+    if tuple(cost.shape) != (classes,):
+        raise ValueError(f"cost must have shape [C] = [{classes}], got {tuple(cost.shape)}")
+
+
+def _tree_preferred(
+    remaining: Tensor, cost: Tensor, room_needed: Tensor, state: EdgeState, candidates: Candidates
+) -> Tensor:
+    r"""``[B, 1, C]``: the classes of tree node :math:`i`'s edge that leave the nodes
+    :math:`\le i` the room ``room_needed[:, i]`` (:func:`_tree_room_needed`), given each
+    node's ``remaining`` budget ``[B, N]``: an edge of class :math:`c` takes
+    :math:`\mathrm{cost}_c` from both ends."""
+    i, n = candidates.tree_node, state.num_nodes
+    # Room the earlier nodes keep after the edge: enough for the later nodes' tree edges.
+    earlier = _finite_budget(remaining[:, :i], cost, n).mul(state.present[:, :i]).sum(1)
+    kept = earlier.unsqueeze(-1) + _finite_budget(remaining[:, i : i + 1], cost, n)
+    kept = kept - 2 * cost  # [B, C]
+    return (kept >= room_needed[:, i : i + 1]).unsqueeze(1)  # [B, 1, C]
+
+
 class Budget(Rule):
     r"""Each node spends at most its budget: class :math:`c` of pair :math:`\{i, j\}` is
     allowed only if :math:`\mathrm{cost}_c \le \min(b_i, b_j)`, and then
@@ -269,17 +312,10 @@ class Budget(Rule):
         if not isinstance(budget, Tensor) or budget.dim() != 2:
             shape = tuple(budget.shape) if isinstance(budget, Tensor) else type(budget).__name__
             raise ValueError(f"budget must be a tensor of shape [B, N], got {shape}")
-        cost = torch.as_tensor(cost, dtype=torch.float64)
-        if cost.dim() != 1:
-            raise ValueError(f"cost must have shape [C], got {tuple(cost.shape)}")
-        if not bool(torch.isfinite(cost).all()) or bool((cost < 0).any()):
-            raise ValueError(f"cost must be finite and >= 0, got {cost.tolist()}")
-        if cost.numel() and cost[0] != 0:
-            raise ValueError(f"cost[0] (class 0, no edge) must be 0, got {cost[0].item()}")
         if bool(torch.isnan(budget).any()) or bool((budget < 0).any()):
             raise ValueError("budget must be >= 0 everywhere (inf = unlimited)")
         self.budget = budget
-        self.cost = cost
+        self.cost = _validated_cost(cost)
 
     def _check(self, state: EdgeState) -> None:
         batch, n_pairs, classes = state.logits.shape
@@ -289,10 +325,7 @@ class Budget(Rule):
                 f"[B, N(N-1)/2, C] or [B, N, N, C]; got budget {tuple(self.budget.shape)} "
                 f"and {n_pairs} pairs"
             )
-        if tuple(self.cost.shape) != (classes,):
-            raise ValueError(
-                f"cost must have shape [C] = [{classes}], got {tuple(self.cost.shape)}"
-            )
+        _check_cost_classes(self.cost, classes)
 
     def attachable(self, state: EdgeState) -> Tensor:
         self._check(state)
@@ -314,15 +347,9 @@ class Budget(Rule):
         return self.cost_ <= room.unsqueeze(-1)  # [B, K, C]
 
     def prefer(self, state: EdgeState, candidates: Candidates) -> Tensor | None:
-        i = candidates.tree_node
-        if i is None or self._room_needed is None:
+        if candidates.tree_node is None or self._room_needed is None:
             return None
-        n, cost = state.num_nodes, self.cost_
-        # Room the earlier nodes keep after the edge: enough for the later nodes' tree edges.
-        earlier = _finite_budget(self.remaining[:, :i], cost, n).mul(state.present[:, :i]).sum(1)
-        kept = earlier.unsqueeze(-1) + _finite_budget(self.remaining[:, i : i + 1], cost, n)
-        kept = kept - 2 * cost  # [B, C]
-        return (kept >= self._room_needed[:, i : i + 1]).unsqueeze(1)  # [B, 1, C]
+        return _tree_preferred(self.remaining, self.cost_, self._room_needed, state, candidates)
 
     def update(self, state: EdgeState, candidates: Candidates, classes: Tensor) -> None:
         spent = self.cost_[classes]  # [B, K]
@@ -332,6 +359,272 @@ class Budget(Rule):
         else:  # a round: no node twice
             self.remaining[:, candidates.left] -= spent
             self.remaining[:, candidates.right] -= spent
+
+
+# ------------------------------------------------------------------------ site budget
+
+
+def _site_capacity(site_budget: Tensor, cost: Tensor) -> Tensor:
+    r"""``[B, N]``: what each node can spend on edges of the cheapest class
+    :math:`e = \min_{c \ge 1} \mathrm{cost}_c`, site by site:
+    :math:`\sum_s e \lfloor b_s / e \rfloor` (the total :math:`\sum_s b_s` when :math:`e = 0`).
+    With integer budgets and :math:`e = 1` it is the total."""
+    cheapest = cost[1:].min() if cost.numel() > 1 else cost.new_tensor(0.0)
+    if cheapest <= 0:
+        return site_budget.sum(-1)
+    return (site_budget / cheapest).floor().mul(cheapest).sum(-1)
+
+
+def site_budget_of(nodes: Tensor, site_budget_table: Tensor) -> Tensor:
+    r"""The site budgets of sampled nodes, ``[B, N, S]``: :math:`b_{ns} = \sum_t x_{nt}
+    \, \mathrm{table}_{ts}`.
+
+    Args:
+        nodes: one-hot (or relaxed) node types ``[B, N, T]``, or their classes, long
+            ``[B, N]``.
+        site_budget_table: ``[T, S]``, the budget of site :math:`s` of node type :math:`t`
+            (an atom type: its valence at site 0; a ring system: the hydrogens of each site;
+            0 for the sites a type lacks), e.g.
+            :meth:`~molgen.chem.fragments.FragmentVocabulary.site_budgets` with the atom
+            valences written into column 0.
+
+    Returns:
+        ``[B, N, S]``, float (the dtype of a float ``nodes``, else float32).
+    """
+    if not isinstance(site_budget_table, Tensor) or site_budget_table.dim() != 2:
+        shape = getattr(site_budget_table, "shape", type(site_budget_table).__name__)
+        raise ValueError(f"site_budget_table must be a tensor [T, S], got {tuple(shape)}")
+    if not isinstance(nodes, Tensor) or nodes.dim() not in (2, 3):
+        shape = getattr(nodes, "shape", type(nodes).__name__)
+        raise ValueError(f"nodes must be one-hot [B, N, T] or classes [B, N], got {shape}")
+    types = site_budget_table.shape[0]
+    if nodes.dim() == 2:
+        if nodes.is_floating_point() or nodes.dtype == torch.bool:
+            raise ValueError(f"node classes [B, N] must be integers, got {nodes.dtype}")
+        if nodes.numel() and not 0 <= int(nodes.min()) <= int(nodes.max()) < types:
+            raise ValueError(f"node classes must lie in [0, {types}), got {nodes.unique()}")
+        return site_budget_table.to(device=nodes.device, dtype=torch.float32)[nodes]
+    if nodes.shape[-1] != types:
+        raise ValueError(
+            f"nodes [B, N, T] has T = {nodes.shape[-1]} types, site_budget_table has {types}"
+        )
+    dtype = nodes.dtype if nodes.is_floating_point() else torch.float32
+    return nodes.to(dtype) @ site_budget_table.to(device=nodes.device, dtype=dtype)
+
+
+@functools.lru_cache(maxsize=64)
+def _site_end_index(n: int) -> Tensor:
+    r"""``[N * N]``: the end of pair :math:`\{i, j\}` that entry :math:`(i, j)` reads, 0 when
+    :math:`i < j` (the lower node) and 1 when :math:`i > j`; 0 on the diagonal."""
+    rows = torch.arange(n).repeat_interleave(n)
+    return (rows > torch.arange(n).repeat(n)).long()
+
+
+def _mirror_sites(pair_sites: Tensor) -> Tensor:
+    """``[B, N, N, S]`` from the ``[B, P, 2, S]`` sites of the pairs' two ends: entry
+    :math:`(i, j)` is the end at node :math:`i`; zero on the diagonal."""
+    batch, n_pairs, _, sites = pair_sites.shape
+    n = _num_nodes(n_pairs)
+    table = torch.cat([pair_sites, pair_sites.new_zeros(batch, 1, 2, sites)], 1)
+    device = pair_sites.device
+    entries = table[:, _pair_index(n).to(device), _site_end_index(n).to(device)]
+    return entries.view(batch, n, n, sites)
+
+
+class SiteBudget(Rule):
+    r"""Each edge bonds one *site* at each end, and no site spends more than its budget
+    (fragment graphs: a ring system bonds other nodes at its atoms with hydrogens, each at most
+    its hydrogen count; an atom is one site, its valence).
+
+    Node :math:`i` has site budgets :math:`b_{is}`, :math:`s < S` (0 for sites it lacks).
+    Class :math:`c` of pair :math:`\{i, j\}` is allowed only if some site of :math:`i` and some
+    site of :math:`j` have :math:`r_{is} \ge \mathrm{cost}_c` left (the remaining budgets
+    :math:`r`, at first :math:`b`). For each edge drawn, the site at each end is then drawn,
+    end 0 at the lower node :math:`i`, end 1 at :math:`j`, by a masked Gumbel-Softmax over
+    that end's site logits :math:`\lambda_{p,e}`:
+
+    .. math::
+        s_i \sim \mathrm{Categorical}\big(\mathrm{softmax}(\lambda_{p,0})\ \text{restricted
+        to}\ \{s : r_{is} \ge \mathrm{cost}_c\}\big), \qquad
+        r_{i s_i} \leftarrow r_{i s_i} - \mathrm{cost}_c
+
+    (the same at :math:`j` with :math:`\lambda_{p,1}`), independently of the class draw given
+    :math:`c`. A masked site has probability exactly 0 and zero gradient; the hard one-hot
+    site carries the gradient of the chosen estimator (straight-through by default) to
+    ``site_logits``. Hence, for every sample, node and site:
+    :math:`\sum_j \mathrm{cost}_{c_{ij}} [s_{ij} = s] \le b_{is}`.
+
+    Under ``connect="tree"`` the rule acts as a :class:`Budget` on each node's capacity for
+    the cheapest class :math:`e = \min_{c \ge 1} \mathrm{cost}_c`,
+    :math:`\sum_s e \lfloor b_{is}/e \rfloor` (the total hydrogens, for integer budgets): the
+    nodes outside :func:`tree_attachable` of it get no edge, and a tree edge is preferred if
+    it leaves room for every later node's tree edge. A node with capacity :math:`\ge e` has a
+    site with :math:`\ge e`, so with integer costs and budgets and :math:`e = 1` every kept
+    node bonds an earlier one. With :class:`MaxCycle` ``(2)`` no other edge closes a cycle, so
+    the kept nodes form one tree.
+
+    After a sample, :attr:`sites` holds the sites drawn: ``[B, N, N, S]``, where
+    ``sites[b, i, j]`` is the one-hot site of node :math:`i` that edge :math:`(i, j)` uses,
+    zero where there is no edge (its ``argmax`` is the dense ``sites[b, i, j]`` of
+    :mod:`molgen.chem.fragments`).
+
+    Randomness: in :meth:`init` the rule draws the seeds of its site draws from
+    ``generator`` (the global generator when None), one per update, so passing the
+    sampler's generator makes the whole sample reproducible, with or without grad.
+
+    Args:
+        site_budget: ``[B, N, S]``, the budget of each site, :math:`\ge 0` (e.g.
+            :func:`site_budget_of` of the sampled node types).
+        cost: ``[C]``, what an edge of each class spends at the site of each end, ``>= 0``,
+            ``cost[0] == 0`` (the bond orders).
+        site_logits: the site logits of each pair's two ends, ``[B, N(N-1)/2, 2, S]``
+            (pairs in ``torch.triu_indices(N, N, 1)`` order, end 0 the lower node), or dense
+            ``[B, N, N, S]`` (``[b, i, j]``: node :math:`i`'s site for the edge to :math:`j`).
+        tau, hard, estimator, gumbel_rao_samples: of the site draws, as in
+            :func:`~molgen.nn.functional.gumbel_softmax` (``tau`` a number or 0-dim tensor).
+            With ``hard=False`` :attr:`sites` is relaxed and the budgets are spent at its
+            argmax.
+        generator: the source of the site draws' seeds.
+        argmax: take each site draw's mode (the allowed site of highest logit) instead of a
+            sample (no noise, no gradient).
+    """
+
+    def __init__(
+        self,
+        site_budget: Tensor,
+        cost: Tensor | Sequence[float],
+        site_logits: Tensor,
+        tau: float | Tensor = 1.0,
+        *,
+        hard: bool = True,
+        estimator: str = "st",
+        gumbel_rao_samples: int = 8,
+        generator: torch.Generator | None = None,
+        argmax: bool = False,
+    ) -> None:
+        if not isinstance(site_budget, Tensor) or site_budget.dim() != 3:
+            shape = getattr(site_budget, "shape", type(site_budget).__name__)
+            raise ValueError(f"site_budget must be a tensor of shape [B, N, S], got {shape}")
+        if site_budget.shape[-1] == 0:
+            raise ValueError("site_budget has no sites (S = 0)")
+        if bool(torch.isnan(site_budget).any()) or bool((site_budget < 0).any()):
+            raise ValueError("site_budget must be >= 0 everywhere")
+        if not isinstance(site_logits, Tensor) or not site_logits.is_floating_point():
+            raise ValueError("site_logits must be a floating-point tensor")
+        if isinstance(tau, Tensor) and tau.dim() > 0:
+            raise ValueError("SiteBudget takes a scalar tau (number or 0-dim tensor)")
+        if not argmax:
+            _validate_tau(tau, site_logits)
+            if estimator not in ESTIMATORS:
+                raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
+        self.site_budget = site_budget
+        self.cost = _validated_cost(cost)
+        self.site_logits = site_logits
+        self.tau, self.hard, self.estimator = tau, hard, estimator
+        self.gumbel_rao_samples = gumbel_rao_samples
+        self.generator = generator
+        self.argmax = argmax
+
+    def _check(self, state: EdgeState) -> None:
+        batch, n_pairs, classes = state.logits.shape
+        n, sites = state.num_nodes, self.site_budget.shape[-1]
+        if tuple(self.site_budget.shape[:2]) != (batch, n):
+            raise ValueError(
+                f"site_budget must have shape [B, N, S] = [{batch}, {n}, S] to match logits "
+                f"[B, N(N-1)/2, C] or [B, N, N, C]; got {tuple(self.site_budget.shape)}"
+            )
+        _check_cost_classes(self.cost, classes)
+        shape = tuple(self.site_logits.shape)
+        if shape not in ((batch, n_pairs, 2, sites), (batch, n, n, sites)):
+            raise ValueError(
+                f"site_logits must have shape [B, N(N-1)/2, 2, S] = {(batch, n_pairs, 2, sites)}"
+                f" or [B, N, N, S] = {(batch, n, n, sites)}, got {shape}"
+            )
+
+    def attachable(self, state: EdgeState) -> Tensor:
+        self._check(state)
+        capacity = _site_capacity(self.site_budget.double(), self.cost.to(self.site_budget.device))
+        return tree_attachable(capacity, self.cost, state.present)
+
+    def init(self, state: EdgeState) -> None:
+        self._check(state)
+        device, n = state.logits.device, state.num_nodes
+        self.cost_ = self.cost.to(device)
+        self.remaining = self.site_budget.to(device=device, dtype=torch.float64, copy=True)
+        logits = self.site_logits.to(device)
+        if tuple(logits.shape[1:3]) == (n, n):  # dense: [b, i, j] is end 0, [b, j, i] end 1
+            rows, cols = state.rows, state.cols
+            logits = torch.stack([logits[:, rows, cols], logits[:, cols, rows]], 2)
+        self._logits = logits  # [B, P, 2, S]
+        self._pair_sites = torch.zeros_like(logits)
+        self._room_needed = None
+        if state.connect == "tree":
+            capacity = _site_capacity(self.remaining, self.cost_)
+            self._room_needed = _tree_room_needed(capacity, self.cost_, state.present)
+        # One seed per update (tree nodes, rounds, joining steps: fewer than 3N), drawn now so
+        # that the site draws never shift each other's noise.
+        self._seeds: list[int] = []
+        if not self.argmax:
+            seed_device = device if self.generator is None else self.generator.device
+            count = 3 * max(n, 1)
+            self._seeds = torch.randint(
+                2**62, (count,), generator=self.generator, device=seed_device
+            ).tolist()
+        self._draws = 0
+
+    def mask(self, state: EdgeState, candidates: Candidates) -> Tensor:
+        room = self.remaining.amax(-1)  # [B, N]: the most any one site has left
+        room = torch.minimum(room[:, candidates.left], room[:, candidates.right])
+        return self.cost_ <= room.unsqueeze(-1)  # [B, K, C]
+
+    def prefer(self, state: EdgeState, candidates: Candidates) -> Tensor | None:
+        if candidates.tree_node is None or self._room_needed is None:
+            return None
+        capacity = _site_capacity(self.remaining, self.cost_)
+        return _tree_preferred(capacity, self.cost_, self._room_needed, state, candidates)
+
+    def _draw(self, logits: Tensor, allowed: Tensor, seed_index: int) -> Tensor:
+        if self.argmax:
+            return one_hot_argmax(logits, mask=allowed)
+        generator = torch.Generator(logits.device).manual_seed(self._seeds[seed_index])
+        return gumbel_softmax(
+            logits,
+            self.tau,
+            hard=self.hard,
+            estimator=self.estimator,
+            mask=allowed,
+            generator=generator,
+            gumbel_rao_samples=self.gumbel_rao_samples,
+        )
+
+    def update(self, state: EdgeState, candidates: Candidates, classes: Tensor) -> None:
+        seed_index, self._draws = self._draws, self._draws + 1
+        edge = (classes > 0).unsqueeze(-1).unsqueeze(-1)  # [B, K, 1, 1]
+        if not bool(edge.any()):
+            return
+        ends = torch.stack([candidates.left, candidates.right], 1)  # [K, 2]
+        spent = self.cost_[classes].unsqueeze(-1).unsqueeze(-1)  # [B, K, 1, 1]
+        # Rows without an edge draw from a uniform, fully allowed row and are zeroed after.
+        allowed = (self.remaining[:, ends] >= spent) | ~edge  # [B, K, 2, S]
+        logits = torch.where(edge, self._logits[:, candidates.pairs], 0.0)
+        drawn = self._draw(logits, allowed, seed_index) * edge
+        chosen = torch.nn.functional.one_hot(drawn.detach().argmax(-1), drawn.shape[-1])
+        used = chosen * edge * spent  # [B, K, 2, S], float64
+        self.remaining.index_add_(1, candidates.left, used[:, :, 0].neg())
+        self.remaining.index_add_(1, candidates.right, used[:, :, 1].neg())
+        self._pair_sites = self._pair_sites.index_add(1, candidates.pairs, drawn)
+
+    @property
+    def pair_sites(self) -> Tensor:
+        """``[B, N(N-1)/2, 2, S]``: the one-hot site of each pair's two ends (end 0 the lower
+        node), zero where the pair has no edge; of the last sample."""
+        return self._pair_sites
+
+    @property
+    def sites(self) -> Tensor:
+        """``[B, N, N, S]``: ``sites[b, i, j]`` the one-hot site of node :math:`i` that edge
+        :math:`(i, j)` uses, zero where there is no edge; of the last sample."""
+        return _mirror_sites(self._pair_sites)
 
 
 # ---------------------------------------------------------------------------- ring size
@@ -793,3 +1086,96 @@ def budgeted_symmetric_one_hot_argmax(
         connect=_connect_rule(connect, legacy=True),
         node_mask=node_mask,
     )
+
+
+def site_rules(
+    site_budget: Tensor, cost: Tensor, site_logits: Tensor, forest: bool, **site_draw
+) -> tuple[Rule, ...]:
+    """``(SiteBudget(site_budget, cost, site_logits, **site_draw),)``, and ``MaxCycle(2)`` (no
+    cycle) with ``forest``."""
+    rules: tuple[Rule, ...] = (SiteBudget(site_budget, cost, site_logits, **site_draw),)
+    return (*rules, MaxCycle(2)) if forest else rules
+
+
+def site_gumbel_softmax(
+    bond_logits: Tensor,
+    site_logits: Tensor,
+    site_budget: Tensor,
+    cost: Tensor | Sequence[float],
+    tau: float | Tensor = 1.0,
+    hard: bool = True,
+    node_mask: Tensor | None = None,
+    forest: bool = True,
+    *,
+    connect: str | None = "tree",
+    estimator: str = "st",
+    generator: torch.Generator | None = None,
+    gumbel_rao_samples: int = 8,
+) -> tuple[Tensor, Tensor]:
+    r"""Sample a fragment graph's edges and the attachment site at each end of each edge:
+    :func:`constrained_symmetric_gumbel_softmax` with the rules :class:`SiteBudget` and, with
+    ``forest``, :class:`MaxCycle` ``(2)``.
+
+    Guarantees, for every sample: each edge uses one site at each end, and every site spends
+    at most its budget, :math:`\sum_j \mathrm{cost}_{c_{ij}} [s_{ij} = s] \le b_{is}`; with
+    ``forest`` the graph has no cycle; with ``forest`` and ``connect="tree"`` (the defaults),
+    for integer budgets and costs with cheapest non-zero cost 1 (bond orders, hydrogen counts),
+    the nodes that :func:`tree_attachable` keeps (on each node's total site budget) form one
+    tree and the others have no edge.
+
+    Args:
+        bond_logits: edge-class logits ``[B, N(N-1)/2, C]`` (pairs in
+            ``torch.triu_indices(N, N, 1)`` order) or ``[B, N, N, C]``; class 0 = no edge.
+        site_logits: ``[B, N(N-1)/2, 2, S]`` (end 0 = the lower node) or ``[B, N, N, S]``
+            (``[b, i, j]``: node :math:`i`'s site for the edge to :math:`j`).
+        site_budget: ``[B, N, S]``, e.g. :func:`site_budget_of` of the sampled nodes.
+        cost: ``[C]``, ``cost[0] == 0``: what an edge spends at the site of each end.
+        tau, hard, estimator, gumbel_rao_samples: of the edge and site draws, as in
+            :func:`~molgen.nn.functional.gumbel_softmax`.
+        node_mask: bool ``[B, N]``, True = node present.
+        forest: no edge closes a cycle (fragment graphs: a ring across nodes would be one
+            ring system).
+        connect: ``"tree"`` (default), ``"join"`` or ``None``, as in
+            :func:`constrained_symmetric_gumbel_softmax`.
+        generator: source of all randomness (edges and sites).
+
+    Returns:
+        ``(edges, sites)``: ``edges`` ``[B, N, N, C]`` as
+        :func:`constrained_symmetric_gumbel_softmax` returns; ``sites`` ``[B, N, N, S]``,
+        ``sites[b, i, j]`` the one-hot site of node :math:`i` used by edge :math:`(i, j)`,
+        zero where there is no edge (:attr:`SiteBudget.sites`).
+    """
+    site_draw = {"hard": hard, "estimator": estimator, "gumbel_rao_samples": gumbel_rao_samples}
+    rules = site_rules(
+        site_budget, cost, site_logits, forest, tau=tau, generator=generator, **site_draw
+    )
+    edges = constrained_symmetric_gumbel_softmax(
+        bond_logits,
+        tau,
+        rules=rules,
+        connect=connect,
+        node_mask=node_mask,
+        generator=generator,
+        **site_draw,
+    )
+    return edges, rules[0].sites
+
+
+def site_one_hot_argmax(
+    bond_logits: Tensor,
+    site_logits: Tensor,
+    site_budget: Tensor,
+    cost: Tensor | Sequence[float],
+    node_mask: Tensor | None = None,
+    forest: bool = True,
+    *,
+    connect: str | None = "tree",
+) -> tuple[Tensor, Tensor]:
+    """The deterministic mode of :func:`site_gumbel_softmax`: the same loop and rules, each
+    edge draw's and each site draw's argmax in place of a sample (no gradient). Returns
+    ``(edges [B, N, N, C], sites [B, N, N, S])``."""
+    rules = site_rules(site_budget, cost, site_logits, forest, argmax=True)
+    edges = constrained_symmetric_one_hot_argmax(
+        bond_logits, rules=rules, connect=connect, node_mask=node_mask
+    )
+    return edges, rules[0].sites

@@ -9,7 +9,12 @@ from molgen.choices import ESTIMATORS, EVAL_MODES
 from molgen.nn import constrained
 from molgen.nn import functional as F
 
-__all__ = ["BudgetedSymmetricGumbelSoftmax", "GumbelSoftmax", "SymmetricGumbelSoftmax"]
+__all__ = [
+    "BudgetedSymmetricGumbelSoftmax",
+    "GumbelSoftmax",
+    "SiteGumbelSoftmax",
+    "SymmetricGumbelSoftmax",
+]
 
 
 class _GumbelBase(nn.Module):
@@ -220,3 +225,79 @@ class BudgetedSymmetricGumbelSoftmax(_GumbelBase):
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", connect={self.connect!r}, max_cycle={self.max_cycle}"
+
+
+class SiteGumbelSoftmax(_GumbelBase):
+    r"""A fragment graph's edges and the attachment site at each end of each edge, see
+    :func:`molgen.nn.constrained.site_gumbel_softmax`: the rules
+    :class:`~molgen.nn.constrained.SiteBudget` and, with ``forest``,
+    :class:`~molgen.nn.constrained.MaxCycle` ``(2)``.
+
+    An edge class is allowed only if both ends have a site with its cost left; the site at
+    each end is then a masked Gumbel-Softmax draw over that end's site logits among the sites
+    with enough left, so no site ever spends more than its budget:
+
+    .. math::
+        \sum_j \mathrm{cost}_{c_{ij}} [s_{ij} = s] \le b_{is}
+
+    Args:
+        hard, estimator, gumbel_rao_samples: as in :class:`GumbelSoftmax`, for the edge and
+            the site draws.
+        eval_mode: ``"sample"`` keeps sampling in ``eval()`` mode; ``"argmax"`` takes each
+            edge draw's and site draw's mode under the same rules
+            (:func:`~molgen.nn.constrained.site_one_hot_argmax`).
+        forest: no edge closes a cycle.
+        connect: ``"tree"`` (default: the nodes kept form one tree), ``"join"`` or ``None``.
+
+    Shapes:
+        - **bond_logits** :math:`(B, N(N-1)/2, C)` or :math:`(B, N, N, C)`; **site_logits**
+          :math:`(B, N(N-1)/2, 2, S)` (end 0 = the lower node) or :math:`(B, N, N, S)`;
+          **site_budget** :math:`(B, N, S)`; **cost** :math:`(C)` with ``cost[0] == 0``;
+          **node_mask** bool :math:`(B, N)`.
+        - **output** ``(edges, sites)``: :math:`(B, N, N, C)`, exactly symmetric, and
+          :math:`(B, N, N, S)`, ``sites[b, i, j]`` the one-hot site of node :math:`i` used by
+          edge :math:`(i, j)`, zero where there is no edge.
+    """
+
+    def __init__(
+        self,
+        hard: bool = True,
+        estimator: str = "st",
+        gumbel_rao_samples: int = 8,
+        eval_mode: str = "sample",
+        forest: bool = True,
+        connect: str | None = "tree",
+    ) -> None:
+        super().__init__(hard, estimator, gumbel_rao_samples, eval_mode)
+        if not isinstance(forest, bool):
+            raise ValueError(f"forest must be a bool, got {forest!r}")
+        self.forest = forest
+        self.connect = constrained._connect_rule(connect)
+
+    def forward(
+        self,
+        bond_logits: Tensor,
+        site_logits: Tensor,
+        site_budget: Tensor,
+        cost: Tensor,
+        tau: float | Tensor = 1.0,
+        node_mask: Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> tuple[Tensor, Tensor]:
+        rule_args = (bond_logits, site_logits, site_budget, cost)
+        if self._deterministic:
+            return constrained.site_one_hot_argmax(
+                *rule_args, node_mask, self.forest, connect=self.connect
+            )
+        return constrained.site_gumbel_softmax(
+            *rule_args,
+            tau,
+            node_mask=node_mask,
+            forest=self.forest,
+            connect=self.connect,
+            generator=generator,
+            **self._sampler_kwargs(),
+        )
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f", forest={self.forest}, connect={self.connect!r}"
