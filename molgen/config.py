@@ -305,6 +305,14 @@ class GeneratorConfig(_Strict):
 class DiscriminatorConfig(_Strict):
     """Relational GCN + gated aggregation + MLP (also the reward network's architecture)."""
 
+    node_embedding_dim: StrictInt | None = Field(
+        None,
+        ge=1,
+        description="data.representation=fragments: the critic reads each node's type and "
+        "site usage through a linear embedding of this width (hundreds of node types make "
+        "the R-GCN's one-hot inputs wide); null: the one-hots and site usage as they are",
+    )
+
     conv_dims: list[Width] = Field(default_factory=lambda: [128, 64], min_length=1)
     aggregate_dim: StrictInt = Field(128, ge=1)
     mlp_dims: list[Width] = Field(default_factory=lambda: [128, 64])
@@ -419,6 +427,10 @@ class Config(_Strict):
         # A fragment graph is a tree of nodes whose edges bond at ring-system sites: only the
         # tree sampler with per-site budgets draws one, and the parts below read atom graphs.
         if self.data.representation != "fragments":
+            if self.discriminator.node_embedding_dim is not None:
+                raise ValueError(
+                    "discriminator.node_embedding_dim is for data.representation=fragments"
+                )
             return self
         needs = {
             "generator.constraint": (self.generator.constraint, "valence_connected"),

@@ -3,7 +3,7 @@ the attachment site at each end (:mod:`molgen.chem.fragments` describes the grap
 
 :class:`FragmentGenerator` draws node types over the :math:`T` node classes, then a tree of
 edges with a site at each ring-system end, within per-site budgets
-(:func:`molgen.nn.site_tree.site_gumbel_softmax`): every sample decodes to one molecule.
+(:func:`molgen.nn.constrained.site_gumbel_softmax`): every sample decodes to one molecule.
 :class:`FragmentDiscriminator` is the R-GCN critic on the fragment graph, each node's features
 extended by its site usage, so the site logits get gradients.
 """
@@ -18,7 +18,7 @@ from torch import Tensor
 from molgen.config import DiscriminatorConfig, GeneratorConfig
 from molgen.models.discriminator import Discriminator
 from molgen.models.generator import Generator, PairwiseBondHead, glorot_linear
-from molgen.nn.site_tree import site_budget_of, site_gumbel_softmax, site_one_hot_argmax
+from molgen.nn.constrained import site_budget_of, site_gumbel_softmax, site_one_hot_argmax
 
 __all__ = ["FragmentDiscriminator", "FragmentGenerator", "site_usage"]
 
@@ -52,7 +52,7 @@ class FragmentGenerator(Generator):
     :class:`~molgen.models.generator.PairwiseBondHead` over the node embeddings
     :math:`\mathbf{e}`; site logits of each pair and end from the same embeddings, the end's
     own first (end 0 is the lower index). Edges and sites are drawn by
-    :func:`~molgen.nn.site_tree.site_gumbel_softmax` (its argmax twin with
+    :func:`~molgen.nn.constrained.site_gumbel_softmax` (its argmax twin with
     ``eval_mode="argmax"`` in eval mode).
 
     Args:
@@ -130,7 +130,7 @@ class FragmentGenerator(Generator):
     ) -> tuple[Tensor, Tensor]:
         """Edges ``[B, N, N, R]`` and sites ``[B, N, N, S]`` among the sampled nodes
         ``x [B, N, T]``."""
-        budget = site_budget_of(x, self.site_budgets)  # [B, N, S]
+        budget = site_budget_of(x.detach(), self.site_budgets)  # [B, N, S]
         node_mask = x.detach().argmax(-1) != 0
         if not self.training and self.eval_mode == "argmax":
             return site_one_hot_argmax(
@@ -185,6 +185,11 @@ class FragmentDiscriminator(Discriminator):
     features :math:`[\mathbf{X} \| \mathbf{U}]`, the node one-hots and their site usage
     :math:`\mathbf{U} = ` :func:`site_usage` ``(adj, sites)``, and the bond relations.
 
+    With ``cfg.node_embedding_dim`` :math:`= k`, the features are
+    :math:`[\mathbf{X}_{:,0} \| \mathbf{W}_E [\mathbf{X}_{:,1:} \| \mathbf{U}]]`: the
+    "no node" channel (the encoder's node mask) and a linear embedding of width :math:`k`
+    (:math:`T + S - 1` inputs instead of hundreds of one-hot channels in every R-GCN layer).
+
     Args:
         cfg, pack, minibatch_std: as :class:`~molgen.models.Discriminator` takes them
             (``cfg.structure_features`` off: they count atom valences).
@@ -210,14 +215,26 @@ class FragmentDiscriminator(Discriminator):
     ):
         if cfg.structure_features:
             raise ValueError("structure_features count atom valences: not for fragment graphs")
-        super().__init__(
-            cfg, num_node_types + num_sites, num_bond_types, pack=pack, minibatch_std=minibatch_std
-        )
+        features = num_node_types + num_sites
+        embedded = features if cfg.node_embedding_dim is None else 1 + cfg.node_embedding_dim
+        super().__init__(cfg, embedded, num_bond_types, pack=pack, minibatch_std=minibatch_std)
         self.num_node_types = num_node_types
         self.num_sites = num_sites
+        self.node_embedding = None
+        if cfg.node_embedding_dim is not None:
+            self.node_embedding = glorot_linear(features - 1, cfg.node_embedding_dim)
+
+    def reset_parameters(self) -> None:
+        super().reset_parameters()
+        if self.node_embedding is not None:
+            self.node_embedding.reset_parameters()
 
     def forward(self, x: Tensor, adj: Tensor, sites: Tensor) -> Tensor:  # type: ignore[override]
-        return super().forward(torch.cat([x, site_usage(adj, sites)], -1), adj)
+        features = torch.cat([x, site_usage(adj, sites)], -1)  # [B, N, T + S]
+        if self.node_embedding is not None:
+            embedded = self.node_embedding(features[..., 1:])  # [B, N, k]
+            features = torch.cat([features[..., :1], embedded], -1)
+        return super().forward(features, adj)
 
     def extra_repr(self) -> str:
         return (

@@ -84,6 +84,10 @@ def test_max_nodes_drops_larger_molecules(tmp_path):
         (["gan.rl_weight=0.5"], "gan.rl_weight=0.0"),
         (["data.representation=atoms"], "data.max_nodes is for data.representation=fragments"),
         (["data.fragments.coverage=0.9"], "max_ring_systems or data.fragments.coverage"),
+        (
+            ["data.representation=atoms", "data.max_nodes=null"],
+            "discriminator.node_embedding_dim is for data.representation=fragments",
+        ),
     ],
 )
 def test_a_fragment_config_names_what_it_needs(overrides, message):

@@ -81,9 +81,10 @@ def test_argmax_mode_is_deterministic_and_valid(vocab):
     assert all(c.valid for c in decode_fragment_mols(*first, vocab))
 
 
-def test_the_critic_gives_the_site_logits_a_gradient(vocab):
+@pytest.mark.parametrize("embedding", ["8", "null"])
+def test_the_critic_gives_the_site_logits_a_gradient(vocab, embedding):
     torch.manual_seed(0)
-    cfg = load_config(CONFIG)
+    cfg = load_config(CONFIG, [f"discriminator.node_embedding_dim={embedding}"])
     generator = _generator(vocab)
     critic = FragmentDiscriminator(
         cfg.discriminator, vocab.num_node_types, vocab.num_bond_types, vocab.max_sites
