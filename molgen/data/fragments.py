@@ -135,7 +135,9 @@ def load_fragment_dataset(cfg: DataConfig, n_jobs: int | None = None) -> MolData
         )
         start = stop
     stats = entry["report"]
-    log.info("%s", fragment_report(stats))
+    dropped = any(stats[name]["kept"] < stats[name]["molecules"] for name in SPLITS)
+    # Said like the atom load's skips: as a warning when molecules were left out.
+    (log.warning if dropped else log.info)("%s", fragment_report(stats))
     info = {
         **atoms.info,
         "representation": "fragments",

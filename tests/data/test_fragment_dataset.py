@@ -1,5 +1,7 @@
 """Fragment datasets: vocabulary from the training split, covered training graphs, the cache."""
 
+import logging
+
 import pytest
 
 from molgen.chem import decode_fragments, mine_ring_systems
@@ -59,9 +61,11 @@ def test_test_and_validation_keep_their_rare_ring_systems_as_atoms(loaded):
     assert "K=20 of" in report
 
 
-def test_a_second_load_reads_the_cache(loaded):
+def test_a_second_load_reads_the_cache_and_warns_of_what_training_leaves_out(loaded, caplog):
     cfg, dataset = loaded
-    again = load_graph_dataset(cfg.data)
+    with caplog.at_level(logging.WARNING, logger="molgen.data.fragments"):
+        again = load_graph_dataset(cfg.data)
+    assert "with a rare ring system (dropped)" in caplog.text
     assert again.info["fragments_cache"] == "hit"
     assert dataset.info["fragments_cache"] == "built"
     assert again.train.smiles == dataset.train.smiles
