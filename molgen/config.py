@@ -238,8 +238,12 @@ class SampleTemperature(_Strict):
     which molecules are drawn: above 1 flattens a head's distribution, below 1 sharpens it.
     Chosen on the validation split (``scripts/bench_quality.py --tune-temperature``)."""
 
-    atoms: Real = Field(1.0, gt=0.0, description="divisor of the atom logits")
-    bonds: Real = Field(1.0, gt=0.0, description="divisor of the bond logits")
+    atoms: Real = Field(
+        1.0, gt=0.0, description="divisor of the atom logits (fragment graphs: node logits)"
+    )
+    bonds: Real = Field(
+        1.0, gt=0.0, description="divisor of the bond logits (fragment graphs: and site logits)"
+    )
 
 
 class GeneratorConfig(_Strict):

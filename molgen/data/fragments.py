@@ -90,11 +90,13 @@ def fragment_batch(
     split: FragmentSplit, idx: torch.Tensor, vocab: FragmentVocabulary, device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The graphs ``idx`` of ``split`` one-hot, as the critic reads them: nodes ``[B, N, T]``,
-    bonds ``[B, N, N, R]``, sites ``[B, N, N, S]``."""
+    bonds ``[B, N, N, R]``, sites ``[B, N, N, S]`` (zero where there is no edge, as the
+    generator's)."""
     x = F.one_hot(split.x[idx].to(device).long(), vocab.num_node_types).float()
-    adj = F.one_hot(split.adj[idx].to(device).long(), vocab.num_bond_types).float()
+    bonds = split.adj[idx].to(device).long()
+    adj = F.one_hot(bonds, vocab.num_bond_types).float()
     sites = F.one_hot(split.sites[idx].to(device).long(), vocab.max_sites).float()
-    return x, adj, sites
+    return x, adj, sites * (bonds != 0).unsqueeze(-1)
 
 
 def load_graph_dataset(cfg: DataConfig, n_jobs: int | None = None) -> MolDataset:

@@ -3,11 +3,12 @@
 import logging
 
 import pytest
+import torch
 
 from molgen.chem import decode_fragments, mine_ring_systems
 from molgen.config import ConfigError, load_config
 from molgen.data import FragmentSplit, load_dataset, load_graph_dataset
-from molgen.data.fragments import fragment_report
+from molgen.data.fragments import fragment_batch, fragment_report
 
 CONFIG = "configs/debug_fragments.yaml"
 
@@ -97,3 +98,14 @@ def test_max_nodes_drops_larger_molecules(tmp_path):
 def test_a_fragment_config_names_what_it_needs(overrides, message):
     with pytest.raises(ConfigError, match=message):
         load_config(CONFIG, ["data.max_nodes=9", *overrides])
+
+
+def test_a_training_batch_is_one_hot_with_a_site_at_each_end_of_each_edge(loaded):
+    _, dataset = loaded
+    idx = torch.arange(16)
+    x, adj, sites = fragment_batch(dataset.train, idx, dataset.vocab, torch.device("cpu"))
+    assert torch.equal(x.argmax(-1), dataset.train.x[idx].long())
+    assert torch.equal(adj.argmax(-1), dataset.train.adj[idx].long())
+    edge = dataset.train.adj[idx] != 0
+    assert torch.equal(sites.sum(-1), edge.float())
+    assert torch.equal(sites.argmax(-1) * edge, dataset.train.sites[idx].long())
