@@ -67,8 +67,9 @@ _TENSORS = ("x", "adj", "sites")
 
 
 class FragmentSplit(GraphSplit):
-    """One split of fragment graphs: canonical ``smiles``, node classes ``x: uint8 [M, N]``,
-    bond classes ``adj: uint8 [M, N, N]`` and sites ``sites: uint8 [M, N, N]``
+    """One split of fragment graphs: canonical ``smiles``, node classes ``x: int16 [M, N]``
+    (MOSES's vocabulary has hundreds), bond classes ``adj: uint8 [M, N, N]`` and sites
+    ``sites: uint8 [M, N, N]``
     (:mod:`molgen.chem.fragments`). ``split[i]`` is ``(x, adj, sites)`` as int64."""
 
     def __init__(
@@ -170,6 +171,11 @@ def _build(cfg: DataConfig, atoms: MolDataset, key: str, n_jobs: int | None) -> 
             "data.fragments.max_ring_systems or data.fragments.coverage"
         )
     max_nodes = cfg.max_nodes or int(mined.node_counts(ring_systems)[covered].max())
+    if len(ring_systems) + len(atoms.vocab.atom_types) >= np.iinfo(np.int16).max:
+        raise InputError(
+            f"data.fragments: {len(ring_systems)} ring systems are more node classes than a "
+            "fragment dataset stores (int16): lower max_ring_systems or coverage"
+        )
     vocab = FragmentVocabulary(
         atoms.vocab.atom_types, ring_systems, atoms.vocab.bond_types, max_nodes
     )
@@ -189,7 +195,8 @@ def _build(cfg: DataConfig, atoms: MolDataset, key: str, n_jobs: int | None) -> 
         kept, counts = _keep(graphs, rare_allowed=name != "train")
         stats[name] = {"molecules": len(graphs), **counts}
         smiles += [split_smiles[i] for i in kept]
-        arrays.append(fragment_graphs_to_arrays([graphs[i] for i in kept], max_nodes, np.uint8))
+        nodes, adj, sites = fragment_graphs_to_arrays([graphs[i] for i in kept], max_nodes)
+        arrays.append((nodes.astype(np.int16), adj.astype(np.uint8), sites.astype(np.uint8)))
         sizes[name] = len(kept)
         if name == "train" and not kept:
             raise InputError(f"no training molecule encodes as a fragment graph: {counts}")

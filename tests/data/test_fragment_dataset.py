@@ -109,3 +109,13 @@ def test_a_training_batch_is_one_hot_with_a_site_at_each_end_of_each_edge(loaded
     edge = dataset.train.adj[idx] != 0
     assert torch.equal(sites.sum(-1), edge.float())
     assert torch.equal(sites.argmax(-1) * edge, dataset.train.sites[idx].long())
+
+
+def test_more_than_255_node_classes_are_stored(tmp_path):
+    overrides = [f"data.cache_dir={tmp_path}", "data.fragments.max_ring_systems=400"]
+    dataset = load_graph_dataset(load_config(CONFIG, overrides).data)
+    train = dataset.train
+    assert dataset.vocab.num_node_types > 256
+    assert int(train.x.max()) > 255
+    decoded = decode_fragments(train.x.long(), train.adj.long(), train.sites.long(), dataset.vocab)
+    assert decoded == train.smiles
