@@ -62,6 +62,10 @@ class FragmentGenerator(Generator):
         site_budgets: ``[T, S]``, the budget of each site of each node class (an atom type's
             valence at site 0; 0 for class 0 and for sites a ring system does not have).
         bond_orders: ``[R]``, what each bond class spends at both ends (class 0: 0).
+        num_atom_types: :math:`A`, the atom types among the node classes (classes
+            ``1 .. A``; ``A + 1 .. T - 1`` are ring systems). The node logits' biases start
+            at the log of a prior giving "no node", the atom types and the ring systems a third
+            of the mass each, spread evenly within each group.
 
     Shapes:
         - **z:** :math:`(B, z_{dim})`
@@ -76,6 +80,7 @@ class FragmentGenerator(Generator):
         num_nodes: int,
         site_budgets: Sequence[Sequence[float]] | Tensor,
         bond_orders: Sequence[float] | Tensor,
+        num_atom_types: int,
     ):
         if (cfg.bond_head, cfg.constraint, cfg.connect) != (
             "pairwise",
@@ -98,17 +103,37 @@ class FragmentGenerator(Generator):
             atom_valences=table.sum(1),
             bond_orders=orders,
         )
+        if not 1 <= num_atom_types < table.shape[0] - 1:
+            raise ValueError(
+                f"num_atom_types must leave class 0 and a ring system of the {table.shape[0]} "
+                f"node classes, got {num_atom_types}"
+            )
+        self.num_atom_types_ = num_atom_types
         self.num_sites = table.shape[1]
         self.eval_mode = cfg.eval_mode
         self.estimator = cfg.estimator
         self.hard = cfg.hard
         self.register_buffer("site_budgets", table, persistent=False)  # from the vocabulary
         self.site_head = glorot_linear(2 * cfg.bond_embedding_dim, self.num_sites)
+        self._balance_node_groups()
 
     def reset_parameters(self) -> None:
         super().reset_parameters()
         if hasattr(self, "site_head"):  # the base class resets before the site head exists
             self.site_head.reset_parameters()
+            self._balance_node_groups()
+
+    @torch.no_grad()
+    def _balance_node_groups(self) -> None:
+        # With zero biases "no node" would start at 1/T (T in the hundreds): every sample all
+        # N nodes, nearly all ring systems, molecules of a hundred atoms. The biases give "no
+        # node", the atom types and the ring systems a third of the mass each instead.
+        groups = torch.ones(self.num_atom_types)
+        atoms = self.num_atom_types_
+        groups[1 : atoms + 1] = atoms
+        groups[atoms + 1 :] = self.num_atom_types - 1 - atoms
+        prior = (1.0 / (3.0 * groups)).log()  # [T]
+        self.atom_head.bias.view(self.num_nodes, self.num_atom_types).copy_(prior)
 
     def site_logits(self, embedding: Tensor) -> Tensor:
         """Site logits of each pair's two ends ``[B, P, 2, S]`` from node embeddings

@@ -514,7 +514,13 @@ def build_generator(cfg: GeneratorConfig, vocab: Vocabulary | FragmentVocabulary
     a :class:`~molgen.models.fragments.FragmentGenerator` for a fragment vocabulary, with the
     budgets of its node classes' sites."""
     if isinstance(vocab, FragmentVocabulary):
-        return FragmentGenerator(cfg, vocab.max_nodes, node_site_budgets(vocab), bond_orders(vocab))
+        return FragmentGenerator(
+            cfg,
+            vocab.max_nodes,
+            node_site_budgets(vocab),
+            bond_orders(vocab),
+            len(vocab.atom_types),
+        )
     return Generator(
         cfg,
         vocab.max_atoms,

@@ -5,7 +5,7 @@ import itertools
 import pytest
 import torch
 
-from molgen.chem import FragmentVocabulary, decode_fragment_mols
+from molgen.chem import FragmentVocabulary, check_smiles, decode_fragment_mols
 from molgen.chem.fragments import node_site_budgets
 from molgen.config import load_config
 from molgen.data import bundled_path
@@ -28,24 +28,39 @@ def _generator(vocab, *overrides):
 
 
 @pytest.mark.parametrize(("seed", "temperature"), [(0, None), (1, (3.0, 3.0)), (2, (0.3, 0.3))])
-def test_every_sample_of_an_untrained_generator_is_one_sanitizable_molecule(
+def test_every_sample_of_an_untrained_generator_with_a_node_is_one_sanitizable_molecule(
     vocab, seed, temperature
 ):
     torch.manual_seed(seed)
-    generator = _generator(vocab)
+    generator = _generator(vocab).eval()
     n = 600
-    smiles = list(
-        itertools.chain.from_iterable(
-            generate_smiles(
-                generator, vocab, n, seed=seed, sample_temperature=temperature, strict=True
-            )
+    with torch.no_grad():
+        graph = generator(
+            generator.sample_noise(n, generator=torch.Generator().manual_seed(seed)),
+            generator=torch.Generator().manual_seed(seed),
+            sample_temperature=temperature,
         )
-    )
-    assert len(smiles) == n
-    assert all(s is not None and "." not in s for s in smiles)
+    checked = decode_fragment_mols(*graph, vocab)
+    has_node = (graph[0].argmax(-1) != 0).any(1).tolist()
+    # a sample of no node is the empty graph, the only invalid sample the sampler allows
+    assert all(c.valid != (c.reason == "empty") for c in checked)
+    assert all(c.valid == present for c, present in zip(checked, has_node, strict=True))
+    smiles = [c.smiles for c in checked if c.valid]
+    assert all("." not in s for s in smiles)
     # the samples use ring systems and more than one node: the test is not trivially passed
-    assert sum("1" in s for s in smiles) > n // 4
-    assert len(set(smiles)) > n // 2
+    assert len(smiles) > n // 2
+    assert sum("1" in s for s in smiles) >= 10
+    assert len(set(smiles)) > n // 10
+
+
+def test_generate_smiles_decodes_fragment_samples_strictly(vocab):
+    torch.manual_seed(0)
+    generator = _generator(vocab)
+    batches = generate_smiles(generator, vocab, 300, seed=0, batch_size=128, strict=True)
+    smiles = list(itertools.chain.from_iterable(batches))
+    assert len(smiles) == 300
+    assert sum(s is not None for s in smiles) > 250
+    assert all(s is None or check_smiles(s).smiles == s for s in smiles)
 
 
 def test_samples_keep_every_site_budget_and_form_one_tree(vocab):
@@ -72,13 +87,17 @@ def test_samples_keep_every_site_budget_and_form_one_tree(vocab):
 
 def test_argmax_mode_is_deterministic_and_valid(vocab):
     generator = _generator(vocab, "generator.eval_mode=argmax").eval()
+    # without the prior's biases the mode of a node is a type, not "no node"
+    generator.atom_head.bias.data.zero_()
     z = generator.sample_noise(64, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         first = generator(z, generator=torch.Generator().manual_seed(1))
         second = generator(z, generator=torch.Generator().manual_seed(2))
     for a, b in zip(first, second, strict=True):
         assert torch.equal(a, b)
-    assert all(c.valid for c in decode_fragment_mols(*first, vocab))
+    smiles = [c.smiles for c in decode_fragment_mols(*first, vocab)]
+    assert all(s is not None and "." not in s for s in smiles)
+    assert len(set(smiles)) > 1
 
 
 @pytest.mark.parametrize("embedding", ["8", "null"])
@@ -114,4 +133,15 @@ def test_site_usage_counts_each_sites_edges():
 def test_a_fragment_generator_refuses_another_sampler(vocab):
     cfg = load_config("configs/debug.yaml").generator
     with pytest.raises(ValueError, match="bond_head='pairwise'"):
-        FragmentGenerator(cfg, 9, node_site_budgets(vocab), [0.0, 1.0, 2.0, 3.0])
+        FragmentGenerator(cfg, 9, node_site_budgets(vocab), [0.0, 1.0, 2.0, 3.0], 5)
+
+
+def test_an_untrained_generator_gives_no_node_atoms_and_ring_systems_a_third_each(vocab):
+    torch.manual_seed(0)
+    generator = _generator(vocab)
+    with torch.no_grad():
+        probs = generator.atom_logits(generator.features(generator.sample_noise(512))).softmax(-1)
+    atoms = len(vocab.atom_types)
+    shares = [probs[..., 0], probs[..., 1 : atoms + 1].sum(-1), probs[..., atoms + 1 :].sum(-1)]
+    for share in shares:
+        assert abs(share.mean().item() - 1 / 3) < 0.05
