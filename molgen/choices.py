@@ -22,6 +22,7 @@ __all__ = [
     "ESTIMATORS",
     "EVAL_MODES",
     "OBJECTIVES",
+    "REPRESENTATIONS",
     "SCHEDULES",
 ]
 
@@ -56,6 +57,9 @@ DATASETS = (*MOLECULE_DATASETS, *GRAPH_DATASETS)
 #: ``data.kind``: what the data's graphs are (molecules through RDKit, or graphs without
 #: chemistry).
 DATA_KINDS = ("molecules", "graphs")
+#: ``data.representation``: graph nodes are atoms, or atoms and ring systems of a fragment
+#: vocabulary mined from the training split (``molgen.chem.fragments``).
+REPRESENTATIONS = ("atoms", "fragments")
 #: ``molgen evaluate --benchmark``: the names of ``molgen.metrics.BENCHMARKS``, in its order,
 #: the default first.
 BENCHMARK_NAMES = ("molgen", "moses", "gdss")

@@ -48,6 +48,7 @@ from molgen.choices import (
     GRAPH_DATASETS,
     MOLECULE_DATASETS,
     OBJECTIVES,
+    REPRESENTATIONS,
     SCHEDULES,
 )
 from molgen.errors import MolgenError
@@ -60,6 +61,7 @@ __all__ = [
     "DATASETS",
     "DataConfig",
     "DiscriminatorConfig",
+    "FragmentsConfig",
     "GANConfig",
     "GeneratorConfig",
     "LoggingConfig",
@@ -121,6 +123,32 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
 
 
+class FragmentsConfig(_Strict):
+    """How the fragment vocabulary is mined from the training split (``data.representation:
+    fragments``; :mod:`molgen.chem.fragments`): its K most frequent ring systems become node
+    types beside the atom types."""
+
+    max_ring_systems: StrictInt | None = Field(
+        None,
+        ge=0,
+        description="K, the ring systems kept; null: as few as cover `coverage` of the "
+        "training molecules entirely",
+    )
+    coverage: Annotated[Real, Field(gt=0.0, le=1.0)] | None = Field(
+        None,
+        description="share of training molecules whose ring systems must all be kept, used "
+        "when max_ring_systems is null (null: 0.95)",
+    )
+
+    @model_validator(mode="after")
+    def _one_rule(self) -> FragmentsConfig:
+        if self.max_ring_systems is not None and self.coverage is not None:
+            raise ValueError(
+                "give data.fragments.max_ring_systems or data.fragments.coverage, not both"
+            )
+        return self
+
+
 class DataConfig(_Strict):
     """Where molecules (or graphs without chemistry) come from and how they become dense
     graphs. The molecule keys (``smiles_column``, ``limit``, ``max_atoms``, ``atom_types``,
@@ -162,6 +190,20 @@ class DataConfig(_Strict):
         False, description="raise on the first unparseable line instead of skipping"
     )
     cache_dir: Path = Field(Path(".cache/molgen"), description="processed-tensor cache")
+    representation: Literal[REPRESENTATIONS] = Field(
+        "atoms",
+        description="graph nodes: atoms, or atoms and the ring systems of a fragment vocabulary "
+        "mined from the training split (fragments: a tree of nodes; training keeps the "
+        "molecules whose ring systems are all in the vocabulary)",
+    )
+    fragments: FragmentsConfig = Field(default_factory=FragmentsConfig)
+    max_nodes: StrictInt | None = Field(
+        None,
+        ge=1,
+        le=256,
+        description="representation fragments: nodes per graph (larger molecules are dropped); "
+        "null: the largest fragment graph of the training molecules kept",
+    )
 
     @property
     def graphs(self) -> bool:
@@ -174,6 +216,11 @@ class DataConfig(_Strict):
             raise ValueError("give exactly one of data.name and data.path")
         if self.val_fraction + self.test_fraction >= 1.0:
             raise ValueError("data.val_fraction + data.test_fraction must be < 1")
+        if self.representation == "atoms" and self.max_nodes is not None:
+            raise ValueError(
+                "data.max_nodes is for data.representation=fragments (atom graphs have "
+                "data.max_atoms nodes)"
+            )
         return self
 
     @model_validator(mode="after")
@@ -188,10 +235,11 @@ class DataConfig(_Strict):
                 for key in ("smiles_column", "atom_types", "limit")
                 if getattr(self, key) is not None
             ] + (["aromatic"] if self.aromatic else [])
+            chemistry += ["representation"] if self.representation == "fragments" else []
             if chemistry:
                 raise ValueError(
                     f"data.{chemistry[0]} is for molecules; graph data (data.kind=graphs) "
-                    "have no SMILES, atom types or aromatic bonds"
+                    "have no SMILES, atom types, aromatic bonds or ring systems"
                 )
         return self
 
@@ -233,8 +281,12 @@ class SampleTemperature(_Strict):
     which molecules are drawn: above 1 flattens a head's distribution, below 1 sharpens it.
     Chosen on the validation split (``scripts/bench_quality.py --tune-temperature``)."""
 
-    atoms: Real = Field(1.0, gt=0.0, description="divisor of the atom logits")
-    bonds: Real = Field(1.0, gt=0.0, description="divisor of the bond logits")
+    atoms: Real = Field(
+        1.0, gt=0.0, description="divisor of the atom logits (fragment graphs: node logits)"
+    )
+    bonds: Real = Field(
+        1.0, gt=0.0, description="divisor of the bond logits (fragment graphs: and site logits)"
+    )
 
 
 class GeneratorConfig(_Strict):
@@ -327,6 +379,14 @@ class GeneratorConfig(_Strict):
 
 class DiscriminatorConfig(_Strict):
     """Relational GCN + gated aggregation + MLP (also the reward network's architecture)."""
+
+    node_embedding_dim: StrictInt | None = Field(
+        None,
+        ge=1,
+        description="data.representation=fragments: the critic reads each node's type and "
+        "site usage through a linear embedding of this width (hundreds of node types make "
+        "the R-GCN's one-hot inputs wide); null: the one-hots and site usage as they are",
+    )
 
     conv_dims: list[Width] = Field(default_factory=lambda: [128, 64], min_length=1)
     aggregate_dim: StrictInt = Field(128, ge=1)
@@ -485,6 +545,36 @@ class Config(_Strict):
         if self.generator.aromatic_rule == "rings" and not self.data.aromatic:
             raise ValueError(
                 "generator.aromatic_rule='rings' draws aromatic bonds: it needs data.aromatic=true"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _fragments_need_tree_sampler(self) -> Config:
+        # A fragment graph is a tree of nodes whose edges bond at ring-system sites: only the
+        # tree sampler with per-site budgets draws one, and the parts below read atom graphs.
+        if self.data.representation != "fragments":
+            if self.discriminator.node_embedding_dim is not None:
+                raise ValueError(
+                    "discriminator.node_embedding_dim is for data.representation=fragments"
+                )
+            return self
+        needs = {
+            "generator.constraint": (self.generator.constraint, "valence_connected"),
+            "generator.connect": (self.generator.connect, "tree"),
+            "generator.bond_head": (self.generator.bond_head, "pairwise"),
+            "generator.max_ring": (self.generator.max_ring, None),
+            "generator.aromatic_rule": (self.generator.aromatic_rule, "none"),
+            "discriminator.structure_features": (self.discriminator.structure_features, False),
+            "gan.rl_weight": (self.gan.rl_weight, 0.0),
+            "train.compile": (self.train.compile, False),
+        }
+        wrong = [
+            f"{key}={want!r} (got {got!r})" for key, (got, want) in needs.items() if got != want
+        ]
+        if wrong:
+            raise ValueError(
+                "data.representation=fragments needs " + ", ".join(wrong) + ": fragment "
+                "graphs are drawn as trees with per-site budgets, read by the fragment critic"
             )
         return self
 

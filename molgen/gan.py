@@ -28,11 +28,14 @@ __all__ = [
     "reward_loss",
 ]
 
-Graph = tuple[Tensor, Tensor]
+Graph = tuple[Tensor, ...]  # (x, adj), or (x, adj, sites) for fragment graphs
 
 
 def _check_graphs(real: Graph, fake: Graph) -> None:
-    for name, a, b in (("x", real[0], fake[0]), ("adj", real[1], fake[1])):
+    # A graph is (x, adj), or (x, adj, sites) for fragment graphs: every part is checked.
+    if len(real) != len(fake):
+        raise ValueError(f"real and fake graphs have {len(real)} and {len(fake)} parts")
+    for name, a, b in zip(("x", "adj", "sites"), real, fake, strict=False):
         if a.shape != b.shape:
             raise ValueError(
                 f"real and fake {name} must have the same shape, got {tuple(a.shape)} and "
@@ -89,7 +92,8 @@ def _penalty(
     """
     interpolates = _interpolate(real, fake, epsilon, pack)
     if functional:
-        grads = torch.func.grad(lambda *graph: critic(*graph).sum(), argnums=(0, 1))(*interpolates)
+        parts = tuple(range(len(interpolates)))
+        grads = torch.func.grad(lambda *graph: critic(*graph).sum(), argnums=parts)(*interpolates)
     else:
         interpolates = [t.requires_grad_() for t in interpolates]
         grads = torch.autograd.grad(critic(*interpolates).sum(), interpolates, create_graph=True)
@@ -165,11 +169,11 @@ def critic_objective(
         raise ValueError(f"gp_weight must be >= 0, got {gp_weight}")
     _check_graphs(real, fake)
     pack = _pack(critic, real[0].shape[0])
-    fake = (fake[0].detach(), fake[1].detach())
+    fake = tuple(part.detach() for part in fake)
     if getattr(_unwrapped(critic), "mixes_batch", False):
         score_real, score_fake = critic(*real).mean(), critic(*fake).mean()
     else:
-        joint = critic(torch.cat([real[0], fake[0]]), torch.cat([real[1], fake[1]]))
+        joint = critic(*(torch.cat([r, f]) for r, f in zip(real, fake, strict=True)))
         score_real, score_fake = (half.mean() for half in joint.chunk(2))
     if gp_weight > 0:
         if epsilon is None or epsilon.shape != (real[0].shape[0] // pack,):

@@ -226,7 +226,7 @@ def print_row(row: dict, test_figures: dict | None = None) -> None:
     (:func:`test_set_figures`), the ring statistics beside the test set's."""
     print(
         f"{row['minutes']:7.1f} {row['step']:7d} {row['ms_per_step']:7.1f} "
-        + " ".join(f"{row[c]:>10.4f}" for c in COLUMNS),
+        + " ".join(f"{row.get(c, math.nan):>10.4f}" for c in COLUMNS),
         flush=True,
     )
     if "moses" in row:

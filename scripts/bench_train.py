@@ -90,12 +90,12 @@ def trainer_state(batch: int):
     import torch
 
     from molgen.config import load_config
-    from molgen.data import load_dataset
+    from molgen.data import load_molecule_dataset
     from molgen.training.distributed import Distributed
     from molgen.training.state import Runtime, init_state
 
     cfg = load_config(ROOT / "configs/qm9_5k.yaml", [f"train.batch_size={batch}"])
-    state = init_state(cfg, load_dataset(cfg.data), torch.device("cpu"))
+    state = init_state(cfg, load_molecule_dataset(cfg.data), torch.device("cpu"))
     # Nothing is saved: the path would only be named if a loss diverged.
     checkpoint = Path(tempfile.gettempdir()) / "bench_train_checkpoint.pt"
     return state, Runtime.create(state, Distributed(), torch.device("cpu"), checkpoint)

@@ -73,6 +73,7 @@ from molgen.chem.graph import (
 )
 from molgen.chem.mol import Checked, check_mol, parse_smiles
 from molgen.chem.rdlog import rdkit_quiet
+from molgen.chem.valence import atom_valence
 from molgen.errors import InputError
 from molgen.parallel import ProcessPool
 
@@ -88,7 +89,9 @@ __all__ = [
     "encode_fragments",
     "fragment_graph_mol",
     "fragment_graphs",
+    "fragment_graphs_to_arrays",
     "mine_ring_systems",
+    "node_site_budgets",
     "ring_systems_of",
 ]
 
@@ -550,6 +553,16 @@ class FragmentVocabulary:
         return float(covered.mean()) if len(covered) else 0.0
 
 
+def node_site_budgets(vocab: FragmentVocabulary) -> torch.Tensor:
+    """``float64 [T, S]``: what the edges at each site of each node class may spend, for the
+    generator's site sampler: a ring system's hydrogens per site (:meth:`FragmentVocabulary.
+    site_budgets`), an atom type's valence at its one site 0, 0 for class 0."""
+    table = vocab.site_budgets().double()
+    for k, symbol in enumerate(vocab.atom_types, 1):
+        table[k, 0] = atom_valence(symbol)
+    return table
+
+
 # --------------------------------------------------------------------------- encode
 
 
@@ -668,16 +681,25 @@ def encode_fragments(
     for item, graph in zip(batch, graphs, strict=True):
         if isinstance(graph, str):
             raise ValueError(f"cannot encode SMILES {item!r}: {graph}")
-    n = vocab.max_nodes
-    nodes = np.zeros((len(graphs), n), dtype=np.int64)
-    adj = np.zeros((len(graphs), n, n), dtype=np.int64)
-    sites = np.zeros((len(graphs), n, n), dtype=np.int64)
+    arrays = fragment_graphs_to_arrays(graphs, vocab.max_nodes, np.int64)
+    return tuple(torch.from_numpy(a) for a in arrays)
+
+
+def fragment_graphs_to_arrays(
+    graphs: Sequence[FragmentGraph], max_nodes: int, dtype: Any = np.int64
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Dense ``nodes [M, N]``, ``adj [M, N, N]`` and ``sites [M, N, N]`` (module docstring) of
+    fragment graphs of at most ``N = max_nodes`` nodes, in ``dtype``."""
+    n = max_nodes
+    nodes = np.zeros((len(graphs), n), dtype=dtype)
+    adj = np.zeros((len(graphs), n, n), dtype=dtype)
+    sites = np.zeros((len(graphs), n, n), dtype=dtype)
     for m, graph in enumerate(graphs):
         nodes[m, : len(graph.nodes)] = graph.nodes
         for i, j, bond, si, sj in graph.edges:
             adj[m, i, j] = adj[m, j, i] = bond
             sites[m, i, j], sites[m, j, i] = si, sj
-    return torch.from_numpy(nodes), torch.from_numpy(adj), torch.from_numpy(sites)
+    return nodes, adj, sites
 
 
 # --------------------------------------------------------------------------- decode

@@ -12,12 +12,14 @@ from typing import Any
 
 __all__ = [
     "DATASETS",
+    "FragmentSplit",
     "GraphSplit",
     "LoadReport",
     "MolDataset",
     "Record",
     "bundled_path",
     "load_dataset",
+    "load_molecule_dataset",
     "moses_train_file",
     "qm9pack_files",
     "read_moses",
@@ -26,9 +28,14 @@ __all__ = [
 ]
 
 _DATASET_NAMES = ("GraphSplit", "LoadReport", "MolDataset", "load_dataset")
+_FRAGMENT_NAMES = ("FragmentSplit", "load_molecule_dataset")
 #: Each public name and the module that defines it.
 _LAZY = {
-    name: "molgen.data.dataset" if name in _DATASET_NAMES else "molgen.data.sources"
+    name: "molgen.data.dataset"
+    if name in _DATASET_NAMES
+    else "molgen.data.fragments"
+    if name in _FRAGMENT_NAMES
+    else "molgen.data.sources"
     for name in __all__
 }
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -63,9 +63,15 @@ def save_entry(path: Path, entry: dict[str, Any]) -> None:
     atomic_write(path, lambda f: torch.save(entry, f))
 
 
-def load_entry(path: Path, key: str) -> dict[str, Any] | None:
-    """The entry at ``path`` when it exists, loads, has every field of :data:`ENTRY_FIELDS`,
-    has ``key`` and matches its checksum; otherwise None (with a warning naming the file and
+def load_entry(
+    path: Path,
+    key: str,
+    fields: Mapping[str, type] = ENTRY_FIELDS,
+    tensors: Sequence[str] = ("x", "adj"),
+) -> dict[str, Any] | None:
+    """The entry at ``path`` when it exists, loads, has every field of ``fields`` (name ->
+    type; the atom datasets' :data:`ENTRY_FIELDS` by default), has ``key`` and matches its
+    checksum (of its SMILES and the tensors named in ``tensors``); otherwise None (with a warning naming the file and
     what is wrong when a file was there but could not be trusted). Temporaries that killed
     writers left in the folder are removed first."""
     for tmp in remove_stale_temporaries(path.parent) if path.parent.is_dir() else []:
@@ -76,13 +82,13 @@ def load_entry(path: Path, key: str) -> dict[str, Any] | None:
         entry = torch.load(path, weights_only=True)
         if not isinstance(entry, dict):
             raise ValueError(f"holds a {type(entry).__name__}, not a dict")
-        for field, kind in ENTRY_FIELDS.items():
+        for field, kind in fields.items():
             if not isinstance(entry.get(field), kind):
                 found = "missing" if field not in entry else type(entry[field]).__name__
                 raise ValueError(f"field {field!r} is {found}, not {kind.__name__}")
         if entry["key"] != key:
             raise ValueError("key differs")
-        checksum = content_checksum(entry["smiles"], (entry["x"], entry["adj"]))
+        checksum = content_checksum(entry["smiles"], [entry[name] for name in tensors])
         if entry["checksum"] != checksum:
             raise ValueError("checksum differs")
     except Exception as exc:  # any failure to load means the file cannot be trusted

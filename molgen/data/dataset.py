@@ -35,6 +35,7 @@ from molgen.errors import InputError, MissingFileError
 if TYPE_CHECKING:
     from torch_geometric.data import Data
 
+    from molgen.chem.fragments import FragmentVocabulary
     from molgen.config import DataConfig
 
 __all__ = ["GraphSplit", "LoadReport", "MolDataset", "load_dataset"]
@@ -156,7 +157,7 @@ class MolDataset:
     """A loaded dataset: vocabulary, the three splits, the load report, and ``info`` (plain
     types: source, checksum, split seed, fractions and sizes) for the run's records."""
 
-    vocab: Vocabulary
+    vocab: Vocabulary | FragmentVocabulary  # FragmentVocabulary: representation fragments
     train: GraphSplit
     val: GraphSplit
     test: GraphSplit
@@ -165,7 +166,9 @@ class MolDataset:
 
 
 def load_dataset(cfg: DataConfig, n_jobs: int | None = None) -> MolDataset:
-    """Load the dataset described by ``cfg`` (see :class:`~molgen.config.DataConfig`).
+    """Load the dataset described by ``cfg`` (see :class:`~molgen.config.DataConfig`) as atom
+    graphs, whatever ``cfg.representation`` says (:func:`molgen.data.load_molecule_dataset`
+    follows it).
 
     Args:
         cfg: source (``name`` or ``path`` + ``smiles_column``; its first ``limit`` SMILES),

@@ -107,10 +107,16 @@ class PairwiseBondHead(nn.Module):
             if isinstance(layer, Linear):
                 layer.reset_parameters()
 
+    def embed(self, h: Tensor, x: Tensor) -> Tensor:
+        """The node embeddings ``e: [B, N, d]`` of ``h [B, H]`` and ``x [B, N, A]``."""
+        embedding = self.node_embedding(h).view(h.shape[0], self.num_nodes, self.embedding_dim)
+        return embedding + x @ self.atom_embedding  # [B, N, d]
+
     def forward(self, h: Tensor, x: Tensor) -> Tensor:
-        batch = h.shape[0]
-        embedding = self.node_embedding(h).view(batch, self.num_nodes, self.embedding_dim)
-        embedding = embedding + x @ self.atom_embedding  # [B, N, d]
+        return self.pair_logits(self.embed(h, x))
+
+    def pair_logits(self, embedding: Tensor) -> Tensor:
+        """Bond logits of the pairs ``[B, P, R]`` from node embeddings ``[B, N, d]``."""
         first, second = embedding[:, self.rows], embedding[:, self.cols]  # [B, P, d]
         pair = torch.cat([first + second, first * second], dim=-1)  # [B, P, 2d]
         return self.readout(pair)  # [B, P, R]

@@ -18,6 +18,7 @@ from torch import Tensor, nn
 from molgen.chem import Vocabulary
 from molgen.metrics import constraint_metrics
 from molgen.models import Generator
+from molgen.models.fragments import FragmentGenerator
 from molgen.nn import BudgetedSymmetricGumbelSoftmax
 from molgen.parallel import ProcessPool, resolve_jobs
 from molgen.training.sampling import generate_smiles
@@ -133,7 +134,10 @@ def constraint_report(
     :func:`~molgen.training.sampling.generate_smiles` drew from ``generator`` with the same
     ``seed``, ``batch_size`` and ``sample_temperature``, against the same noise drawn without
     constraints (:func:`unconstrained_smiles`, on ``jobs`` processes: the result does not
-    depend on ``jobs``)."""
+    depend on ``jobs``). Empty for a fragment generator: its edges exist only with their
+    sites, drawn within the sites' budgets, so it has no unconstrained form."""
+    if isinstance(generator, FragmentGenerator):
+        return {}
     n = len(samples)
     arguments = dict(seed=seed, batch_size=batch_size, sample_temperature=sample_temperature)
     if resolve_jobs(jobs) == 1:

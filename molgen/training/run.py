@@ -48,9 +48,10 @@ from molgen.data.graphs import DenseGraphs, GraphDataset, GraphVocabulary, graph
 from molgen.errors import InputError, MolgenError
 from molgen.io import atomic_write, check_output_path
 from molgen.models import Generator, GraphGenerator
+from molgen.models.fragments import FragmentGenerator
 
 if TYPE_CHECKING:  # RDKit: imported where a molecule run needs it, never on graphs
-    from molgen.chem import Vocabulary
+    from molgen.chem import FragmentVocabulary, Vocabulary
     from molgen.data import GraphSplit, MolDataset
 
 __all__ = [
@@ -442,15 +443,18 @@ def load_part(
 
 def _saved_config(
     state: Mapping[str, Any], path: Path
-) -> tuple[Config, Vocabulary | GraphVocabulary]:
-    """The config and vocabulary a checkpoint was written with."""
+) -> tuple[Config, Vocabulary | FragmentVocabulary | GraphVocabulary]:
+    """The config and vocabulary (a fragment vocabulary for a fragment run, a graph vocabulary
+    for graphs without chemistry) a checkpoint was written with."""
     try:
         cfg = Config.model_validate(state["config"])
         if cfg.data.graphs:
             return cfg, GraphVocabulary.from_dict(state["vocab"])
-        from molgen.chem import Vocabulary
+        from molgen.chem import FragmentVocabulary, Vocabulary
 
-        return cfg, Vocabulary.from_dict(state["vocab"])
+        fragments = cfg.data.representation == "fragments"
+        vocab_type = FragmentVocabulary if fragments else Vocabulary
+        return cfg, vocab_type.from_dict(state["vocab"])
     except (ValueError, TypeError, KeyError) as exc:  # pydantic's errors are ValueErrors
         detail = " ".join(str(exc).split())[:300]
         raise CheckpointError(
@@ -530,18 +534,30 @@ def _training_smiles(
 # The generator of a run
 
 
-def build_generator(cfg: GeneratorConfig, vocab: Vocabulary | GraphVocabulary) -> Generator:
+def build_generator(
+    cfg: GeneratorConfig, vocab: Vocabulary | FragmentVocabulary | GraphVocabulary
+) -> Generator:
     """The generator of ``cfg`` for ``vocab``'s graphs, with the valence budgets and bond
-    orders of its classes (used by ``generator.constraint``; the model itself has no RDKit).
-    For a :class:`~molgen.data.graphs.GraphVocabulary`, the
-    :class:`~molgen.models.GraphGenerator` of its node-count law, edge density and
+    orders of its classes (used by ``generator.constraint``; the model itself has no RDKit):
+    a :class:`~molgen.models.fragments.FragmentGenerator` for a fragment vocabulary, with the
+    budgets of its node classes' sites; for a :class:`~molgen.data.graphs.GraphVocabulary`,
+    the :class:`~molgen.models.GraphGenerator` of its node-count law, edge density and
     ``cfg.max_degree``."""
     if isinstance(vocab, GraphVocabulary):
         return GraphGenerator(
             cfg, vocab.max_nodes, vocab.node_counts, cfg.max_degree, vocab.edge_density
         )
-    from molgen.chem import aromatic_roles, atom_valences, bond_orders
+    from molgen.chem import FragmentVocabulary, aromatic_roles, atom_valences, bond_orders
+    from molgen.chem.fragments import node_site_budgets
 
+    if isinstance(vocab, FragmentVocabulary):
+        return FragmentGenerator(
+            cfg,
+            vocab.max_nodes,
+            node_site_budgets(vocab),
+            bond_orders(vocab),
+            len(vocab.atom_types),
+        )
     return Generator(
         cfg,
         vocab.max_atoms,
@@ -563,7 +579,7 @@ class Run:
 
     checkpoint: Path
     generator: Generator
-    vocab: Vocabulary | GraphVocabulary
+    vocab: Vocabulary | FragmentVocabulary | GraphVocabulary
     tau: float
     config: Config
     train_smiles: list[str]
@@ -571,7 +587,7 @@ class Run:
 
 def _generator_of(
     state: dict[str, Any], device: str, path: Path
-) -> tuple[Generator, Vocabulary | GraphVocabulary, float, Config]:
+) -> tuple[Generator, Vocabulary | FragmentVocabulary | GraphVocabulary, float, Config]:
     check_entries(state, GENERATOR_ENTRIES, path)
     cfg, vocab = _saved_config(state, path)
     generator = build_generator(cfg.generator, vocab).to(device)

@@ -18,7 +18,7 @@ from molgen.parallel import ProcessPool, resolve_jobs
 from molgen.training.run import Run, load_run
 
 if TYPE_CHECKING:
-    from molgen.chem import Vocabulary
+    from molgen.chem import FragmentVocabulary, Vocabulary
 
 __all__ = [
     "generate_graphs",
@@ -41,8 +41,9 @@ def _draw(
     batch_size: int,
     batches: Iterable[int] | None,
     sample_temperature: tuple[float, float] | None,
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Atom classes ``[b, N]`` and bond classes ``[b, N, N]`` of each batch, in eval mode.
+) -> Iterator[tuple[torch.Tensor, ...]]:
+    """Atom classes ``[b, N]`` and bond classes ``[b, N, N]`` of each batch (and site indices
+    ``[b, N, N]`` from a fragment generator), in eval mode.
 
     Batch ``i`` draws from its own RNG seeded by ``(seed, i)``, so any sampler with the
     generator's interface (``sample_noise``, ``sample_temperature``, ``forward``) draws from
@@ -58,10 +59,10 @@ def _draw(
             b = min(batch_size, n - index * batch_size)
             rng.manual_seed(_batch_seed(seed, index))
             z = generator.sample_noise(b, generator=rng, device=device)
-            x, adj = generator(
+            graph = generator(
                 z, generator=rng, sample_temperature=temperature
-            )  # [b, N, A], [b, N, N, R] one-hot
-            yield x.argmax(-1).cpu(), adj.argmax(-1).cpu()
+            )  # [b, N, A], [b, N, N, R] (, [b, N, N, S]) one-hot
+            yield tuple(part.argmax(-1).cpu() for part in graph)
     finally:
         generator.train(was_training)
 
@@ -69,7 +70,7 @@ def _draw(
 @torch.no_grad()
 def generate_smiles(
     generator: Generator,
-    vocab: Vocabulary,
+    vocab: Vocabulary | FragmentVocabulary,
     n: int,
     *,
     seed: int,
@@ -78,7 +79,9 @@ def generate_smiles(
     sample_temperature: tuple[float, float] | None = None,
     strict: bool = False,
 ) -> Iterator[list[str | None]]:
-    """Yield canonical SMILES in batches (``None`` where a graph does not sanitize).
+    """Yield canonical SMILES in batches (``None`` where a graph does not sanitize); a
+    fragment generator's graphs are decoded with its :class:`~molgen.chem.FragmentVocabulary`
+    (:func:`~molgen.chem.decode_fragments`).
 
     Fragments are kept (relaxed decoding, ``a.b``) so strict and relaxed validity can both be
     measured downstream; ``strict=True`` gives ``None`` for them too. Batch ``i`` (of
@@ -87,9 +90,9 @@ def generate_smiles(
     subset of batch indices) lets processes share the work.
     ``sample_temperature`` ``(atoms, bonds)`` defaults to the generator's configured one.
     """
-    from molgen.chem import decode  # RDKit: molecule runs only
+    from molgen.chem import FragmentVocabulary, decode, decode_fragments  # RDKit: molecules only
 
-    for x, adj in _draw(
+    for classes in _draw(
         generator,
         n,
         seed=seed,
@@ -97,7 +100,10 @@ def generate_smiles(
         batches=batches,
         sample_temperature=sample_temperature,
     ):
-        yield decode(x, adj, vocab, strict=strict)
+        if isinstance(vocab, FragmentVocabulary):
+            yield decode_fragments(*classes, vocab, strict=strict)
+        else:
+            yield decode(*classes, vocab, strict=strict)
 
 
 @torch.no_grad()

@@ -25,13 +25,14 @@ from molgen.data.graphs import GraphDataset, GraphVocabulary
 from molgen.errors import InputError
 from molgen.gan import compile_critic_objective, critic_objective
 from molgen.models import Discriminator, Generator, RewardNetwork
+from molgen.models.fragments import FragmentDiscriminator
 from molgen.nn.schedules import TemperatureSchedule, make_schedule
 from molgen.training import distributed
 from molgen.training.graphs import critic_graph_args
 from molgen.training.run import build_generator, load_part, split_lines, training_set_record
 
 if TYPE_CHECKING:  # RDKit: imported where a molecule run needs it, never on graphs
-    from molgen.chem import Vocabulary
+    from molgen.chem import FragmentVocabulary, Vocabulary
     from molgen.data import MolDataset
 
 __all__ = ["Runtime", "TrainState", "init_state"]
@@ -78,7 +79,7 @@ class TrainState:
     }
 
     @property
-    def vocab(self) -> Vocabulary | GraphVocabulary:
+    def vocab(self) -> Vocabulary | FragmentVocabulary | GraphVocabulary:
         return self.dataset.vocab
 
     @functools.cached_property
@@ -135,9 +136,12 @@ def init_state(
     """A fresh run's state: weights from ``cfg.seed`` (the same on every rank), then this
     rank's RNGs (rank 0 draws what a single-process run draws)."""
     vocab = dataset.vocab
-    n_atom_types, n_bond_types = vocab.num_atom_types, vocab.num_bond_types
     torch.manual_seed(cfg.seed)  # identical initial weights on every rank
     generator = build_generator(cfg.generator, vocab).to(device)
+    if cfg.data.representation == "fragments":
+        critic = _fragment_critic(cfg, vocab).to(device)
+        return _fresh_state(cfg, dataset, generator, critic, None, device, rank)
+    n_atom_types, n_bond_types = vocab.num_atom_types, vocab.num_bond_types
     # What the structure features (discriminator.structure_features) need of the vocabulary.
     bond_classes = _critic_args(vocab)
     critic = Discriminator(
@@ -153,6 +157,32 @@ def init_state(
         reward_net = RewardNetwork(
             cfg.discriminator, n_atom_types, n_bond_types, **bond_classes
         ).to(device)
+    return _fresh_state(cfg, dataset, generator, critic, reward_net, device, rank)
+
+
+def _fragment_critic(cfg: Config, vocab: FragmentVocabulary) -> FragmentDiscriminator:
+    """The critic of a fragment run (no reward network: the config refuses RL for fragments)."""
+    return FragmentDiscriminator(
+        cfg.discriminator,
+        vocab.num_node_types,
+        vocab.num_bond_types,
+        vocab.max_sites,
+        pack=cfg.gan.pack,
+        minibatch_std=cfg.gan.minibatch_std,
+    )
+
+
+def _fresh_state(
+    cfg: Config,
+    dataset: MolDataset,
+    generator: Generator,
+    critic: Discriminator,
+    reward_net: RewardNetwork | None,
+    device: torch.device,
+    rank: int,
+) -> TrainState:
+    """The optimisers, schedule, averaged generator and RNGs of a fresh run around its
+    networks."""
     # Fused Adam: one kernel per step, not one per tensor and operation (much faster on CPU).
     opt_generator = torch.optim.Adam(
         generator.parameters(), lr=cfg.train.lr_generator, betas=cfg.train.betas, fused=True

@@ -34,7 +34,8 @@ __all__ = [
     "update_ema",
 ]
 
-Graph = tuple[torch.Tensor, torch.Tensor]  # one-hot atoms [B, N, A], bonds [B, N, N, R]
+# one-hot atoms [B, N, A], bonds [B, N, N, R] (and sites [B, N, N, S] for fragment graphs)
+Graph = tuple[torch.Tensor, ...]
 
 
 class TrainingDiverged(RuntimeError):
@@ -58,9 +59,14 @@ class Fake(NamedTuple):
 
 
 def real_batch(state: TrainState, rt: Runtime) -> Graph:
-    """``train.batch_size`` training graphs drawn with ``state.data_rng``, one-hot."""
+    """``train.batch_size`` training graphs drawn with ``state.data_rng``, one-hot (fragment
+    graphs: with their sites, :func:`~molgen.data.fragments.fragment_batch`)."""
     train_x, train_adj = state.dataset.train.x, state.dataset.train.adj  # uint8 [M, N], [M, N, N]
     idx = torch.randint(len(train_x), (state.cfg.train.batch_size,), generator=state.data_rng)
+    if state.cfg.data.representation == "fragments":
+        from molgen.data.fragments import fragment_batch  # RDKit: fragment runs only
+
+        return fragment_batch(state.dataset.train, idx, state.vocab, rt.device)
     x = F.one_hot(train_x[idx].to(rt.device).long(), state.vocab.num_atom_types).float()
     adj = F.one_hot(train_adj[idx].to(rt.device).long(), state.vocab.num_bond_types).float()
     return x, adj  # [B, N, A], [B, N, N, R]

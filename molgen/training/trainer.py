@@ -133,9 +133,9 @@ def _start(
     if cfg.data.graphs:
         dataset = load_graph_data(cfg.data)
     else:
-        from molgen.data import load_dataset  # RDKit: molecule runs only
+        from molgen.data import load_molecule_dataset  # RDKit: molecule runs only
 
-        dataset = load_dataset(cfg.data)
+        dataset = load_molecule_dataset(cfg.data)
     if ctx.is_main:
         ctx.barrier()
     # Batches are drawn with replacement, so a larger one would run, repeating molecules in
