@@ -36,7 +36,8 @@ def test_tutorials_have_python_examples():
 
 
 @pytest.mark.parametrize(("name", "code"), TUTORIAL_BLOCKS)
-def test_tutorial_python_example_runs(name, code):
+def test_tutorial_python_example_runs(name, code, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # examples write files where the user runs them
     exec(compile(code, name, "exec"), {})
 
 
