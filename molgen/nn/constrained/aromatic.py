@@ -13,11 +13,17 @@ from molgen.nn.constrained.budget import Budget, _finite_budget, _tree_gains
 from molgen.nn.constrained.loop import Candidates, EdgeState, Rule
 from molgen.nn.functional import _pair_index
 
-#: :class:`AromaticRings` roles of a node: no aromatic bond; a pyridine-type node (one Kekule
-#: double bond in its ring: C); a pyrrole-type node (a lone pair, two single bonds: O, S, NH);
-#: a node that is pyridine-type, or pyrrole-type when it starts a ring with a bond already
+# The roles of a node that AromaticRings reads, one assignment each so that the package's
+# re-exports resolve for the API documentation.
+#: :class:`AromaticRings` role of a node with no aromatic bond.
+NOT_AROMATIC = 0
+#: A pyridine-type node: one Kekule double bond in its ring (C).
+PYRIDINE_TYPE = 1
+#: A pyrrole-type node: a lone pair, two single bonds (O, S, NH).
+PYRROLE_TYPE = 2
+#: A node that is pyridine-type, or pyrrole-type when it starts a ring with a bond already
 #: (N: pyridine's n, or N-substituted pyrrole's n).
-NOT_AROMATIC, PYRIDINE_TYPE, PYRROLE_TYPE, PYRIDINE_OR_PYRROLE_TYPE = 0, 1, 2, 3
+PYRIDINE_OR_PYRROLE_TYPE = 3
 
 #: The most nodes a ring of :class:`AromaticRings` has.
 _RING_MAX = 6
