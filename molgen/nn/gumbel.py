@@ -8,6 +8,7 @@ from torch import Tensor, nn
 from molgen.choices import ESTIMATORS, EVAL_MODES
 from molgen.nn import constrained
 from molgen.nn import functional as F
+from molgen.nn.constrained.loop import _connect_rule
 
 __all__ = [
     "BudgetedSymmetricGumbelSoftmax",
@@ -201,7 +202,7 @@ class BudgetedSymmetricGumbelSoftmax(_GumbelBase):
         aromatic: int | None = None,
     ) -> None:
         super().__init__(hard, estimator, gumbel_rao_samples, eval_mode)
-        self.connect = constrained._connect_rule(connect, legacy=True)
+        self.connect = _connect_rule(connect, legacy=True)
         self.max_cycle = None if max_cycle is None else constrained.MaxCycle(max_cycle).length
         self.aromatic = aromatic
         self.aromatic_sizes = tuple(s for s in (5, 6) if max_cycle is None or s <= max_cycle)
@@ -300,7 +301,7 @@ class SiteGumbelSoftmax(_GumbelBase):
         if forest and max_cycle is not None:
             raise ValueError(f"max_cycle={max_cycle!r} applies with forest=False only")
         self.forest = forest
-        self.connect = constrained._connect_rule(connect)
+        self.connect = _connect_rule(connect)
         self.max_cycle = None if max_cycle is None else constrained.MaxCycle(max_cycle).length
 
     def forward(

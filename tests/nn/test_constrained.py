@@ -9,6 +9,7 @@ from scipy import stats
 
 from molgen.nn import constrained as C
 from molgen.nn import functional as F
+from molgen.nn.constrained.loop import _connected_labels
 
 COST = torch.tensor([0.0, 1.0, 2.0, 3.0])
 
@@ -818,7 +819,7 @@ def test_aromatic_masked_classes_have_zero_probability_and_gradient():
     assert torch.all(grad[never][:, AROMATIC] == 0)
     # A ring's closing pair joins its first and last node.
     aromatic = pair_classes == AROMATIC
-    first = C._connected_labels(aromatic, 12)  # [B, N]: the smallest node of each one's ring
+    first = _connected_labels(aromatic, 12)  # [B, N]: the smallest node of each one's ring
     same = first.unsqueeze(-1) == first.unsqueeze(1)  # [B, N, N]
     last = torch.where(same, torch.arange(12), -1).amax(-1)  # the largest
     closing = aromatic & (rows == first[:, rows]) & (cols == last[:, rows])
