@@ -21,6 +21,27 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from molgen.metrics.reference import Reference
 
+#: The metrics of MOLGEN that are also functions of this package (``molgen.metrics.qed``).
+_METRIC_FUNCTIONS = (
+    "validity",
+    "validity_relaxed",
+    "uniqueness",
+    "novelty",
+    "qed",
+    "logp",
+    "sa",
+    "logp_normalized",
+    "sa_normalized",
+    "intdiv1",
+    "intdiv2",
+    "snn",
+    "fcd",
+    "frag",
+    "scaf",
+    "kl_score",
+    "nspdk",
+)
+
 __all__ = [
     "BENCHMARKS",
     "CONSTRAINT_DEFINITIONS",
@@ -46,24 +67,7 @@ __all__ = [
     "kl_score_of_tables",
     "read_smiles_file",
     "write_report",
-    # one function per metric of MOLGEN
-    "validity",
-    "validity_relaxed",
-    "uniqueness",
-    "novelty",
-    "qed",
-    "logp",
-    "sa",
-    "logp_normalized",
-    "sa_normalized",
-    "intdiv1",
-    "intdiv2",
-    "snn",
-    "fcd",
-    "frag",
-    "scaf",
-    "kl_score",
-    "nspdk",
+    *_METRIC_FUNCTIONS,
 ]
 
 
@@ -102,26 +106,6 @@ _LAZY = {
     },
     "ParallelMap": ("molgen.parallel", "ProcessPool"),  # this package's name for the pool
 }
-#: The metrics of MOLGEN that are also functions of this package (``molgen.metrics.qed``).
-_METRIC_FUNCTIONS = (
-    "validity",
-    "validity_relaxed",
-    "uniqueness",
-    "novelty",
-    "qed",
-    "logp",
-    "sa",
-    "logp_normalized",
-    "sa_normalized",
-    "intdiv1",
-    "intdiv2",
-    "snn",
-    "fcd",
-    "frag",
-    "scaf",
-    "kl_score",
-    "nspdk",
-)
 
 
 def _metric_function(name: str) -> Callable[..., float]:
