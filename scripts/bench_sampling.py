@@ -4,7 +4,7 @@
     python scripts/bench_sampling.py --bond-heads linear \
         --constraints none,valence_connected+join,valence_connected+tree
 
-For ``configs/qm9.yaml`` and ``configs/moses.yaml`` and each ``generator.bond_head`` it builds
+For ``configs/qm9.yaml`` and ``configs/moses_atoms.yaml`` and each ``generator.bond_head`` it builds
 the config's generator with random weights (seed 0) for the config's vocabulary (its
 ``data.atom_types``, or those molgen infers from full QM9 when the config leaves them to the
 data; kekulized unless ``data.aromatic``), so no data are read, and times ``-n`` samples:
@@ -43,7 +43,7 @@ from molgen.training.run import build_generator
 from molgen.training.sampling import generate_smiles
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIGS = ("qm9", "moses")
+CONFIGS = ("qm9", "moses_atoms")
 #: The atom types molgen infers from full QM9 (configs/qm9.yaml leaves them to the data).
 QM9_ATOM_TYPES = ("C", "C-", "N", "N+", "N-", "O", "O-", "F")
 

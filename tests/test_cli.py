@@ -64,7 +64,9 @@ def test_moses_trains_samples_and_evaluates_end_to_end(tmp_path, monkeypatch):
         f"data.cache_dir={tmp_path / 'cache'}", "data.limit=300", "train.steps=4",
         "train.batch_size=8", "train.eval_every=2", "train.n_eval=16", "train.checkpoint_every=2",
     ]  # fmt: skip
-    result = runner.invoke(app, ["train", "configs/moses.yaml", *overrides, "--out", str(run)])
+    result = runner.invoke(
+        app, ["train", "configs/moses_atoms.yaml", *overrides, "--out", str(run)]
+    )
     assert result.exit_code == 0, result.output
     train_smiles = (run / "train.smi").read_text().split()
     assert len(train_smiles) == 270  # 300 molecules, 5% validation and 5% test held out

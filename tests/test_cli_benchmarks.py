@@ -65,7 +65,7 @@ def no_molsets(monkeypatch):
 
 
 def test_training_on_moses_without_the_wheel_exits_2_with_the_install_command(tmp_path, no_molsets):
-    args = ["train", "configs/moses.yaml", f"data.cache_dir={tmp_path / 'cache'}"]
+    args = ["train", "configs/moses_atoms.yaml", f"data.cache_dir={tmp_path / 'cache'}"]
     result = runner.invoke(app, [*args, "--out", str(tmp_path / "run")])
     assert result.exit_code == 2, result.output
     assert INSTALL in _text(result) and "molsets wheel, which is not installed" in _text(result)

@@ -239,7 +239,7 @@ def test_moses_first_molecules_load_as_configured(tmp_path):
     from molgen.data import moses_train_file
 
     overrides = [f"data.cache_dir={tmp_path}", "data.limit=400"]
-    cfg = load_config(REPO / "configs" / "moses.yaml", overrides).data
+    cfg = load_config(REPO / "configs" / "moses_atoms.yaml", overrides).data
     ds = load_dataset(cfg)
     assert ds.report.read == 400 and ds.report.skipped == 0  # MOSES is within its filters
     assert ds.vocab.atom_types == ("C", "N", "S", "O", "F", "Cl", "Br")
