@@ -224,7 +224,8 @@ def sample(
     preview: list[str] = []
 
     def write_samples(f) -> None:
-        with tqdm(total=n, desc="sampling", unit="mol") as bar:
+        unit = "graph" if run.config.data.graphs else "mol"
+        with tqdm(total=n, desc="sampling", unit=unit) as bar:
             for batch in iter_samples(run, n, seed=seed, batch_size=batch_size, jobs=jobs):
                 f.write("".join(f"{s or ''}\n" for s in batch).encode())
                 preview.extend([s for s in batch if s][: 48 - len(preview)])

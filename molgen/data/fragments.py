@@ -9,7 +9,8 @@ training molecules), and encodes every split as fragment graphs
 vocabulary covers entirely: a rare ring system would be written as its atoms, a cycle among
 atom nodes, which the tree sampler never draws. Validation and test keep every molecule that
 encodes (their rare ring systems as atoms), so they stay the atom runs' references. Molecules
-with more than ``data.max_nodes`` nodes are dropped from every split. The tensors are cached
+with more than ``data.max_nodes`` nodes (null: the largest covered training graph), their rare
+ring systems counted as atoms, are dropped from every split. The tensors are cached
 like the atom tensors (:mod:`molgen.data.cache`), keyed by the atom entry and these settings;
 :func:`fragment_report` says what was kept.
 """
@@ -137,7 +138,9 @@ def load_fragment_dataset(cfg: DataConfig, n_jobs: int | None = None) -> MolData
             )
         )
         start = stop
-    stats = entry["report"]
+    # How N was chosen is a setting, not cached content: cache entries built before it was
+    # reported stay valid.
+    stats = {**entry["report"], "max_nodes_set": cfg.max_nodes is not None}
     dropped = any(stats[name]["kept"] < stats[name]["molecules"] for name in SPLITS)
     # Said like the atom load's skips: as a warning when molecules were left out.
     (log.warning if dropped else log.info)("%s", fragment_report(stats))
@@ -241,22 +244,26 @@ def _keep(graphs: list[FragmentGraph | str], rare_allowed: bool) -> tuple[list[i
 
 
 def fragment_report(stats: dict[str, Any]) -> str:
-    """What :func:`load_fragment_dataset` kept, as lines: K, N, S, and per split the share
-    covered entirely, those with a rare ring system (dropped from training) and those over
-    ``max_nodes``."""
+    """What :func:`load_fragment_dataset` kept, as lines: K, S, N and how N was chosen, then
+    per split its molecules as three shares that add up to all of them: covered entirely, with
+    a rare ring system (dropped from training), and over N. A molecule's nodes are counted with
+    its rare ring systems written as atoms, so when N is the largest covered training graph
+    every training molecule over N has a rare ring system."""
+    n = stats["max_nodes"]
+    chosen = "data.max_nodes" if stats["max_nodes_set"] else "the largest covered training graph"
     lines = [
         f"fragment vocabulary: K={stats['ring_systems']} of {stats['ring_systems_seen']} ring "
-        f"systems of the training split, N={stats['max_nodes']} nodes "
-        f"(atoms: {stats['max_atoms']}), S={stats['max_sites']} sites"
+        f"systems of the training split, S={stats['max_sites']} sites, N={n} nodes ({chosen}; "
+        f"atoms: {stats['max_atoms']})"
     ]
     for name in SPLITS:
         split = stats[name]
         total = max(split["molecules"], 1)
         rare = "dropped" if name == "train" else "kept, as atoms"
         lines.append(
-            f"  {name}: {split['covered'] / total:.1%} of {split['molecules']} covered; "
-            f"{split['rare'] / total:.1%} with a rare ring system ({rare}); "
-            f"{split['too_large'] / total:.1%} over N (dropped); kept {split['kept']}, "
-            f"{split['mean_nodes']:.1f} nodes on average"
+            f"  {name}: {split['molecules']} molecules = {split['covered'] / total:.1%} covered "
+            f"+ {split['rare'] / total:.1%} with a rare ring system ({rare}) "
+            f"+ {split['too_large'] / total:.1%} over N={n} nodes, rare ring systems as atoms "
+            f"(dropped); kept {split['kept']}, {split['mean_nodes']:.1f} nodes on average"
         )
     return "\n".join(lines)

@@ -11,6 +11,7 @@ extended by its site usage, so the site logits get gradients.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -122,6 +123,16 @@ class FragmentGenerator(Generator):
         if hasattr(self, "site_head"):  # the base class resets before the site head exists
             self.site_head.reset_parameters()
             self._balance_node_groups()
+
+    def _budgeted_bond_sampler(self, *args: Any) -> None:
+        # Edges are drawn with their sites, within the sites' budgets (sample_graph).
+        return None
+
+    def sample_bonds(self, *args: Any, **kwargs: Any) -> Tensor:
+        """Not for fragment graphs: each edge is drawn with its sites (:meth:`sample_graph`)."""
+        raise TypeError(
+            "a fragment generator draws each edge with its sites: use sample_graph or forward"
+        )
 
     @torch.no_grad()
     def _balance_node_groups(self) -> None:

@@ -3,6 +3,7 @@ r"""MolGAN's generator: noise -> MLP -> atom and bond logits -> discrete graph s
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -261,10 +262,23 @@ class Generator(nn.Module):
             connect = cfg.connect if cfg.constraint == "valence_connected" else False
             self.atoms_in_tree = connect == "tree"
             aromatic = self._aromatic_rule(cfg, aromatic_roles, aromatic_class)
-            self.bond_sampler = BudgetedSymmetricGumbelSoftmax(
-                **sampler_args, connect=connect, max_cycle=cfg.max_ring, aromatic=aromatic
+            self.bond_sampler = self._budgeted_bond_sampler(
+                sampler_args, connect, cfg.max_ring, aromatic
             )
         self.reset_parameters()
+
+    def _budgeted_bond_sampler(
+        self,
+        sampler_args: dict[str, Any],
+        connect: str | bool,
+        max_cycle: int | None,
+        aromatic: int | None,
+    ) -> nn.Module | None:
+        """The edge sampler :meth:`sample_bonds` draws with under the valence budgets (a
+        subclass that draws its edges otherwise builds none)."""
+        return BudgetedSymmetricGumbelSoftmax(
+            **sampler_args, connect=connect, max_cycle=max_cycle, aromatic=aromatic
+        )
 
     def _aromatic_rule(
         self,

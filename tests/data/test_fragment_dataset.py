@@ -119,3 +119,67 @@ def test_more_than_255_node_classes_are_stored(tmp_path):
     assert int(train.x.max()) > 255
     decoded = decode_fragments(train.x.long(), train.adj.long(), train.sites.long(), dataset.vocab)
     assert decoded == train.smiles
+
+
+# Benzene is the one ring system kept (K=1); the cyclopropane molecules stay within N written as
+# atoms, the cyclooctane ones do not. The largest covered graph is benzene with a propyl: 4 nodes.
+SMALL = (
+    ["c1ccccc1C"] * 20 + ["c1ccccc1CCC"] * 10 + ["CC"] * 4 + ["C1CC1C"] * 6 + ["C1CCCCCCC1C"] * 6
+)
+
+
+def _small_dataset(tmp_path, *overrides):
+    path = tmp_path / "small.smi"
+    path.write_text("\n".join(SMALL) + "\n")
+    cfg = load_config(
+        CONFIG,
+        [
+            f"data.cache_dir={tmp_path}",
+            "data.name=null",
+            f"data.path={path}",
+            "data.max_atoms=12",
+            "data.val_fraction=0.1",
+            "data.test_fraction=0.1",
+            "data.fragments.max_ring_systems=1",
+            *overrides,
+        ],
+    )
+    return cfg, load_molecule_dataset(cfg.data)
+
+
+def test_the_report_states_how_n_was_chosen_and_shares_that_add_up(tmp_path):
+    cfg, dataset = _small_dataset(tmp_path)
+    stats = dataset.info["fragments"]
+    atoms = load_dataset(cfg.data)
+    mined = mine_ring_systems(atoms.train.smiles)
+    covered = mined.covered(dataset.vocab.ring_systems)
+    nodes = mined.node_counts(dataset.vocab.ring_systems)  # rare ring systems as atoms
+    assert stats["max_nodes"] == nodes[covered].max() == 4
+    # Over N in training: only molecules with a rare ring system, since N is the largest covered.
+    train = stats["train"]
+    assert train["too_large"] == int(((nodes > 4) & ~covered).sum()) > 0
+    assert train["rare"] == int(((nodes <= 4) & ~covered).sum()) > 0
+    report = fragment_report(stats)
+    assert "N=4 nodes (the largest covered training graph; atoms: 12)" in report
+    for name in ("train", "val", "test"):
+        split = stats[name]
+        assert split["covered"] + split["rare"] + split["too_large"] == split["molecules"]
+        shares = [split[key] / split["molecules"] for key in ("covered", "rare", "too_large")]
+        assert (
+            f"{name}: {split['molecules']} molecules = {shares[0]:.1%} covered + {shares[1]:.1%} "
+            f"with a rare ring system" in report
+        )
+        assert f"+ {shares[2]:.1%} over N=4 nodes, rare ring systems as atoms (dropped)" in report
+
+
+def test_the_report_names_data_max_nodes_when_it_sets_n(tmp_path):
+    cfg, dataset = _small_dataset(tmp_path, "data.max_nodes=3")
+    stats = dataset.info["fragments"]
+    mined = mine_ring_systems(load_dataset(cfg.data).train.smiles)
+    covered = mined.covered(dataset.vocab.ring_systems)
+    nodes = mined.node_counts(dataset.vocab.ring_systems)
+    # benzene with a propyl (4 nodes) is covered but over N=3: counted over N, not covered
+    assert (nodes[covered] > 3).any()
+    assert stats["train"]["covered"] == int(((nodes <= 3) & covered).sum())
+    assert stats["train"]["too_large"] == int((nodes > 3).sum())
+    assert "N=3 nodes (data.max_nodes; atoms: 12)" in fragment_report(stats)

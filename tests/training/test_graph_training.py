@@ -166,6 +166,16 @@ def test_sampling_a_graph_run_writes_graph6_only(graph_run, tmp_path):
     assert result.exit_code == 2 and "--image" in result.output
 
 
+def test_sampling_a_graph_run_counts_graphs(graph_run, tmp_path):
+    _, run, *_ = graph_run
+    result = runner.invoke(app, ["sample", str(run), "-n", "5", "-o", str(tmp_path / "s.g6")])
+    assert result.exit_code == 0, result.output
+    # the progress bar's last state (tqdm redraws it after a carriage return)
+    bars = [line for line in result.output.splitlines() if "sampling" in line]
+    assert "5/5" in bars[-1] and "graph/s" in bars[-1]
+    assert not any("mol" in bar for bar in bars)
+
+
 # --------------------------------------------------------------------- the node-count law
 
 
