@@ -23,8 +23,8 @@ def test_rates_and_bond_head_sizes_for_qm9_and_moses(module, capsys):
     assert [(r["config"], r["bond_head"]) for r in rows] == [
         ("qm9", "linear"),
         ("qm9", "pairwise"),
-        ("moses", "linear"),
-        ("moses", "pairwise"),
+        ("moses_atoms", "linear"),
+        ("moses_atoms", "pairwise"),
     ]
     hidden, d = 512, 16  # both configs' generator.hidden ends with 512
     for row in rows:
@@ -45,7 +45,7 @@ def test_chosen_samplers_and_heads_for_both_configs_as_ratios_to_the_first(modul
     rows = module.main(args)
     assert [(r["config"], r["N"], r["constraint"], r["bond_head"]) for r in rows] == [
         (config, n, constraint, "linear")
-        for config, n in (("qm9", 9), ("moses", 27))
+        for config, n in (("qm9", 9), ("moses_atoms", 27))
         for constraint in ("none", "valence_connected", "valence_connected")
     ]
     assert [r["connect"] for r in rows[1:3] + rows[4:6]] == ["join", "tree"] * 2
