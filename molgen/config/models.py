@@ -78,6 +78,13 @@ class GeneratorConfig(_Strict):
         "6-membered aromatic rings that kekulize (rings: needs constraint valence_connected, "
         "connect tree and max_ring null or >= 5)",
     )
+    min_nodes: StrictInt = Field(
+        0,
+        ge=0,
+        description="the first min_nodes node slots always hold an atom (or ring system): "
+        "'no node' is masked there, in training and sampling; 0: any slot may be empty, and a "
+        "sample may be the empty graph",
+    )
     sample_temperature: SampleTemperature = Field(default_factory=SampleTemperature)
     bond_head: Literal[BOND_HEADS] = Field(
         "linear",

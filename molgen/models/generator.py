@@ -176,6 +176,12 @@ class Generator(nn.Module):
     rings that kekulize within the budgets (:class:`molgen.nn.constrained.AromaticRings`, with
     each sampled atom's ``aromatic_roles``): every sample is still one sanitizable molecule.
 
+    With ``cfg.min_nodes`` :math:`m > 0` the first :math:`m` node slots never draw class 0:
+    "no atom" is masked there (training and sampling alike), so no sample is the empty graph,
+    which the data never holds but a critic reading out a sum over nodes scores like a constant.
+    (With ``connect="tree"`` a later slot can still be left empty where the tree cannot attach
+    its atom; the first slot never is.)
+
     The same sampler runs in training (the critic sees constrained samples) and in sampling.
     Samples are hard straight-through one-hot by default (``cfg.hard``, ``cfg.estimator``);
     pairs touching a sampled padding atom (class 0) get "no bond", like the data. In ``eval()``
@@ -184,8 +190,8 @@ class Generator(nn.Module):
 
     Args:
         cfg: :class:`molgen.config.GeneratorConfig` (z_dim, hidden, dropout, hard, estimator,
-            gumbel_rao_samples, eval_mode, constraint, connect, max_ring, sample_temperature,
-            bond_head, bond_embedding_dim).
+            gumbel_rao_samples, eval_mode, constraint, connect, max_ring, min_nodes,
+            sample_temperature, bond_head, bond_embedding_dim).
         num_nodes: :math:`N`, maximum atoms per molecule.
         num_atom_types: :math:`A`, atom classes including class 0 ("no atom").
         num_bond_types: :math:`R`, bond classes including class 0 ("no bond").
@@ -241,6 +247,14 @@ class Generator(nn.Module):
             eval_mode=cfg.eval_mode,
         )
         self.atom_sampler = GumbelSoftmax(**sampler_args)
+        if cfg.min_nodes > num_nodes:
+            raise ValueError(
+                f"generator.min_nodes={cfg.min_nodes} is more than the {num_nodes} node slots"
+            )
+        self.min_nodes = cfg.min_nodes
+        slots = torch.ones(num_nodes, num_atom_types, dtype=torch.bool)
+        slots[: cfg.min_nodes, 0] = False  # True = the class may be drawn at the slot
+        self.register_buffer("allowed_node_classes", slots, persistent=False)
         if cfg.constraint == "none":
             self.bond_sampler = SymmetricGumbelSoftmax(**sampler_args)
         else:
@@ -372,8 +386,10 @@ class Generator(nn.Module):
         generator: torch.Generator | None = None,
     ) -> Tensor:
         """Atoms ``x [B, N, A]`` (straight-through one-hot when hard) from ``[B, N, A]``;
-        with ``connect="tree"`` only atoms a tree can attach."""
-        x = self.atom_sampler(atom_logits, tau, generator=generator)
+        with ``connect="tree"`` only atoms a tree can attach; with ``min_nodes`` an atom in
+        each of the first ``min_nodes`` slots."""
+        mask = self.allowed_node_classes if self.min_nodes else None  # [N, A]
+        x = self.atom_sampler(atom_logits, tau, mask=mask, generator=generator)
         if not self.atoms_in_tree:
             return x
         atoms = x.detach().argmax(-1)  # [B, N]
@@ -464,4 +480,5 @@ class Generator(nn.Module):
             f"z_dim={self.z_dim}, num_nodes={self.num_nodes}, "
             f"num_atom_types={self.num_atom_types}, num_bond_types={self.num_bond_types}, "
             f"constraint={self.constraint!r}"
+            + (f", min_nodes={self.min_nodes}" if self.min_nodes else "")
         )

@@ -139,6 +139,33 @@ def test_sample_frequencies_follow_the_logits():
     assert chisquare(observed, expected(bond_logits[0, 0], len(bonds))).pvalue > 1e-3
 
 
+def test_min_nodes_draws_the_first_slots_from_the_other_classes_renormalised():
+    """With min_nodes=2, slots 0 and 1 follow softmax over classes 1..A-1 (chi-square), never
+    class 0; slot 2 keeps its full law; "no atom"'s logit there gets no gradient."""
+    generator = make(min_nodes=2)
+    with torch.no_grad():
+        for parameter in generator.parameters():
+            parameter.mul_(0.2)
+    draws = 20000
+    z = generator.sample_noise(1, generator=torch.Generator().manual_seed(3)).expand(draws, -1)
+    with torch.no_grad():
+        atom_logits, _ = generator.logits(z[:1])
+        x, _ = generator(z, 1.0, generator=torch.Generator().manual_seed(4))
+    for slot in (0, 1):
+        counts = torch.bincount(x[:, slot].argmax(-1), minlength=A)
+        assert counts[0] == 0
+        law = expected(atom_logits[0, slot, 1:], draws)
+        assert chisquare(counts[1:], law).pvalue > 1e-3
+    counts = torch.bincount(x[:, 2].argmax(-1), minlength=A)
+    assert chisquare(counts, expected(atom_logits[0, 2], draws)).pvalue > 1e-3
+    logits = torch.zeros(4, N, A, requires_grad=True)
+    (generator.sample_atoms(logits) * torch.randn(4, N, A)).sum().backward()
+    assert torch.all(logits.grad[:, :2, 0] == 0) and torch.any(logits.grad[:, 2:, 0] != 0)
+    assert "min_nodes=2" in repr(generator)
+    with pytest.raises(ValueError, match="min_nodes=10 is more than the 9 node slots"):
+        make(min_nodes=10)
+
+
 def test_bad_arguments_raise():
     generator = make()
     with pytest.raises(ValueError, match="z must have shape"):
