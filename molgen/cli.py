@@ -271,7 +271,9 @@ def _check_graph_sample_options(output: Path, image: Path | None) -> None:
 
 @app.command()
 def export(
-    run: Path = typer.Argument(..., help="run directory or checkpoint (or an exported generator)"),
+    run: Path = typer.Argument(
+        ..., help="run directory or checkpoint, an exported generator, or a shipped one's name"
+    ),
     output: Path = typer.Option(..., "--output", "-o", help="generator file to write (.pt)"),
     atoms_temperature: float = typer.Option(
         None, "--sample-atoms-temperature", help="generator.sample_temperature.atoms to store"

@@ -623,8 +623,8 @@ def export_generator(
     output: str | Path,
     sample_temperature: tuple[float, float] | None = None,
 ) -> Path:
-    """Write the generator of a run (a run directory or checkpoint, or an exported generator)
-    to ``output`` for sampling only (:data:`GENERATOR_FORMAT`, written atomically): its
+    """Write the generator of a run (a run directory or checkpoint, an exported generator, or
+    a shipped generator's name: :func:`resolve_checkpoint`) to ``output`` for sampling only (:data:`GENERATOR_FORMAT`, written atomically): its
     weights, vocabulary, config, ``tau``, the molgen version and ``provenance`` (the source
     checkpoint, its step, and which weights were taken). The averaged weights
     (``generator_ema``) are stored as the generator's when the run has them, so only they can
@@ -633,7 +633,7 @@ def export_generator(
     ``sample_temperature`` ``(atoms, bonds)`` replaces ``generator.sample_temperature`` in the
     exported config (the temperatures chosen on the validation split)."""
     output = check_output_path(output)
-    checkpoint = find_checkpoint(run_path)
+    checkpoint = find_checkpoint(resolve_checkpoint(run_path))
     state = load_checkpoint(checkpoint, formats=SAMPLING_FORMATS)
     generator, vocab, tau, cfg = _generator_of(state, "cpu", checkpoint)  # checks every entry
     config = cfg.model_dump(mode="json")

@@ -450,6 +450,8 @@ def test_a_checkpoint_argument_is_an_existing_path_first_then_a_shipped_name(
     assert shipped_generators() == ["tiny"]
     assert resolve_checkpoint("tiny") == shipped / "tiny.pt"
     assert load_run("tiny").checkpoint == shipped / "tiny.pt"
+    hot = export_generator("tiny", tmp_path / "hot.pt", sample_temperature=(1.3, 1.3))
+    assert load_run(hot).config.generator.sample_temperature.atoms == 1.3
     Path("tiny").mkdir()  # a folder of that name wins over the shipped generator
     assert resolve_checkpoint("tiny") == Path("tiny")
     with pytest.raises(CheckpointError, match="tiny: a folder without checkpoint.pt"):
