@@ -67,6 +67,8 @@ class FragmentGenerator(Generator):
             ``1 .. A``; ``A + 1 .. T - 1`` are ring systems). The node logits' biases start
             at the log of a prior giving "no node", the atom types and the ring systems a third
             of the mass each, spread evenly within each group.
+        node_counts: ``[N + 1]``, the training graphs' node counts, for
+            ``cfg.node_count="data"`` (:class:`~molgen.models.Generator`).
 
     Shapes:
         - **z:** :math:`(B, z_{dim})`
@@ -82,6 +84,7 @@ class FragmentGenerator(Generator):
         site_budgets: Sequence[Sequence[float]] | Tensor,
         bond_orders: Sequence[float] | Tensor,
         num_atom_types: int,
+        node_counts: Sequence[int] | Tensor | None = None,
     ):
         if (cfg.bond_head, cfg.constraint, cfg.connect) != (
             "pairwise",
@@ -103,6 +106,7 @@ class FragmentGenerator(Generator):
             len(orders),
             atom_valences=table.sum(1),
             bond_orders=orders,
+            node_counts=node_counts,
         )
         if not 1 <= num_atom_types < table.shape[0] - 1:
             raise ValueError(

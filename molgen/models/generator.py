@@ -182,6 +182,13 @@ class Generator(nn.Module):
     (With ``connect="tree"`` a later slot can still be left empty where the tree cannot attach
     its atom; the first slot never is.)
 
+    With ``cfg.node_count="data"`` each sample first draws its node count
+    :math:`n \sim p(n) = c_n / \sum_m c_m` (``node_counts``, the training graphs' counts,
+    drawn from ``generator`` with no gradient), then its atoms with "no atom" masked at slots
+    :math:`i < n` and every other class masked at the rest: the size law is the data's, so the
+    generator cannot drift to small graphs the critic scores like a constant. The law is a
+    buffer saved with the weights.
+
     The same sampler runs in training (the critic sees constrained samples) and in sampling.
     Samples are hard straight-through one-hot by default (``cfg.hard``, ``cfg.estimator``);
     pairs touching a sampled padding atom (class 0) get "no bond", like the data. In ``eval()``
@@ -191,7 +198,7 @@ class Generator(nn.Module):
     Args:
         cfg: :class:`molgen.config.GeneratorConfig` (z_dim, hidden, dropout, hard, estimator,
             gumbel_rao_samples, eval_mode, constraint, connect, max_ring, min_nodes,
-            sample_temperature, bond_head, bond_embedding_dim).
+            node_count, sample_temperature, bond_head, bond_embedding_dim).
         num_nodes: :math:`N`, maximum atoms per molecule.
         num_atom_types: :math:`A`, atom classes including class 0 ("no atom").
         num_bond_types: :math:`R`, bond classes including class 0 ("no bond").
@@ -202,6 +209,8 @@ class Generator(nn.Module):
         aromatic_roles: ``[A]``, each atom class's role in an aromatic ring
             (``molgen.chem.aromatic_roles(vocab)``); needed with ``cfg.aromatic_rule="rings"``.
         aromatic_class: the aromatic bond class (``vocab.bond_class("AROMATIC")``); the same.
+        node_counts: ``[N + 1]``, how many training graphs have ``n = 0 .. N`` nodes; for
+            ``cfg.node_count="data"`` (else unused; when loading weights, they bring it).
 
     Shapes:
         - **z:** :math:`(B, z_{dim})`
@@ -218,6 +227,7 @@ class Generator(nn.Module):
         bond_orders: Sequence[float] | Tensor | None = None,
         aromatic_roles: Sequence[int] | Tensor | None = None,
         aromatic_class: int | None = None,
+        node_counts: Sequence[int] | Tensor | None = None,
     ):
         super().__init__()
         if num_nodes < 1:
@@ -255,6 +265,18 @@ class Generator(nn.Module):
         slots = torch.ones(num_nodes, num_atom_types, dtype=torch.bool)
         slots[: cfg.min_nodes, 0] = False  # True = the class may be drawn at the slot
         self.register_buffer("allowed_node_classes", slots, persistent=False)
+        self.node_count = cfg.node_count
+        if cfg.node_count == "data":
+            # Saved with the weights: the law belongs to the model, as its weights do. Zeros
+            # until given here or loaded from a checkpoint.
+            counts = torch.zeros(num_nodes + 1, dtype=torch.float64)
+            if node_counts is not None:
+                counts = torch.as_tensor(node_counts, dtype=torch.float64)
+                if counts.shape != (num_nodes + 1,) or bool((counts < 0).any()):
+                    raise ValueError(
+                        f"node_counts must be {num_nodes + 1} counts >= 0 (n = 0..{num_nodes})"
+                    )
+            self.register_buffer("node_count_law", counts)
         if cfg.constraint == "none":
             self.bond_sampler = SymmetricGumbelSoftmax(**sampler_args)
         else:
@@ -389,6 +411,8 @@ class Generator(nn.Module):
         with ``connect="tree"`` only atoms a tree can attach; with ``min_nodes`` an atom in
         each of the first ``min_nodes`` slots."""
         mask = self.allowed_node_classes if self.min_nodes else None  # [N, A]
+        if self.node_count == "data":
+            mask = self._node_count_mask(atom_logits.shape[0], generator, mask)  # [B, N, A]
         x = self.atom_sampler(atom_logits, tau, mask=mask, generator=generator)
         if not self.atoms_in_tree:
             return x
@@ -398,6 +422,23 @@ class Generator(nn.Module):
         no_atom = torch.zeros_like(x)
         no_atom[..., 0] = 1
         return torch.where(dropped.unsqueeze(-1), no_atom, x)
+
+    def _node_count_mask(
+        self, batch: int, generator: torch.Generator | None, mask: Tensor | None
+    ) -> Tensor:
+        """The classes allowed at each slot, ``[B, N, A]`` bool, for node counts ``n`` drawn
+        from the law: an atom at slots ``i < n``, "no atom" at the others."""
+        law = self.node_count_law
+        if not law.sum() > 0:
+            raise ValueError(
+                "generator.node_count='data' needs the training graphs' node counts: pass "
+                "node_counts, or load the weights of a run trained so"
+            )
+        n = torch.multinomial(law, batch, replacement=True, generator=generator)  # [B]
+        present = torch.arange(self.num_nodes, device=n.device) < n.unsqueeze(-1)  # [B, N]
+        allowed = present.unsqueeze(-1).repeat(1, 1, self.num_atom_types)  # [B, N, A]
+        allowed[..., 0] = ~present
+        return allowed if mask is None else allowed & mask
 
     def sample_bonds(
         self,
@@ -481,4 +522,5 @@ class Generator(nn.Module):
             f"num_atom_types={self.num_atom_types}, num_bond_types={self.num_bond_types}, "
             f"constraint={self.constraint!r}"
             + (f", min_nodes={self.min_nodes}" if self.min_nodes else "")
+            + (", node_count='data'" if self.node_count == "data" else "")
         )

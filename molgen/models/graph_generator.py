@@ -77,8 +77,11 @@ class GraphGenerator(Generator):
     ):
         if cfg.bond_head != "linear":
             raise ValueError("GraphGenerator has one node type: bond_head must be 'linear'")
-        if cfg.min_nodes:
-            raise ValueError("GraphGenerator draws node counts from the data: min_nodes must be 0")
+        if cfg.min_nodes or cfg.node_count != "learned":
+            raise ValueError(
+                "GraphGenerator always draws node counts from the data: leave min_nodes and "
+                "node_count at their defaults"
+            )
         budget = math.inf if max_degree is None else float(max_degree)
         super().__init__(cfg, num_nodes, 2, 2, atom_valences=[0.0, budget], bond_orders=[0.0, 1.0])
         del self.atom_head  # node counts come from the data's law, not from the noise
