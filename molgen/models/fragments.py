@@ -201,11 +201,12 @@ class FragmentGenerator(Generator):
         ``return_logits``, ``((x, adj, sites), node_logits, bond_logits)``.
         ``sample_temperature`` ``(nodes, bonds)`` divides the node logits and the bond and
         site logits."""
-        h = self.features(z)  # [B, H]
+        sizes = self.draw_sizes(z.shape[0], generator) if self.node_count == "data" else None
+        h = self.features(z, sizes)  # [B, H]
         node_logits = self.atom_logits(h)  # [B, N, T]
         if sample_temperature is not None:
             node_logits = node_logits / sample_temperature[0]
-        x = self.sample_atoms(node_logits, tau, generator)  # [B, N, T]
+        x = self.sample_atoms(node_logits, tau, generator, sizes)  # [B, N, T]
         embedding = self.bond_head.embed(h, x)  # [B, N, d]
         bond_logits = self.bond_head.pair_logits(embedding)  # [B, P, R]
         site_logits = self.site_logits(embedding)  # [B, P, 2, S]

@@ -123,9 +123,11 @@ class GraphGenerator(Generator):
         atom_logits: Tensor,
         tau: float | Tensor = 1.0,
         generator: torch.Generator | None = None,
+        sizes: Tensor | None = None,
     ) -> Tensor:
         """Nodes ``x [B, N, 2]``, one-hot: ``n`` drawn from the node-count law (``generator``),
-        nodes ``i < n`` present. ``atom_logits`` gives the batch size and dtype only."""
+        nodes ``i < n`` present. ``atom_logits`` gives the batch size and dtype only; ``sizes``
+        is the molecule generators' (always None here: ``node_count`` stays "learned")."""
         batch = atom_logits.shape[0]
         n = torch.multinomial(self.node_probs, batch, replacement=True, generator=generator)
         positions = torch.arange(self.num_nodes, device=n.device)

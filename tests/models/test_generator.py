@@ -185,6 +185,9 @@ def test_node_count_data_draws_the_counts_from_the_law_and_saves_it():
     law = (counts[support] / counts.sum() * draws).numpy()
     assert chisquare(observed[support].numpy(), law).pvalue > 1e-3
     assert "node_count='data'" in repr(generator)
+    x, _ = generator(generator.sample_noise(8))  # the count reaches the features
+    (x * torch.randn_like(x)).sum().backward()
+    assert generator.size_embedding.weight.grad.abs().sum() > 0
     loaded = Generator(GeneratorConfig(hidden=[32], node_count="data"), N, A, R)
     with pytest.raises(ValueError, match="needs the training graphs' node counts"):
         loaded(loaded.sample_noise(2))
