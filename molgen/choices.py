@@ -19,7 +19,6 @@ __all__ = [
     "DATA_KINDS",
     "GRAPH_DATASETS",
     "MOLECULE_DATASETS",
-    "NODE_COUNTS",
     "ESTIMATORS",
     "EVAL_MODES",
     "OBJECTIVES",
@@ -47,9 +46,6 @@ CONSTRAINTS = ("none", "valence", "valence_connected")
 AROMATIC_RULES = ("none", "rings")
 #: ``generator.bond_head``: how the generator turns its hidden state into bond logits.
 BOND_HEADS = ("linear", "pairwise")
-#: ``generator.node_count``: how many nodes a molecule sample has: whatever the node logits
-#: draw (learned), or a count drawn from the training graphs' law first (data).
-NODE_COUNTS = ("learned", "data")
 #: The molecule sets of ``data.name``: the bundled sample and the packaged sets
 #: (``molgen.data.sources.DATASETS``).
 MOLECULE_DATASETS = ("qm9_5k", "qm9", "moses")

@@ -16,7 +16,6 @@ from molgen.choices import (
     CONSTRAINTS,
     ESTIMATORS,
     EVAL_MODES,
-    NODE_COUNTS,
 )
 from molgen.config.fields import Fraction, Real, Width, _Strict
 
@@ -85,12 +84,6 @@ class GeneratorConfig(_Strict):
         description="the first min_nodes node slots always hold an atom (or ring system): "
         "'no node' is masked there, in training and sampling; 0: any slot may be empty, and a "
         "sample may be the empty graph",
-    )
-    node_count: Literal[NODE_COUNTS] = Field(
-        "learned",
-        description="molecule data: each sample's node count is whatever its node logits draw "
-        "(learned), or drawn first from the training graphs' law, the other slots then 'no "
-        "node' (data: the size law is the data's in training and sampling)",
     )
     sample_temperature: SampleTemperature = Field(default_factory=SampleTemperature)
     bond_head: Literal[BOND_HEADS] = Field(

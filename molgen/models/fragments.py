@@ -67,8 +67,6 @@ class FragmentGenerator(Generator):
             ``1 .. A``; ``A + 1 .. T - 1`` are ring systems). The node logits' biases start
             at the log of a prior giving "no node", the atom types and the ring systems a third
             of the mass each, spread evenly within each group.
-        node_counts: ``[N + 1]``, the training graphs' node counts, for
-            ``cfg.node_count="data"`` (:class:`~molgen.models.Generator`).
 
     Shapes:
         - **z:** :math:`(B, z_{dim})`
@@ -84,7 +82,6 @@ class FragmentGenerator(Generator):
         site_budgets: Sequence[Sequence[float]] | Tensor,
         bond_orders: Sequence[float] | Tensor,
         num_atom_types: int,
-        node_counts: Sequence[int] | Tensor | None = None,
     ):
         if (cfg.bond_head, cfg.constraint, cfg.connect) != (
             "pairwise",
@@ -106,7 +103,6 @@ class FragmentGenerator(Generator):
             len(orders),
             atom_valences=table.sum(1),
             bond_orders=orders,
-            node_counts=node_counts,
         )
         if not 1 <= num_atom_types < table.shape[0] - 1:
             raise ValueError(
@@ -201,12 +197,11 @@ class FragmentGenerator(Generator):
         ``return_logits``, ``((x, adj, sites), node_logits, bond_logits)``.
         ``sample_temperature`` ``(nodes, bonds)`` divides the node logits and the bond and
         site logits."""
-        sizes = self.draw_sizes(z.shape[0], generator) if self.node_count == "data" else None
-        h = self.features(z, sizes)  # [B, H]
+        h = self.features(z)  # [B, H]
         node_logits = self.atom_logits(h)  # [B, N, T]
         if sample_temperature is not None:
             node_logits = node_logits / sample_temperature[0]
-        x = self.sample_atoms(node_logits, tau, generator, sizes)  # [B, N, T]
+        x = self.sample_atoms(node_logits, tau, generator)  # [B, N, T]
         embedding = self.bond_head.embed(h, x)  # [B, N, d]
         bond_logits = self.bond_head.pair_logits(embedding)  # [B, P, R]
         site_logits = self.site_logits(embedding)  # [B, P, 2, S]

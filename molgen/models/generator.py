@@ -182,15 +182,6 @@ class Generator(nn.Module):
     (With ``connect="tree"`` a later slot can still be left empty where the tree cannot attach
     its atom; the first slot never is.)
 
-    With ``cfg.node_count="data"`` each sample first draws its node count
-    :math:`n \sim p(n) = c_n / \sum_m c_m` (``node_counts``, the training graphs' counts,
-    drawn from ``generator`` with no gradient), then its features from
-    :math:`\mathbf{z} + \mathbf{E}_n` (a learned embedding of the count, so the content can
-    suit the size), then its atoms with "no atom" masked at slots :math:`i < n` and every other
-    class masked at the rest: the size law is the data's, so the generator cannot drift to
-    small graphs the critic scores like a constant. The law is a buffer saved with the
-    weights.
-
     The same sampler runs in training (the critic sees constrained samples) and in sampling.
     Samples are hard straight-through one-hot by default (``cfg.hard``, ``cfg.estimator``);
     pairs touching a sampled padding atom (class 0) get "no bond", like the data. In ``eval()``
@@ -200,7 +191,7 @@ class Generator(nn.Module):
     Args:
         cfg: :class:`molgen.config.GeneratorConfig` (z_dim, hidden, dropout, hard, estimator,
             gumbel_rao_samples, eval_mode, constraint, connect, max_ring, min_nodes,
-            node_count, sample_temperature, bond_head, bond_embedding_dim).
+            sample_temperature, bond_head, bond_embedding_dim).
         num_nodes: :math:`N`, maximum atoms per molecule.
         num_atom_types: :math:`A`, atom classes including class 0 ("no atom").
         num_bond_types: :math:`R`, bond classes including class 0 ("no bond").
@@ -211,8 +202,6 @@ class Generator(nn.Module):
         aromatic_roles: ``[A]``, each atom class's role in an aromatic ring
             (``molgen.chem.aromatic_roles(vocab)``); needed with ``cfg.aromatic_rule="rings"``.
         aromatic_class: the aromatic bond class (``vocab.bond_class("AROMATIC")``); the same.
-        node_counts: ``[N + 1]``, how many training graphs have ``n = 0 .. N`` nodes; for
-            ``cfg.node_count="data"`` (else unused; when loading weights, they bring it).
 
     Shapes:
         - **z:** :math:`(B, z_{dim})`
@@ -229,7 +218,6 @@ class Generator(nn.Module):
         bond_orders: Sequence[float] | Tensor | None = None,
         aromatic_roles: Sequence[int] | Tensor | None = None,
         aromatic_class: int | None = None,
-        node_counts: Sequence[int] | Tensor | None = None,
     ):
         super().__init__()
         if num_nodes < 1:
@@ -267,21 +255,6 @@ class Generator(nn.Module):
         slots = torch.ones(num_nodes, num_atom_types, dtype=torch.bool)
         slots[: cfg.min_nodes, 0] = False  # True = the class may be drawn at the slot
         self.register_buffer("allowed_node_classes", slots, persistent=False)
-        self.node_count = cfg.node_count
-        if cfg.node_count == "data":
-            # Saved with the weights: the law belongs to the model, as its weights do. Zeros
-            # until given here or loaded from a checkpoint.
-            counts = torch.zeros(num_nodes + 1, dtype=torch.float64)
-            if node_counts is not None:
-                counts = torch.as_tensor(node_counts, dtype=torch.float64)
-                if counts.shape != (num_nodes + 1,) or bool((counts < 0).any()):
-                    raise ValueError(
-                        f"node_counts must be {num_nodes + 1} counts >= 0 (n = 0..{num_nodes})"
-                    )
-            self.register_buffer("node_count_law", counts)
-            # The noise is told the count: z + E[n] (the same MLP), so a sample's content can
-            # suit its size.
-            self.size_embedding = nn.Embedding(num_nodes + 1, cfg.z_dim)
         if cfg.constraint == "none":
             self.bond_sampler = SymmetricGumbelSoftmax(**sampler_args)
         else:
@@ -357,8 +330,6 @@ class Generator(nn.Module):
                 layer.reset_parameters()
         self.atom_head.reset_parameters()
         self.bond_head.reset_parameters()
-        if self.node_count == "data":
-            self.size_embedding.reset_parameters()
 
     @property
     def bonds_need_atoms(self) -> bool:
@@ -380,30 +351,11 @@ class Generator(nn.Module):
             batch_size, self.z_dim, generator=generator, device=device, dtype=weight.dtype
         )
 
-    def features(self, z: Tensor, sizes: Tensor | None = None) -> Tensor:
-        """The MLP's output ``h: [B, hidden[-1]]`` for noise ``z [B, z_dim]``; with
-        ``node_count="data"``, of ``z + E[n]`` for the drawn node counts ``sizes [B]``
-        (:meth:`draw_sizes`)."""
+    def features(self, z: Tensor) -> Tensor:
+        """The MLP's output ``h: [B, hidden[-1]]`` for noise ``z [B, z_dim]``."""
         if z.dim() != 2 or z.shape[1] != self.z_dim:
             raise ValueError(f"z must have shape (batch, {self.z_dim}), got {tuple(z.shape)}")
-        if self.node_count == "data":
-            if sizes is None:
-                raise ValueError(
-                    "generator.node_count='data': pass the node counts sizes [B] "
-                    "(draw_sizes; forward draws them)"
-                )
-            z = z + self.size_embedding(sizes)
         return self.mlp(z)
-
-    def draw_sizes(self, batch: int, generator: torch.Generator | None = None) -> Tensor:
-        """Node counts ``[B]`` drawn from the training graphs' law (``node_count="data"``)."""
-        law = self.node_count_law
-        if not law.sum() > 0:
-            raise ValueError(
-                "generator.node_count='data' needs the training graphs' node counts: pass "
-                "node_counts, or load the weights of a run trained so"
-            )
-        return torch.multinomial(law, batch, replacement=True, generator=generator)
 
     def atom_logits(self, h: Tensor) -> Tensor:
         """Atom logits ``[B, N, A]`` from the features ``h [B, hidden[-1]]``."""
@@ -421,13 +373,10 @@ class Generator(nn.Module):
             )
         return self.bond_head(h, x)
 
-    def logits(
-        self, z: Tensor, x: Tensor | None = None, sizes: Tensor | None = None
-    ) -> tuple[Tensor, Tensor]:
+    def logits(self, z: Tensor, x: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Atom logits ``[B, N, A]`` and bond logits of the pairs ``[B, N(N-1)/2, R]``; the
-        pairwise bond head needs the atoms ``x [B, N, A]`` sampled from those atom logits,
-        ``node_count="data"`` the node counts ``sizes [B]``."""
-        h = self.features(z, sizes)
+        pairwise bond head needs the atoms ``x [B, N, A]`` sampled from those atom logits."""
+        h = self.features(z)
         return self.atom_logits(h), self.bond_logits(h, x)
 
     def sample_atoms(
@@ -435,17 +384,11 @@ class Generator(nn.Module):
         atom_logits: Tensor,
         tau: float | Tensor = 1.0,
         generator: torch.Generator | None = None,
-        sizes: Tensor | None = None,
     ) -> Tensor:
         """Atoms ``x [B, N, A]`` (straight-through one-hot when hard) from ``[B, N, A]``;
         with ``connect="tree"`` only atoms a tree can attach; with ``min_nodes`` an atom in
-        each of the first ``min_nodes`` slots; with ``node_count="data"`` atoms in the first
-        ``sizes [B]`` slots only (the counts the features were given)."""
+        each of the first ``min_nodes`` slots."""
         mask = self.allowed_node_classes if self.min_nodes else None  # [N, A]
-        if self.node_count == "data":
-            if sizes is None:
-                raise ValueError("generator.node_count='data': pass the node counts sizes [B]")
-            mask = self._node_count_mask(sizes, mask)  # [B, N, A]
         x = self.atom_sampler(atom_logits, tau, mask=mask, generator=generator)
         if not self.atoms_in_tree:
             return x
@@ -455,14 +398,6 @@ class Generator(nn.Module):
         no_atom = torch.zeros_like(x)
         no_atom[..., 0] = 1
         return torch.where(dropped.unsqueeze(-1), no_atom, x)
-
-    def _node_count_mask(self, n: Tensor, mask: Tensor | None) -> Tensor:
-        """The classes allowed at each slot, ``[B, N, A]`` bool, for node counts ``n [B]``:
-        an atom at slots ``i < n``, "no atom" at the others."""
-        present = torch.arange(self.num_nodes, device=n.device) < n.unsqueeze(-1)  # [B, N]
-        allowed = present.unsqueeze(-1).repeat(1, 1, self.num_atom_types)  # [B, N, A]
-        allowed[..., 0] = ~present
-        return allowed if mask is None else allowed & mask
 
     def sample_bonds(
         self,
@@ -529,12 +464,11 @@ class Generator(nn.Module):
         need the logits (e.g. the diversity term on probabilities) go through ``forward``,
         which DistributedDataParallel requires.
         """
-        sizes = self.draw_sizes(z.shape[0], generator) if self.node_count == "data" else None
-        h = self.features(z, sizes)  # [B, H]
+        h = self.features(z)  # [B, H]
         atom_logits = self.atom_logits(h)  # [B, N, A]
         if sample_temperature is not None:
             atom_logits = atom_logits / sample_temperature[0]
-        x = self.sample_atoms(atom_logits, tau, generator, sizes)  # [B, N, A]
+        x = self.sample_atoms(atom_logits, tau, generator)  # [B, N, A]
         bond_logits = self.bond_logits(h, x)  # [B, P, R]
         if sample_temperature is not None:
             bond_logits = bond_logits / sample_temperature[1]
@@ -547,5 +481,4 @@ class Generator(nn.Module):
             f"num_atom_types={self.num_atom_types}, num_bond_types={self.num_bond_types}, "
             f"constraint={self.constraint!r}"
             + (f", min_nodes={self.min_nodes}" if self.min_nodes else "")
-            + (", node_count='data'" if self.node_count == "data" else "")
         )

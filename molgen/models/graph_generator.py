@@ -77,11 +77,8 @@ class GraphGenerator(Generator):
     ):
         if cfg.bond_head != "linear":
             raise ValueError("GraphGenerator has one node type: bond_head must be 'linear'")
-        if cfg.min_nodes or cfg.node_count != "learned":
-            raise ValueError(
-                "GraphGenerator always draws node counts from the data: leave min_nodes and "
-                "node_count at their defaults"
-            )
+        if cfg.min_nodes:
+            raise ValueError("GraphGenerator draws node counts from the data: min_nodes must be 0")
         budget = math.inf if max_degree is None else float(max_degree)
         super().__init__(cfg, num_nodes, 2, 2, atom_valences=[0.0, budget], bond_orders=[0.0, 1.0])
         del self.atom_head  # node counts come from the data's law, not from the noise
@@ -123,11 +120,9 @@ class GraphGenerator(Generator):
         atom_logits: Tensor,
         tau: float | Tensor = 1.0,
         generator: torch.Generator | None = None,
-        sizes: Tensor | None = None,
     ) -> Tensor:
         """Nodes ``x [B, N, 2]``, one-hot: ``n`` drawn from the node-count law (``generator``),
-        nodes ``i < n`` present. ``atom_logits`` gives the batch size and dtype only; ``sizes``
-        is the molecule generators' (always None here: ``node_count`` stays "learned")."""
+        nodes ``i < n`` present. ``atom_logits`` gives the batch size and dtype only."""
         batch = atom_logits.shape[0]
         n = torch.multinomial(self.node_probs, batch, replacement=True, generator=generator)
         positions = torch.arange(self.num_nodes, device=n.device)

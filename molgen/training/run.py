@@ -535,17 +535,14 @@ def _training_smiles(
 
 
 def build_generator(
-    cfg: GeneratorConfig,
-    vocab: Vocabulary | FragmentVocabulary | GraphVocabulary,
-    node_counts: torch.Tensor | None = None,
+    cfg: GeneratorConfig, vocab: Vocabulary | FragmentVocabulary | GraphVocabulary
 ) -> Generator:
     """The generator of ``cfg`` for ``vocab``'s graphs, with the valence budgets and bond
     orders of its classes (used by ``generator.constraint``; the model itself has no RDKit):
     a :class:`~molgen.models.fragments.FragmentGenerator` for a fragment vocabulary, with the
     budgets of its node classes' sites; for a :class:`~molgen.data.graphs.GraphVocabulary`,
     the :class:`~molgen.models.GraphGenerator` of its node-count law, edge density and
-    ``cfg.max_degree``. ``node_counts`` ``[N + 1]``: the training graphs' node counts, for
-    ``cfg.node_count="data"`` (a checkpoint's weights bring them)."""
+    ``cfg.max_degree``."""
     if isinstance(vocab, GraphVocabulary):
         return GraphGenerator(
             cfg, vocab.max_nodes, vocab.node_counts, cfg.max_degree, vocab.edge_density
@@ -560,7 +557,6 @@ def build_generator(
             node_site_budgets(vocab),
             bond_orders(vocab),
             len(vocab.atom_types),
-            node_counts,
         )
     return Generator(
         cfg,
@@ -571,7 +567,6 @@ def build_generator(
         bond_orders=bond_orders(vocab),
         aromatic_roles=aromatic_roles(vocab),
         aromatic_class=vocab.bond_class("AROMATIC") if vocab.aromatic else None,
-        node_counts=node_counts,
     )
 
 

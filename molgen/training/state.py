@@ -137,11 +137,7 @@ def init_state(
     rank's RNGs (rank 0 draws what a single-process run draws)."""
     vocab = dataset.vocab
     torch.manual_seed(cfg.seed)  # identical initial weights on every rank
-    counts = None
-    if cfg.generator.node_count == "data":  # [N + 1]: training graphs with n nodes
-        sizes = (dataset.train.x != 0).sum(1)
-        counts = torch.bincount(sizes, minlength=dataset.train.x.shape[1] + 1)
-    generator = build_generator(cfg.generator, vocab, counts).to(device)
+    generator = build_generator(cfg.generator, vocab).to(device)
     if cfg.data.representation == "fragments":
         critic = _fragment_critic(cfg, vocab).to(device)
         return _fresh_state(cfg, dataset, generator, critic, None, device, rank)

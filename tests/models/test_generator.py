@@ -166,37 +166,6 @@ def test_min_nodes_draws_the_first_slots_from_the_other_classes_renormalised():
         make(min_nodes=10)
 
 
-def test_node_count_data_draws_the_counts_from_the_law_and_saves_it():
-    """node_count="data": each sample's atom count follows the given law exactly (chi-square),
-    atoms fill slots 0..n-1, and the law travels in the state dict."""
-    counts = torch.tensor([0, 1, 0, 2, 0, 0, 3, 0, 0, 4], dtype=torch.float64)  # n = 0..9
-    generator = Generator(
-        GeneratorConfig(hidden=[32], node_count="data"), N, A, R, node_counts=counts
-    )
-    draws = 20000
-    with torch.no_grad():
-        x, _ = generator(generator.sample_noise(draws), generator=torch.Generator().manual_seed(5))
-    present = x.argmax(-1) != 0  # [B, N]
-    sizes = present.sum(1)
-    assert torch.equal(present, torch.arange(N) < sizes.unsqueeze(-1))
-    observed = torch.bincount(sizes, minlength=N + 1)
-    support = counts > 0
-    assert torch.all(observed[~support] == 0)
-    law = (counts[support] / counts.sum() * draws).numpy()
-    assert chisquare(observed[support].numpy(), law).pvalue > 1e-3
-    assert "node_count='data'" in repr(generator)
-    x, _ = generator(generator.sample_noise(8))  # the count reaches the features
-    (x * torch.randn_like(x)).sum().backward()
-    assert generator.size_embedding.weight.grad.abs().sum() > 0
-    loaded = Generator(GeneratorConfig(hidden=[32], node_count="data"), N, A, R)
-    with pytest.raises(ValueError, match="needs the training graphs' node counts"):
-        loaded(loaded.sample_noise(2))
-    loaded.load_state_dict(generator.state_dict())
-    assert torch.equal(loaded.node_count_law, counts)
-    with pytest.raises(ValueError, match="node_counts must be 10 counts"):
-        Generator(GeneratorConfig(node_count="data"), N, A, R, node_counts=[1.0, 2.0])
-
-
 def test_bad_arguments_raise():
     generator = make()
     with pytest.raises(ValueError, match="z must have shape"):

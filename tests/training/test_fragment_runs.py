@@ -73,27 +73,3 @@ def test_an_exported_fragment_generator_ships_and_molgen_sample_decodes_it(
     lines = (tmp_path / "out.smi").read_text().splitlines()
     assert len(lines) == 64
     assert all(line and check_smiles(line).valid for line in lines)
-
-
-def test_node_count_data_samples_the_training_graphs_size_law_after_export(fragment_run, tmp_path):
-    """generator.node_count=data: the law is the training split's node counts, it is saved
-    with the weights, and an exported generator samples it."""
-    _, overrides, _ = fragment_run
-    cache = [o for o in overrides if o.startswith("data.cache_dir")]
-    config = load_config(
-        CONFIG, [*cache, "logging.wandb.mode=disabled", "train.steps=2",
-                 "train.eval_every=100", "generator.node_count=data"]
-    )  # fmt: skip
-    train(config, tmp_path / "run", progress=False)
-    export_generator(tmp_path / "run", tmp_path / "gen.pt")
-    run = load_run(tmp_path / "gen.pt")
-    checkpoint = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
-    law = checkpoint["generator"]["node_count_law"]
-    assert torch.equal(run.generator.node_count_law, law)
-    assert law[0] == 0 and law.sum() > 0  # every training graph has a node
-    with torch.no_grad():
-        x, _, _ = run.generator(run.generator.sample_noise(500))
-    sizes = (x.argmax(-1) != 0).sum(1)
-    largest = int(law.nonzero().max())
-    # the tree may leave a drawn slot empty, never the first: 1 <= size <= the data's largest
-    assert sizes.min() >= 1 and sizes.max() <= largest
