@@ -115,18 +115,23 @@ def test_argmax_eval_mode_gives_the_modes():
     assert_bonds_are_the_modes_among_atoms(x, adj, bond_logits)
 
 
+def repeated_draws(generator, draws, seeds):
+    """The logits of one z (seed ``seeds[0]``) and ``draws`` samples from it (seed
+    ``seeds[1]``), the weights first scaled down so that every class occurs."""
+    with torch.no_grad():
+        for parameter in generator.parameters():
+            parameter.mul_(0.2)
+        noise = torch.Generator().manual_seed(seeds[0])
+        z = generator.sample_noise(1, generator=noise).expand(draws, -1)
+        logits = generator.logits(z[:1])
+        return logits, generator(z, 1.0, generator=torch.Generator().manual_seed(seeds[1]))
+
+
 def test_sample_frequencies_follow_the_logits():
     """Repeat one z: node 0's atom types follow softmax(atom logits); the bond between nodes
     0 and 1, given both are atoms, follows softmax(bond logits) (chi-square, fixed seeds)."""
-    generator = make()
-    with torch.no_grad():
-        for parameter in generator.parameters():  # flatten the logits so every class occurs
-            parameter.mul_(0.2)
     draws = 20000
-    z = generator.sample_noise(1, generator=torch.Generator().manual_seed(1)).expand(draws, -1)
-    with torch.no_grad():
-        atom_logits, bond_logits = generator.logits(z[:1])
-        x, adj = generator(z, 1.0, generator=torch.Generator().manual_seed(2))
+    (atom_logits, bond_logits), (x, adj) = repeated_draws(make(), draws, seeds=(1, 2))
     atoms = x[:, 0].argmax(-1)
     assert (
         chisquare(torch.bincount(atoms, minlength=A), expected(atom_logits[0, 0], draws)).pvalue
@@ -143,14 +148,8 @@ def test_min_nodes_draws_the_first_slots_from_the_other_classes_renormalised():
     """With min_nodes=2, slots 0 and 1 follow softmax over classes 1..A-1 (chi-square), never
     class 0; slot 2 keeps its full law; "no atom"'s logit there gets no gradient."""
     generator = make(min_nodes=2)
-    with torch.no_grad():
-        for parameter in generator.parameters():
-            parameter.mul_(0.2)
     draws = 20000
-    z = generator.sample_noise(1, generator=torch.Generator().manual_seed(3)).expand(draws, -1)
-    with torch.no_grad():
-        atom_logits, _ = generator.logits(z[:1])
-        x, _ = generator(z, 1.0, generator=torch.Generator().manual_seed(4))
+    (atom_logits, _), (x, _) = repeated_draws(generator, draws, seeds=(3, 4))
     for slot in (0, 1):
         counts = torch.bincount(x[:, slot].argmax(-1), minlength=A)
         assert counts[0] == 0
