@@ -624,11 +624,12 @@ def export_generator(
     sample_temperature: tuple[float, float] | None = None,
 ) -> Path:
     """Write the generator of a run (a run directory or checkpoint, an exported generator, or
-    a shipped generator's name: :func:`resolve_checkpoint`) to ``output`` for sampling only (:data:`GENERATOR_FORMAT`, written atomically): its
-    weights, vocabulary, config, ``tau``, the molgen version and ``provenance`` (the source
-    checkpoint, its step, and which weights were taken). The averaged weights
-    (``generator_ema``) are stored as the generator's when the run has them, so only they can
-    be sampled. No critic, optimisers, RNG states or training molecules.
+    a shipped generator's name: :func:`resolve_checkpoint`) to ``output`` for sampling only
+    (:data:`GENERATOR_FORMAT`, written atomically): its weights, vocabulary, config, ``tau``,
+    the molgen version and ``provenance`` (the source checkpoint, its step, and which weights
+    were taken). The averaged weights (``generator_ema``) are stored as the generator's when
+    the run has them, so only they can be sampled. No critic, optimisers, RNG states or
+    training molecules.
 
     ``sample_temperature`` ``(atoms, bonds)`` replaces ``generator.sample_temperature`` in the
     exported config (the temperatures chosen on the validation split)."""
