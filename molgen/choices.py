@@ -18,6 +18,8 @@ __all__ = [
     "DATASETS",
     "DATA_KINDS",
     "GRAPH_DATASETS",
+    "KEEP_BEST_GRAPHS",
+    "KEEP_BEST_MOLECULES",
     "MOLECULE_DATASETS",
     "ESTIMATORS",
     "EVAL_MODES",
@@ -65,3 +67,26 @@ REPRESENTATIONS = ("atoms", "fragments")
 BENCHMARK_NAMES = ("molgen", "moses", "gdss")
 #: ``reward.objectives``: the scores of ``molgen.training.rewards.OBJECTIVES``.
 OBJECTIVES = ("validity", "qed", "logp", "sa")
+#: ``train.keep_best`` on molecules: the evaluation keys a run may keep its best checkpoint by,
+#: each with the better direction (``fcd``: the samples' Frechet ChemNet Distance to the
+#: validation split).
+KEEP_BEST_MOLECULES = {
+    "fcd": "min",
+    "validity": "max",
+    "uniqueness": "max",
+    "novelty": "max",
+    "qed": "max",
+}
+#: ``train.keep_best`` on graphs without chemistry: the graph metrics against the validation
+#: graphs (``molgen.metrics.graphs.GRAPH_DEFINITIONS``), each with the better direction.
+KEEP_BEST_GRAPHS = {
+    "degree_mmd": "min",
+    "clustering_mmd": "min",
+    "orbit_mmd": "min",
+    "spectral_mmd": "min",
+    "validity": "max",
+    "uniqueness": "max",
+    "novelty": "max",
+    "unique_novel": "max",
+    "vun": "max",
+}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pydantic import Field, StrictInt, model_validator
 
+from molgen.choices import KEEP_BEST_GRAPHS, KEEP_BEST_MOLECULES
 from molgen.config.data import DataConfig
 from molgen.config.fields import _Strict
 from molgen.config.models import DiscriminatorConfig, GeneratorConfig
@@ -65,6 +66,17 @@ class Config(_Strict):
             raise ValueError(
                 "generator.max_degree must be >= 2 with constraint valence_connected and "
                 "connect tree (a tree of more than two nodes has a node of degree 2)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _keep_best_is_evaluated(self) -> Config:
+        keys = KEEP_BEST_GRAPHS if self.data.graphs else KEEP_BEST_MOLECULES
+        if self.train.keep_best is not None and self.train.keep_best not in keys:
+            kind = "graphs" if self.data.graphs else "molecules"
+            raise ValueError(
+                f"train.keep_best={self.train.keep_best!r} is not evaluated during training on "
+                f"{kind}: pick one of {', '.join(keys)}"
             )
         return self
 

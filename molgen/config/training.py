@@ -105,6 +105,13 @@ class TrainConfig(_Strict):
     eval_every: StrictInt = Field(500, ge=1)
     n_eval: StrictInt = Field(1000, ge=1, description="graphs sampled at each evaluation")
     checkpoint_every: StrictInt = Field(1000, ge=1)
+    keep_best: str | None = Field(
+        None,
+        description="also keep best.pt, the checkpoint of the evaluation (every eval_every "
+        "steps) that scored best on this key: fcd (against the validation split), validity, "
+        "uniqueness, novelty or qed on molecules; degree_mmd, clustering_mmd, orbit_mmd, "
+        "spectral_mmd, validity, uniqueness, novelty, unique_novel or vun on graphs",
+    )
     device: Annotated[str, AfterValidator(_device_form)] = Field(
         "auto", description="auto | cpu | cuda | cuda:N | mps"
     )

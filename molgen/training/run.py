@@ -55,6 +55,7 @@ if TYPE_CHECKING:  # RDKit: imported where a molecule run needs it, never on gra
     from molgen.data import GraphSplit, MolDataset
 
 __all__ = [
+    "BEST_CHECKPOINT_NAME",
     "CHECKPOINT_ENTRIES",
     "CHECKPOINT_NAME",
     "FORMAT",
@@ -88,6 +89,8 @@ __all__ = [
 ]
 
 CHECKPOINT_NAME = "checkpoint.pt"
+#: The checkpoint of the best evaluation so far (``train.keep_best``), beside the latest.
+BEST_CHECKPOINT_NAME = "best.pt"
 CONFIG_NAME = "config.yaml"
 DATA_INFO_NAME = "data.json"
 #: The training molecules of a run, one SMILES a line, beside its checkpoint.
@@ -113,7 +116,8 @@ _Off = type(None)  # a part switched off in the run (the reward network without 
 #: The entries of a training checkpoint (besides ``format`` and ``molgen_version``) and the
 #: types each may hold: the state of each part the trainer saves (``TrainState.STATEFUL``), the
 #: step, the temperature reached, the config and vocabulary, the data's record, and every RNG
-#: state (one entry per process).
+#: state (one entry per process), and the best evaluation so far (``train.keep_best``: its
+#: ``metric``, ``value`` and ``step``).
 CHECKPOINT_ENTRIES: Schema = {
     "step": int,
     "tau": (float, int),
@@ -130,10 +134,12 @@ CHECKPOINT_ENTRIES: Schema = {
     "schedule": dict,
     "generator_ema": (dict, _Off),
     "rng": list,
+    "best": (dict, _Off),
 }
-#: Entries an older molgen did not write: a part switched off (absent means ``None``), and
-#: ``train_set`` (such a checkpoint holds its training molecules as ``train_smiles``).
-OPTIONAL_ENTRIES = ("reward", "opt_reward", "generator_ema", "train_set")
+#: Entries an older molgen did not write: a part switched off and the best evaluation (absent
+#: means ``None``), and ``train_set`` (such a checkpoint holds its training molecules as
+#: ``train_smiles``).
+OPTIONAL_ENTRIES = ("reward", "opt_reward", "generator_ema", "train_set", "best")
 #: What sampling reads, from a training checkpoint and an exported generator alike.
 GENERATOR_ENTRIES: Schema = {
     key: CHECKPOINT_ENTRIES[key] for key in ("config", "vocab", "generator", "tau")

@@ -65,6 +65,8 @@ class TrainState:
     data_rng: torch.Generator  # which real graphs each batch holds
     step: int = 0  # generator steps done
     generator_ema: Generator | None = None  # averaged weights (train.ema_decay), for sampling
+    # train.keep_best's record of the best evaluation so far: metric, value, step
+    best: dict[str, Any] | None = None
 
     #: Checkpoint key -> the attribute whose ``state_dict()`` it holds.
     STATEFUL: ClassVar[dict[str, str]] = {
@@ -115,6 +117,7 @@ class TrainState:
             "train_set": self.train_set,  # the molecules are in train.smi beside it
             **parts,
             "rng": rng,
+            "best": self.best,
         }
 
     def load_state_dict(self, state: dict[str, Any], rank: int = 0) -> None:
@@ -128,6 +131,8 @@ class TrainState:
         self.noise_rng.set_state(rng["noise"])
         self.data_rng.set_state(rng["data"])
         self.step = int(state["step"])
+        best = state.get("best")  # kept while the run keeps its best by the same key
+        self.best = best if best and best["metric"] == self.cfg.train.keep_best else None
 
 
 def init_state(

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import signal
 import time
@@ -26,13 +27,16 @@ from typing import TYPE_CHECKING, Any
 import torch
 from tqdm.auto import tqdm
 
+from molgen.choices import KEEP_BEST_GRAPHS, KEEP_BEST_MOLECULES
 from molgen.config import Config
 from molgen.errors import InputError, Interrupted
 from molgen.io import lock_folder, remove_stale_temporaries
+from molgen.metrics.frechet import fcd_available
 from molgen.tracking import Tracker, check_wandb_reachable, open_tracker
 from molgen.training import distributed
 from molgen.training.graphs import GraphReference, evaluate_graphs_during_training, load_graph_data
 from molgen.training.run import (
+    BEST_CHECKPOINT_NAME,
     CHECKPOINT_NAME,
     CheckpointError,
     check_resume,
@@ -60,7 +64,7 @@ from molgen.training.steps import (
 if TYPE_CHECKING:  # RDKit: imported where a molecule run needs it, never on graphs
     from molgen.metrics import Reference
 
-__all__ = ["TRAIN_METRICS", "log_step", "save", "train"]
+__all__ = ["TRAIN_METRICS", "log_step", "record_best", "save", "train"]
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +93,8 @@ def train(
     """
     run_dir = Path(run_dir)
     checkpoint = run_dir / CHECKPOINT_NAME
+    if cfg.train.keep_best == "fcd" and not fcd_available():  # now, not at the first evaluation
+        raise InputError("train.keep_best=fcd needs the `fcd` package: pip install 'molgen[fcd]'")
     if resume:
         find_checkpoint(checkpoint)  # before the lock creates the folder
     # One process at a time trains into a folder (rank 0 of a torchrun job holds the lock for
@@ -179,7 +185,7 @@ def _loop(
     timer = {"critic": 0.0, "generator": 0.0, "eval": 0.0}  # cumulative seconds, logged
     if rt.compile_s is not None:
         timer["compile"] = rt.compile_s
-    tracker, reference, metrics = None, None, {}
+    tracker, reference, validation, metrics = None, None, None, {}
     if ctx.is_main and cfg.data.graphs:
         reference = GraphReference.of(state.dataset, cfg.data)
     elif ctx.is_main:
@@ -189,6 +195,10 @@ def _loop(
         reference = Reference.from_canonical(
             state.dataset.train.smiles, cache_dir=cfg.data.cache_dir
         )
+        if cfg.train.keep_best == "fcd":
+            validation = Reference.from_canonical(
+                state.dataset.val.smiles, cache_dir=cfg.data.cache_dir
+            )
     if ctx.is_main:
         tracker = open_tracker(
             run_dir, cfg.model_dump(mode="json"), wandb=cfg.logging.wandb, name=cfg.name
@@ -230,14 +240,24 @@ def _loop(
                 )
                 # host sync under torchrun only: every rank must stop at the same step
                 stop = ctx.any(interrupt.requested or out_of_time)
-                if tracker is not None and (state.step % cfg.train.eval_every == 0 or last):
+                evaluated = state.step % cfg.train.eval_every == 0 or last
+                if tracker is not None and evaluated:
                     t0 = time.perf_counter()
-                    metrics = evaluate_during_training(state, reference, tracker, run_dir)
+                    # Evaluating never moves training's draws (building ChemNet draws its
+                    # initial weights from torch's global RNG).
+                    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+                        metrics = evaluate_during_training(
+                            state, reference, tracker, run_dir, validation
+                        )
                     timer["eval"] += time.perf_counter() - t0
                     bar.write(
                         f"step {state.step}: "
                         + ", ".join(f"{k}={v:.3f}" for k, v in metrics.items())
                     )
+                if cfg.train.keep_best is not None and evaluated:
+                    improved = tracker is not None and record_best(state, metrics, tracker)
+                    if ctx.any(improved):  # collective: every rank gathers, rank 0 writes
+                        save(state, ctx, run_dir / BEST_CHECKPOINT_NAME)
                 if tracker is not None and (state.step % cfg.logging.log_every == 0 or last):
                     log_step(tracker, state, tau, critic, generator, reward, timer)
                     bar.set_postfix(
@@ -289,10 +309,15 @@ def _finish(
 
 
 def evaluate_during_training(
-    state: TrainState, reference: Reference | GraphReference, tracker: Tracker, run_dir: Path
+    state: TrainState,
+    reference: Reference | GraphReference,
+    tracker: Tracker,
+    run_dir: Path,
+    validation: Reference | None = None,
 ) -> dict[str, float]:
     """Sample ``train.n_eval`` graphs, score them with molgen.metrics, log scalars, a table and
-    a grid (graphs without chemistry: the graph metrics, and the samples as a graph6 file)."""
+    a grid (graphs without chemistry: the graph metrics, and the samples as a graph6 file).
+    With a ``validation`` reference, molecules also get ``fcd``, the samples' FCD to it."""
     cfg, step = state.cfg, state.step
     if isinstance(reference, GraphReference):
         metrics = evaluate_graphs_during_training(
@@ -301,7 +326,7 @@ def evaluate_during_training(
         tracker.log({f"eval/{k}": v for k, v in metrics.items()}, step)
         return metrics
     from molgen.chem.draw import draw_grid
-    from molgen.metrics import TABLE_COLUMNS, evaluate
+    from molgen.metrics import TABLE_COLUMNS, compute_metrics, evaluate
     from molgen.training.constraints import constraint_report
 
     smiles = [
@@ -312,6 +337,8 @@ def evaluate_during_training(
         for s in batch
     ]
     evaluation = evaluate(smiles, reference, metrics=TRAIN_METRICS)
+    if validation is not None:
+        evaluation.metrics |= compute_metrics(smiles, validation, metrics=("fcd",))
     # What the validity owes to the sampler's constraints, on the same noise.
     metrics = evaluation.metrics | constraint_report(
         state.sampler, state.vocab, smiles, seed=cfg.seed + step
@@ -325,6 +352,24 @@ def evaluate_during_training(
         grid = draw_grid(drawable, run_dir / "samples" / f"step{step:07d}.png")
         tracker.log_image("eval/molecules", grid, step)
     return metrics
+
+
+def record_best(state: TrainState, metrics: dict[str, float], tracker: Tracker) -> bool:
+    """Whether this evaluation's ``train.keep_best`` value beats the run's best so far (NaN
+    never does, the first defined one always does); if so it becomes ``state.best``, logged as
+    ``best/KEY`` and ``best/step``."""
+    key = state.cfg.train.keep_best
+    value = metrics[key]
+    better = (KEEP_BEST_GRAPHS if state.cfg.data.graphs else KEEP_BEST_MOLECULES)[key]
+    if math.isnan(value):
+        return False
+    if state.best is not None:
+        previous = state.best["value"]
+        if not (value < previous if better == "min" else value > previous):
+            return False
+    state.best = {"metric": key, "value": value, "step": state.step}
+    tracker.log({f"best/{key}": value, "best/step": state.step}, state.step)
+    return True
 
 
 def save(state: TrainState, ctx: distributed.Distributed, checkpoint: Path) -> None:

@@ -269,6 +269,8 @@ def test_dense_graphs_round_trip_through_networkx():
             "generator.max_degree",
         ),
         (["discriminator.spectral_features=-1"], "discriminator.spectral_features"),
+        (["data.name=planar", "train.keep_best=fcd"], "train.keep_best"),
+        (["train.keep_best=degree_mmd"], "train.keep_best"),
     ],
 )
 def test_config_errors_name_the_key(overrides, key):

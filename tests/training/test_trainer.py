@@ -121,6 +121,43 @@ def test_resume_gives_identical_parameters(tmp_path, cache_dir):
         assert torch.equal(a[key], b[key]), key
 
 
+def test_keep_best_keeps_the_checkpoint_of_the_best_validation_fcd(tmp_path, cache_dir):
+    """best.pt is the checkpoint of the logged evaluation with the lowest FCD to the validation
+    split (the first of equals): the same parameters as a run stopped at that step. A resumed
+    run carries the record on and ends with the same best.pt."""
+    best = ("train.keep_best=fcd", "train.eval_every=2", "train.checkpoint_every=100")
+    best += ("generator.constraint=valence_connected",)  # valid samples, so an FCD
+    run = tmp_path / "run"
+    train(debug_config(cache_dir, "train.steps=8", *best), run, progress=False)
+    history = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    fcd = {row["step"]: row["eval/fcd"] for row in history if "eval/fcd" in row}
+    assert sorted(fcd) == [2, 4, 6, 8]
+    step = min(fcd, key=lambda s: (fcd[s], s))
+    saved = load_checkpoint(run / "best.pt")
+    assert saved["step"] == step
+    assert saved["best"] == {"metric": "fcd", "value": fcd[step], "step": step}
+    assert load_checkpoint(run)["best"] == saved["best"]
+    stopped = tmp_path / "stopped"
+    train(debug_config(cache_dir, f"train.steps={step}", *best), stopped, progress=False)
+    expected = parameters(stopped)
+    for key, value in parameters(run / "best.pt").items():
+        assert torch.equal(value, expected[key]), key
+
+    split = tmp_path / "split"
+    train(debug_config(cache_dir, "train.steps=4", *best), split, progress=False)
+    train(debug_config(cache_dir, "train.steps=8", *best), split, resume=True, progress=False)
+    assert load_checkpoint(split / "best.pt")["best"] == saved["best"]
+
+
+def test_keep_best_fcd_without_the_fcd_package_fails_before_training(
+    tmp_path, cache_dir, monkeypatch
+):
+    monkeypatch.setattr(trainer_module, "fcd_available", lambda: False)
+    with pytest.raises(InputError, match=r"train\.keep_best=fcd needs the `fcd` package"):
+        train(debug_config(cache_dir, "train.keep_best=fcd"), tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
+
+
 def test_ema_run_keeps_the_average_and_samples_it(tmp_path, cache_dir):
     """Three steps with decay 0.5: the average is d2 (d1 (d0 w0 + (1 - d0) w1) + ...) of the
     generator after each step, which a run without EMA (same seed, same draws) reproduces."""
