@@ -500,7 +500,8 @@ def test_a_checkpoint_holding_a_nan_or_inf_is_refused_by_every_command_naming_fi
 def test_the_checkpoint_schema_is_what_the_trainer_writes_and_what_older_files_hold(ema_run):
     """The entries of molgen.checkpoint/1, as every molgen since the format began has written
     them (a checkpoint written before the run module resumes bit-identically: the format is
-    unchanged), and as CHECKPOINT_ENTRIES states them."""
+    unchanged) plus the best evaluation (None without train.keep_best; optional, as older files
+    lack it), and as CHECKPOINT_ENTRIES states them."""
     state = load_checkpoint(ema_run)
     written = {
         "format",
@@ -520,8 +521,10 @@ def test_the_checkpoint_schema_is_what_the_trainer_writes_and_what_older_files_h
         "schedule",
         "generator_ema",
         "rng",
+        "best",
     }
     assert set(state) == written
+    assert state["best"] is None and "best" in run_module.OPTIONAL_ENTRIES
     assert set(run_module.CHECKPOINT_ENTRIES) == written - {"format", "molgen_version"}
     run_module.check_entries(state, run_module.CHECKPOINT_ENTRIES, ema_run)
     from molgen.training.state import TrainState
