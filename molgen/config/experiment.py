@@ -69,9 +69,15 @@ class Config(_Strict):
             )
         return self
 
+    @property
+    def keep_best_keys(self) -> dict[str, str]:
+        """The keys ``train.keep_best`` may name for this data, each with its better direction
+        (``min`` or ``max``)."""
+        return KEEP_BEST_GRAPHS if self.data.graphs else KEEP_BEST_MOLECULES
+
     @model_validator(mode="after")
     def _keep_best_is_evaluated(self) -> Config:
-        keys = KEEP_BEST_GRAPHS if self.data.graphs else KEEP_BEST_MOLECULES
+        keys = self.keep_best_keys
         if self.train.keep_best is not None and self.train.keep_best not in keys:
             kind = "graphs" if self.data.graphs else "molecules"
             raise ValueError(

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, StrictBool, StrictInt, field_validator, model_validator
 
-from molgen.choices import OBJECTIVES, SCHEDULES
+from molgen.choices import KEEP_BEST_GRAPHS, KEEP_BEST_MOLECULES, OBJECTIVES, SCHEDULES
 from molgen.config.fields import Fraction, Real, _Strict
 
 #: The molgen version that stops reading retired keys (``gan.latent_weight: 0``) in saved
@@ -108,9 +108,8 @@ class TrainConfig(_Strict):
     keep_best: str | None = Field(
         None,
         description="also keep best.pt, the checkpoint of the evaluation (every eval_every "
-        "steps) that scored best on this key: fcd (against the validation split), validity, "
-        "uniqueness, novelty or qed on molecules; degree_mmd, clustering_mmd, orbit_mmd, "
-        "spectral_mmd, validity, uniqueness, novelty, unique_novel or vun on graphs",
+        f"steps) that scored best on this key: {', '.join(KEEP_BEST_MOLECULES)} on molecules "
+        f"(fcd: against the validation split); {', '.join(KEEP_BEST_GRAPHS)} on graphs",
     )
     device: Annotated[str, AfterValidator(_device_form)] = Field(
         "auto", description="auto | cpu | cuda | cuda:N | mps"

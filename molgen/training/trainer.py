@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any
 import torch
 from tqdm.auto import tqdm
 
-from molgen.choices import KEEP_BEST_GRAPHS, KEEP_BEST_MOLECULES
 from molgen.config import Config
 from molgen.errors import InputError, Interrupted
 from molgen.io import lock_folder, remove_stale_temporaries
@@ -360,7 +359,7 @@ def record_best(state: TrainState, metrics: dict[str, float], tracker: Tracker) 
     ``best/KEY`` and ``best/step``."""
     key = state.cfg.train.keep_best
     value = metrics[key]
-    better = (KEEP_BEST_GRAPHS if state.cfg.data.graphs else KEEP_BEST_MOLECULES)[key]
+    better = state.cfg.keep_best_keys[key]
     if math.isnan(value):
         return False
     if state.best is not None:
