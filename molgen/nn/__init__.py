@@ -1,7 +1,7 @@
 """molgen's reusable layers: discrete samplers with gradients, temperature schedules, graph convs.
 
-Constrained edge sampling (rules such as valence budgets, ring sizes and the attachment sites of
-fragment graphs) is in :mod:`molgen.nn.constrained`.
+Constrained edge sampling (rules such as valence budgets, ring sizes, crossing-free drawings and
+the attachment sites of fragment graphs) is in :mod:`molgen.nn.constrained`.
 
 ``import molgen.nn`` needs only torch. The relational graph layers (``DenseRelationalConv``,
 ``GraphAggregation``) live in :mod:`molgen.nn.rgcn` and are imported on first access. Graph-level
@@ -17,6 +17,7 @@ from molgen.nn import constrained, functional, graph_features, schedules
 from molgen.nn.constrained import (
     Budget,
     MaxCycle,
+    NonCrossing,
     Rule,
     SiteBudget,
     budgeted_symmetric_gumbel_softmax,
@@ -57,6 +58,7 @@ __all__ = [
     "GumbelSoftmax",
     "LinearSchedule",
     "MaxCycle",
+    "NonCrossing",
     "Rule",
     "SiteBudget",
     "SiteGumbelSoftmax",

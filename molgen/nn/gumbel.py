@@ -184,10 +184,15 @@ class BudgetedSymmetricGumbelSoftmax(_GumbelBase):
             ring sizes are those of 5 and 6 that ``max_cycle`` allows); ``forward`` then takes
             each node's ``roles``.
 
+    ``forward``'s ``positions`` (``[B, N, 2]``) add the rule
+    :class:`~molgen.nn.constrained.NonCrossing`: an edge is drawn only where its segment meets
+    no edge drawn before it, so every sample is planar.
+
     Shapes:
         - **logits** :math:`(B, N(N-1)/2, C)` (pairs in ``torch.triu_indices(N, N, 1)`` order)
           or :math:`(B, N, N, C)`; **budget** :math:`(B, N)`; **cost** :math:`(C)` with
-          ``cost[0] == 0``; **node_mask** bool :math:`(B, N)`; **roles** long :math:`(B, N)`.
+          ``cost[0] == 0``; **node_mask** bool :math:`(B, N)`; **roles** long :math:`(B, N)`;
+          **positions** :math:`(B, N, 2)`.
         - **output** :math:`(B, N, N, C)`, exactly symmetric, class 0 on the diagonal.
     """
 
@@ -221,6 +226,7 @@ class BudgetedSymmetricGumbelSoftmax(_GumbelBase):
         node_mask: Tensor | None = None,
         generator: torch.Generator | None = None,
         roles: Tensor | None = None,
+        positions: Tensor | None = None,
     ) -> Tensor:
         rules = constrained.budget_rules(budget, cost, self.max_cycle)
         if self.aromatic is not None:
@@ -228,6 +234,8 @@ class BudgetedSymmetricGumbelSoftmax(_GumbelBase):
                 raise ValueError("an aromatic sampler needs each node's roles [B, N]")
             ring = constrained.AromaticRings(rules[0], roles, self.aromatic, self.aromatic_sizes)
             rules = (*rules, ring)
+        if positions is not None:
+            rules = (*rules, constrained.NonCrossing(positions))
         if self._deterministic:
             return constrained.constrained_symmetric_one_hot_argmax(
                 logits, rules=rules, connect=self.connect, node_mask=node_mask

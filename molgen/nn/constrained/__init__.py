@@ -24,6 +24,8 @@ A masked class has probability exactly 0 and zero gradient, as with ``mask`` in
   the site at each end is then drawn by a masked Gumbel-Softmax over the site logits, so
   :math:`\sum_j \mathrm{cost}_{c_{ij}} [s_{ij} = s] \le b_{is}` always (fragment graphs;
   :func:`site_gumbel_softmax` samples edges and sites together).
+- :class:`NonCrossing`: each node has a point in the plane and an edge is allowed only if its
+  segment meets no earlier edge without a common end, so the graph is planar.
 - :class:`AromaticRings` (``connect="tree"``): the aromatic class only in whole rings of 5 or
   6 aromatic edges with a Kekule structure within the budgets, each fixed when the tree starts
   it and closed by an edge that a round must draw (:meth:`Rule.require`).
@@ -62,7 +64,8 @@ the loop does not change.
 
 The package holds one concept per module: :mod:`~molgen.nn.constrained.loop` (the loop, the
 state the rules read, :class:`Rule`, ``connect``), :mod:`~molgen.nn.constrained.budget`,
-:mod:`~molgen.nn.constrained.cycles`, :mod:`~molgen.nn.constrained.sites` and
+:mod:`~molgen.nn.constrained.cycles`, :mod:`~molgen.nn.constrained.planar`,
+:mod:`~molgen.nn.constrained.sites` and
 :mod:`~molgen.nn.constrained.aromatic` (a rule each, with its entry points); every name
 of ``__all__`` is importable from :mod:`molgen.nn.constrained` itself.
 """
@@ -89,6 +92,7 @@ from molgen.nn.constrained.loop import (
     constrained_symmetric_gumbel_softmax,
     constrained_symmetric_one_hot_argmax,
 )
+from molgen.nn.constrained.planar import NonCrossing, segments_meet
 from molgen.nn.constrained.sites import (
     SiteBudget,
     site_budget_of,
@@ -108,6 +112,7 @@ __all__ = [
     "Candidates",
     "EdgeState",
     "MaxCycle",
+    "NonCrossing",
     "Rule",
     "SiteBudget",
     "budgeted_symmetric_gumbel_softmax",
@@ -116,6 +121,7 @@ __all__ = [
     "constrained_symmetric_one_hot_argmax",
     "site_budget_of",
     "site_gumbel_softmax",
+    "segments_meet",
     "site_one_hot_argmax",
     "tree_attachable",
 ]
