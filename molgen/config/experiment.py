@@ -43,6 +43,11 @@ class Config(_Strict):
                     "generator.max_degree is for graph data (data.kind=graphs); molecules "
                     "take their budgets from the atoms' valences"
                 )
+            if gen.non_crossing:
+                raise ValueError(
+                    "generator.non_crossing is for graph data (data.kind=graphs): molecules "
+                    "need not be planar"
+                )
             return self
         if self.gan.rl_weight > 0:
             raise ValueError(
@@ -56,11 +61,12 @@ class Config(_Strict):
                 "generator.bond_head=pairwise reads the sampled atom types; graph data have "
                 "one node type: use bond_head=linear"
             )
-        if gen.max_degree is not None and gen.constraint == "none":
-            raise ValueError(
-                "generator.max_degree needs generator.constraint valence or valence_connected "
-                "(the degree budget is part of the budgeted edge sampler)"
-            )
+        for key, value in (("max_degree", gen.max_degree), ("non_crossing", gen.non_crossing)):
+            if value not in (None, False) and gen.constraint == "none":
+                raise ValueError(
+                    f"generator.{key} needs generator.constraint valence or valence_connected "
+                    "(the rule is part of the budgeted edge sampler)"
+                )
         tree = gen.constraint == "valence_connected" and gen.connect == "tree"
         if tree and gen.max_degree is not None and gen.max_degree < 2:
             raise ValueError(

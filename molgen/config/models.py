@@ -102,6 +102,14 @@ class GeneratorConfig(_Strict):
         "at least 2); null: no limit",
     )
 
+    non_crossing: StrictBool = Field(
+        False,
+        description="graph data: the generator also places each node in the plane, the edge "
+        "logits fall with the squared distance, and an edge is drawn only where its segment "
+        "crosses no edge drawn before it (every sample planar; needs constraint valence or "
+        "valence_connected)",
+    )
+
     @model_validator(mode="after")
     def _max_ring_needs_constraint(self) -> GeneratorConfig:
         if self.max_ring is not None and self.constraint == "none":

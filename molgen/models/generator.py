@@ -405,9 +405,11 @@ class Generator(nn.Module):
         bond_logits: Tensor,
         tau: float | Tensor = 1.0,
         generator: torch.Generator | None = None,
+        positions: Tensor | None = None,
     ) -> Tensor:
         """Bonds ``adj [B, N, N, R]`` among the sampled atoms ``x [B, N, A]`` from the pair
-        logits ``[B, N(N-1)/2, R]`` (``cfg.constraint``'s sampler)."""
+        logits ``[B, N(N-1)/2, R]`` (``cfg.constraint``'s sampler); with ``positions``
+        ``[B, N, 2]`` (:meth:`node_positions`) no two bonds cross there."""
         atoms = x.detach().argmax(-1)  # [B, N]
         node_mask = atoms != 0
         if self.constraint == "none":
@@ -415,8 +417,21 @@ class Generator(nn.Module):
         budget = self.atom_valences[atoms]  # [B, N]
         roles = self.aromatic_roles[atoms] if self.bond_sampler.aromatic is not None else None
         return self.bond_sampler(
-            bond_logits, budget, self.bond_orders, tau, node_mask, generator=generator, roles=roles
+            bond_logits,
+            budget,
+            self.bond_orders,
+            tau,
+            node_mask,
+            generator=generator,
+            roles=roles,
+            positions=positions,
         )
+
+    def node_positions(self, h: Tensor) -> Tensor | None:
+        """Each node's point in the plane, ``[B, N, 2]``, where the bond sampler draws a
+        crossing-free graph (None: no such rule; see
+        :class:`~molgen.models.GraphGenerator`'s ``non_crossing``)."""
+        return None
 
     def sample_from_logits(
         self,
@@ -472,7 +487,7 @@ class Generator(nn.Module):
         bond_logits = self.bond_logits(h, x)  # [B, P, R]
         if sample_temperature is not None:
             bond_logits = bond_logits / sample_temperature[1]
-        adj = self.sample_bonds(x, bond_logits, tau, generator)
+        adj = self.sample_bonds(x, bond_logits, tau, generator, self.node_positions(h))
         return ((x, adj), atom_logits, bond_logits) if return_logits else (x, adj)
 
     def extra_repr(self) -> str:

@@ -8,13 +8,18 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 from torch_geometric.nn.dense.linear import Linear
 
 from molgen.config import GeneratorConfig
-from molgen.models.generator import Generator
+from molgen.models.generator import Generator, glorot_linear
 
 __all__ = ["GraphGenerator"]
+
+#: :math:`w` at the start of a ``non_crossing`` generator. With 64 uniform random points and
+#: the planar data's edge density as the prior, the sampler then draws 174 edges a graph, 72
+#: with :math:`w = 1`; a Delaunay triangulation of them has about 178.
+INITIAL_DISTANCE_WEIGHT = 10.0
 
 
 class GraphGenerator(Generator):
@@ -48,6 +53,22 @@ class GraphGenerator(Generator):
     untrained generator draws graphs about as dense as the training graphs (its weights start
     as the molecule generator's; without this the first thousands of steps go to lowering
     every pair's logit from even odds).
+
+    With ``cfg.non_crossing`` the generator also places the nodes in the plane, a linear head
+    :math:`\mathbf{P} = \mathbf{W}_P \mathrm{MLP}(\mathbf{z})` reshaped to ``[B, N, 2]``
+    (:meth:`node_positions`), and the edge logit of each pair falls with the squared distance
+    between its nodes relative to the graph's mean over pairs,
+
+    .. math::
+        \ell_{ij,1} \mathrel{-}= w \left(\frac{d_{ij}^2}{\overline{d^2}} - 1\right),
+        \qquad d_{ij} = \lVert \mathbf{p}_i - \mathbf{p}_j \rVert,\ w = \mathrm{softplus}(
+        \theta)
+
+    (:math:`\theta` learned, :math:`w` = :data:`INITIAL_DISTANCE_WEIGHT` at the start; the
+    term is zero on average and blind to the layout's scale, like the rule), through which the positions get their
+    gradient; the edges are then drawn under :class:`~molgen.nn.constrained.NonCrossing` at
+    those positions: no two edges cross, so every sample is planar (and, with
+    ``"valence_connected"``, connected where the degree budget allows).
 
     ``atom_logits`` returns the law of each node's presence,
     :math:`\log [P(n \le i), P(n > i)]`, the same for every sample (for the generator's
@@ -91,6 +112,12 @@ class GraphGenerator(Generator):
         # Derived from the vocabulary, which the checkpoint holds: not saved twice.
         self.register_buffer("node_probs", counts / counts.sum(), persistent=False)
         self.max_degree = max_degree
+        self.position_head = None
+        if cfg.non_crossing:
+            if cfg.constraint == "none":
+                raise ValueError("non_crossing needs constraint valence or valence_connected")
+            self.position_head = glorot_linear(cfg.hidden[-1], num_nodes * 2)
+            self.distance_weight = nn.Parameter(torch.empty(()))
         self.edge_logit = None
         if edge_density is not None:
             density = min(max(edge_density, 1e-4), 1 - 1e-4)
@@ -106,6 +133,31 @@ class GraphGenerator(Generator):
         if getattr(self, "edge_logit", None) is not None:
             with torch.no_grad():
                 self.bond_head.bias.view(-1, self.num_bond_types)[:, 1] = self.edge_logit
+        if getattr(self, "position_head", None) is not None:
+            self.position_head.reset_parameters()
+            # softplus^-1(w0) = w0 + log(1 - exp(-w0))
+            start = INITIAL_DISTANCE_WEIGHT + math.log(-math.expm1(-INITIAL_DISTANCE_WEIGHT))
+            nn.init.constant_(self.distance_weight, start)
+
+    def node_positions(self, h: Tensor) -> Tensor | None:
+        """Each node's point in the plane, ``[B, N, 2]``, from the features ``h [B, H]``
+        (None without ``cfg.non_crossing``)."""
+        if self.position_head is None:
+            return None
+        return self.position_head(h).view(h.shape[0], self.num_nodes, 2)
+
+    def bond_logits(self, h: Tensor, x: Tensor | None = None) -> Tensor:
+        """Edge logits of the pairs ``[B, P, 2]``; with ``cfg.non_crossing`` the edge class's
+        falls with the pair's squared distance in :meth:`node_positions`."""
+        logits = super().bond_logits(h, x)
+        positions = self.node_positions(h)
+        if positions is None:
+            return logits
+        rows, cols = torch.triu_indices(self.num_nodes, self.num_nodes, 1, device=h.device)
+        squared = (positions[:, rows] - positions[:, cols]).pow(2).sum(-1)  # [B, P]
+        relative = squared / squared.mean(-1, keepdim=True).clamp_min(1e-12) - 1
+        fall = F.softplus(self.distance_weight) * relative
+        return logits - torch.stack([torch.zeros_like(fall), fall], -1)
 
     def atom_logits(self, h: Tensor) -> Tensor:
         """``log [P(n <= i), P(n > i)]`` per node ``i``, ``[B, N, 2]`` (the same for every
@@ -130,4 +182,5 @@ class GraphGenerator(Generator):
         return F.one_hot(present, 2).to(atom_logits.dtype)
 
     def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, max_degree={self.max_degree}"
+        layout = ", non_crossing=True" if self.position_head is not None else ""
+        return f"{super().extra_repr()}, max_degree={self.max_degree}{layout}"

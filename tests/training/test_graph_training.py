@@ -24,6 +24,7 @@ from molgen.data.graphs import (
     to_dense,
 )
 from molgen.models import GraphGenerator
+from molgen.models.graph_generator import INITIAL_DISTANCE_WEIGHT
 
 runner = CliRunner()
 
@@ -228,6 +229,43 @@ def test_an_untrained_generator_draws_the_datas_edge_density():
         assert edges.mean().item() == pytest.approx(density, abs=0.02)
 
 
+def test_a_non_crossing_generator_draws_planar_connected_graphs_from_its_layout():
+    overrides = [
+        "data.name=planar",
+        "generator.hidden=[8]",
+        "generator.z_dim=4",
+        "generator.constraint=valence_connected",
+        "generator.connect=join",
+    ]
+    counts = [0] * 8 + [1] * 5
+    cfg = load_config(None, [*overrides, "generator.non_crossing=true"])
+    plain = GraphGenerator(load_config(None, overrides).generator, 12, counts, max_degree=12)
+    generator = GraphGenerator(cfg.generator, 12, counts, max_degree=12)
+    rng = torch.Generator().manual_seed(0)
+    z = generator.sample_noise(64, generator=rng)
+    (x, adj), _, logits = generator(z, generator=rng, return_logits=True)
+    h = generator.features(z)
+    positions = generator.node_positions(h)
+    assert positions.shape == (64, 12, 2) and plain.node_positions(h) is None
+    # the edge logit falls with the squared distance, relative to its mean over the pairs
+    rows, cols = torch.triu_indices(12, 12, 1)
+    squared = (positions[:, rows] - positions[:, cols]).pow(2).sum(-1)
+    plain_logits = GraphGenerator.__mro__[1].bond_logits(generator, h)
+    fall = plain_logits[..., 1] - logits[..., 1]
+    relative = squared / squared.mean(-1, keepdim=True) - 1
+    assert torch.allclose(fall, INITIAL_DISTANCE_WEIGHT * relative, atol=1e-4)
+    assert torch.allclose(logits[..., 0], plain_logits[..., 0])
+    edges = adj.argmax(-1)
+    for b in range(64):
+        present = x[b].argmax(-1).nonzero().flatten().tolist()
+        graph = nx.from_numpy_array(edges[b].numpy()).subgraph(present)
+        assert nx.check_planarity(graph)[0] and nx.is_connected(graph)
+    # the critic's gradient reaches the layout through the distance term
+    (adj[..., 1] * torch.randn(adj.shape[:-1])).sum().backward()
+    assert generator.position_head.weight.grad.abs().sum() > 0
+    assert generator.distance_weight.grad is not None
+
+
 def test_node_presence_logits_are_the_laws_marginals():
     cfg = load_config(None, ["data.name=planar", "generator.hidden=[8]", "generator.z_dim=4"])
     generator = GraphGenerator(cfg.generator, 3, [0, 1, 1, 2])
@@ -267,6 +305,11 @@ def test_dense_graphs_round_trip_through_networkx():
                 "generator.max_degree=1",
             ],
             "generator.max_degree",
+        ),
+        (["generator.non_crossing=true"], "generator.non_crossing"),
+        (
+            ["data.name=planar", "generator.non_crossing=true", "generator.constraint=none"],
+            "generator.non_crossing",
         ),
         (["discriminator.spectral_features=-1"], "discriminator.spectral_features"),
         (["data.name=planar", "train.keep_best=fcd"], "train.keep_best"),
