@@ -1,6 +1,7 @@
 """Forward+backward time and peak memory of molgen's hard Gumbel-Softmax vs torch's and softmax.
 
-    python scripts/bench_layers.py [--quick] [--threads 1] [--edges-only | --sites-only]
+    python scripts/bench_layers.py [--quick] [--threads 1]
+        [--edges-only | --sites-only | --planar-only]
 
 For each shape it times ``y = f(x); y.backward(w)`` for
 
@@ -21,6 +22,13 @@ A third table times the fragment-graph sampler at ``[B, N, S, C]``:
 against ``budgeted_symmetric_gumbel_softmax`` with each node's total site budget as its budget,
 ``connect="tree"``, with and without ``max_cycle=2``.
 
+A fourth table times the planar-graph sampler at ``[B, N, N, 2]`` (SPECTRE's planar graphs,
+N = 64): ``constrained_symmetric_gumbel_softmax`` with ``Budget`` (degree 12) and
+``NonCrossing`` (uniform random positions), ``connect="join"``, against the same without
+``NonCrossing``; the edge logits are the planar data's density (0.088) plus the distance term
+a ``non_crossing`` generator starts with (:math:`w = 10`), and each table row prints the edges
+per graph drawn (the data's graphs have about 178).
+
 Method. Threads are pinned (``torch.set_num_threads``, 1 by default) for stable numbers. The
 three candidates are timed round-robin in the same run, ``--repeats`` times each, each time
 over enough calls to last >= 20 ms, and the median is reported, so a slow moment on a shared
@@ -33,6 +41,7 @@ seed ``w`` are allocated before and not counted).
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import sys
 import time
@@ -41,7 +50,13 @@ from collections.abc import Callable, Sequence
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from molgen.nn.constrained import budgeted_symmetric_gumbel_softmax, site_gumbel_softmax
+from molgen.nn.constrained import (
+    Budget,
+    NonCrossing,
+    budgeted_symmetric_gumbel_softmax,
+    constrained_symmetric_gumbel_softmax,
+    site_gumbel_softmax,
+)
 from molgen.nn.functional import gumbel_softmax, symmetric_gumbel_softmax
 
 SHAPES = [
@@ -55,6 +70,7 @@ SHAPES = [
 ]
 EDGE_SHAPES = [(1024, 9, 9, 5), (256, 27, 27, 4)]
 SITE_SHAPES = [(32, 15, 12, 4), (128, 15, 12, 4)]
+PLANAR_SHAPES = [(32, 64, 64, 2)]
 CONNECT = (False, "earlier", "join")
 TAU = 0.5
 
@@ -170,6 +186,35 @@ def bench_sites(shape: Sequence[int], repeats: int) -> dict[str, float]:
     return _median_times(runs, repeats)
 
 
+def bench_planar(shape: Sequence[int], repeats: int) -> tuple[dict[str, float], dict[str, float]]:
+    """Median seconds of one forward+backward of the degree-budgeted sampler with and without
+    ``NonCrossing``, and the mean edges per graph each draws."""
+    gen = torch.Generator().manual_seed(0)
+    batch, n, _, _ = shape
+    positions = torch.rand(batch, n, 2, generator=gen)
+    rows, cols = torch.triu_indices(n, n, 1)
+    squared = (positions[:, rows] - positions[:, cols]).pow(2).sum(-1)
+    edge = math.log(0.088 / 0.912) + 10 * (1 - squared / squared.mean(-1, keepdim=True))
+    x = torch.stack([torch.zeros_like(edge), edge], -1).requires_grad_()  # [B, P, 2]
+    seed = torch.randn(batch, n, n, 2, generator=gen)
+    degree, cost = torch.full((batch, n), 12.0), torch.tensor([0.0, 1.0])
+    rules = {
+        "budget": lambda: (Budget(degree, cost),),
+        "non-crossing": lambda: (Budget(degree, cost), NonCrossing(positions)),
+    }
+    samplers = {
+        name: lambda t, make=make: constrained_symmetric_gumbel_softmax(
+            t, TAU, rules=make(), connect="join"
+        )
+        for name, make in rules.items()
+    }
+    edges = {
+        name: fn(x).detach().argmax(-1).sum().item() / 2 / batch for name, fn in samplers.items()
+    }
+    runs = {name: lambda fn=fn: _step(fn, x, seed) for name, fn in samplers.items()}
+    return _median_times(runs, repeats), edges
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1, help="torch.set_num_threads")
@@ -178,8 +223,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     only = parser.add_mutually_exclusive_group()
     only.add_argument("--edges-only", action="store_true", help="only the edge-sampler tables")
     only.add_argument("--sites-only", action="store_true", help="only the fragment-graph table")
+    only.add_argument("--planar-only", action="store_true", help="only the planar-graph table")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.planar_only:
+        print_planar_table(PLANAR_SHAPES, 3 if args.quick else args.repeats)
+        return 0
     edges_only = args.edges_only or args.sites_only
     shapes = [] if edges_only else SHAPES[:3] if args.quick else SHAPES
     repeats = 3 if args.quick else args.repeats
@@ -216,6 +265,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if edge_shapes:
         print_edge_table(edge_shapes, repeats)
     print_site_table(SITE_SHAPES[:1] if args.quick else SITE_SHAPES, repeats)
+    if not edges_only:
+        print_planar_table(PLANAR_SHAPES, repeats)
     return 0
 
 
@@ -260,6 +311,28 @@ def print_site_table(site_shapes: Sequence[Sequence[int]], repeats: int) -> None
         "sites = site_gumbel_softmax (SiteBudget + MaxCycle(2), connect='tree'); budget = "
         "budgeted_symmetric_gumbel_softmax on the total site budgets, connect='tree', forest = "
         "with max_cycle=2; fwd+bwd"
+    )
+
+
+def print_planar_table(planar_shapes: Sequence[Sequence[int]], repeats: int) -> None:
+    header = (
+        f"{'planar B x N x N x C':>20} | {'budget ms':>9} {'edges':>6} | "
+        f"{'non-crossing ms':>15} {'edges':>6} | {'ratio':>6}"
+    )
+    print()
+    print(header)
+    print("-" * len(header))
+    for shape in planar_shapes:
+        times, edges = bench_planar(shape, repeats)
+        t_budget, t_planar = times["budget"], times["non-crossing"]
+        print(
+            f"{'x'.join(map(str, shape)):>20} | {t_budget * 1e3:9.2f} {edges['budget']:6.1f} | "
+            f"{t_planar * 1e3:15.2f} {edges['non-crossing']:6.1f} | {t_planar / t_budget:5.2f}x"
+        )
+    print(
+        "budget = constrained_symmetric_gumbel_softmax with Budget (degree 12), connect='join'; "
+        "non-crossing = also NonCrossing at uniform random positions; edges = mean edges per "
+        "graph; ratio = non-crossing time / budget time, same run; fwd+bwd"
     )
 
 
