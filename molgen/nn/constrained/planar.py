@@ -9,15 +9,11 @@ from torch import Tensor
 from molgen.nn.constrained.loop import Candidates, EdgeState, Rule
 
 
-def _cross(u: Tensor, v: Tensor) -> Tensor:
-    """The cross product :math:`u_0 v_1 - u_1 v_0` of ``[..., 2]`` vectors."""
-    return u[..., 0] * v[..., 1] - u[..., 1] * v[..., 0]
-
-
 def _orientation(a: Tensor, b: Tensor, c: Tensor) -> Tensor:
     """The sign of the turn ``a -> b -> c`` (``[..., 2]`` points): +1 left, -1 right, 0
     collinear."""
-    return torch.sign(_cross(b - a, c - a))
+    ab, ac = b - a, c - a
+    return torch.sign(ab[..., 0] * ac[..., 1] - ab[..., 1] * ac[..., 0])
 
 
 def segments_meet(p: Tensor, q: Tensor, r: Tensor, s: Tensor) -> Tensor:
@@ -70,19 +66,22 @@ class NonCrossing(Rule):
 
     def init(self, state: EdgeState) -> None:
         batch, n_pairs, _ = state.logits.shape
-        if tuple(self.positions.shape[:2]) != (batch, state.num_nodes):
+        n = state.num_nodes
+        if tuple(self.positions.shape[:2]) != (batch, n):
             raise ValueError(
-                f"positions must have shape {(batch, state.num_nodes, 2)}, "
-                f"got {tuple(self.positions.shape)}"
+                f"positions must have shape {(batch, n, 2)}, got {tuple(self.positions.shape)}"
             )
         points = self.positions.to(state.logits.device, state.logits.dtype)
-        self.positions = points
-        # Each pair's segment r -> s as the line o(r, s, x) = e x x - k (e = s - r, k = e x r),
-        # so an update tests its new edges against all pairs with two products per point.
-        self.start = points[:, state.rows]  # [B, P, 2]
-        self.direction = points[:, state.cols] - self.start
-        self.offset = _cross(self.direction, self.start)  # [B, P]
-        nodes = torch.arange(state.num_nodes, device=points.device).unsqueeze(1)
+        # side[b, p, v]: o(r, s, x_v) for pair p = (r, s), the one orientation table every
+        # test reads (segments_meet's test): p and q are taken to meet where side[p, q's ends]
+        # and side[q, p's ends] both differ in sign or vanish.
+        self.side = torch.empty(batch, n_pairs, n, dtype=torch.int8, device=points.device)
+        chunk = max(1, 2**22 // max(n_pairs * n, 1))  # graphs per step: bounded temporaries
+        for first in range(0, batch, chunk):
+            part = points[first : first + chunk]  # [b, N, 2]
+            start, end = part[:, state.rows].unsqueeze(2), part[:, state.cols].unsqueeze(2)
+            self.side[first : first + chunk] = _orientation(start, end, part.unsqueeze(1))
+        nodes = torch.arange(n, device=points.device).unsqueeze(1)
         self.incident = (state.rows == nodes) | (state.cols == nodes)  # [N, P]
         # blocked[b, p]: pair p's segment meets an edge of graph b that shares no end with it.
         self.blocked = torch.zeros(batch, n_pairs, dtype=torch.bool, device=points.device)
@@ -98,10 +97,10 @@ class NonCrossing(Rule):
     def _beaten_in_round(self, state: EdgeState, candidates: Candidates, free: Tensor) -> Tensor:
         """``[B, K]``: the round's pairs whose segment meets a free pair's of the round with a
         higher edge score (the pairs of a round share no node)."""
-        ends = self.positions[:, candidates.left], self.positions[:, candidates.right]
-        meet = segments_meet(  # [B, K, K]
-            ends[0].unsqueeze(2), ends[1].unsqueeze(2), ends[0].unsqueeze(1), ends[1].unsqueeze(1)
-        )
+        side = self.side[:, candidates.pairs]  # [B, K, N]
+        # apart[b, k, j]: pair j's ends not strictly on one side of pair k's line
+        apart = side[:, :, candidates.left] * side[:, :, candidates.right] <= 0  # [B, K, K]
+        meet = apart & apart.transpose(1, 2)
         logits = state.logits[:, candidates.pairs].detach()  # [B, K, C]
         score = logits[..., 1:].max(-1).values - logits[..., 0]  # [B, K]
         index = torch.arange(score.shape[1], device=score.device)
@@ -116,20 +115,13 @@ class NonCrossing(Rule):
         if graph.numel() == 0:
             return
         left, right = candidates.left[k], candidates.right[k]  # [E]
-        p, q = self.positions[graph, left], self.positions[graph, right]  # [E, 2]
-        direction = (q - p).unsqueeze(1)  # [E, 1, 2]
-        start, pair_direction = self.start[graph], self.direction[graph]  # [E, P, 2]
-        offset, pair_offset = _cross(direction, p.unsqueeze(1)), self.offset[graph]
-        # the pairs' ends against the new edge's line, the new edge's ends against the pairs'
-        ends_apart = (_cross(direction, start) - offset) * (
-            _cross(direction, start + pair_direction) - offset
-        ) <= 0
-        new_apart = (_cross(pair_direction, p.unsqueeze(1)) - pair_offset) * (
-            _cross(pair_direction, q.unsqueeze(1)) - pair_offset
-        ) <= 0
+        # the new edge's ends against every pair's line, every pair's ends against its line
+        ends_apart = self.side[graph, :, left] * self.side[graph, :, right] <= 0  # [E, P]
+        line = self.side[graph, candidates.pairs[k]]  # [E, N]
+        pairs_apart = line[:, state.rows] * line[:, state.cols] <= 0  # [E, P]
         shared = self.incident[left] | self.incident[right]  # [E, P]
-        hits = torch.zeros(self.blocked.shape, dtype=torch.long, device=p.device)
-        hits.index_add_(0, graph, (ends_apart & new_apart & ~shared).long())  # [B, P]
+        hits = torch.zeros(self.blocked.shape, dtype=torch.long, device=line.device)
+        hits.index_add_(0, graph, (ends_apart & pairs_apart & ~shared).long())  # [B, P]
         self.blocked |= hits > 0
 
     def __repr__(self) -> str:
