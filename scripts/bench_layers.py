@@ -24,8 +24,8 @@ against ``budgeted_symmetric_gumbel_softmax`` with each node's total site budget
 
 A fourth table times the planar-graph sampler at ``[B, N, N, 2]`` (SPECTRE's planar graphs,
 N = 64): ``constrained_symmetric_gumbel_softmax`` with ``Budget`` (degree 12) and
-``NonCrossing`` (uniform random positions), ``connect="join"``, against the same without
-``NonCrossing``; the edge logits are the planar data's density (0.088) plus the distance term
+``NonCrossing`` (uniform random positions; in the rounds' order, and with ``rivals`` =
+3N - 6), ``connect="join"``, against the same without ``NonCrossing``; the edge logits are the planar data's density (0.088) plus the distance term
 a ``non_crossing`` generator starts with (:math:`w = 10`), and each table row prints the edges
 per graph drawn (the data's graphs have about 178).
 
@@ -201,6 +201,7 @@ def bench_planar(shape: Sequence[int], repeats: int) -> tuple[dict[str, float], 
     rules = {
         "budget": lambda: (Budget(degree, cost),),
         "non-crossing": lambda: (Budget(degree, cost), NonCrossing(positions)),
+        "score order": lambda: (Budget(degree, cost), NonCrossing(positions, 3 * n - 6)),
     }
     samplers = {
         name: lambda t, make=make: constrained_symmetric_gumbel_softmax(
@@ -317,22 +318,25 @@ def print_site_table(site_shapes: Sequence[Sequence[int]], repeats: int) -> None
 def print_planar_table(planar_shapes: Sequence[Sequence[int]], repeats: int) -> None:
     header = (
         f"{'planar B x N x N x C':>20} | {'budget ms':>9} {'edges':>6} | "
-        f"{'non-crossing ms':>15} {'edges':>6} | {'ratio':>6}"
+        f"{'non-crossing ms':>15} {'edges':>6} {'ratio':>6} | "
+        f"{'score order ms':>14} {'edges':>6} {'ratio':>6}"
     )
     print()
     print(header)
     print("-" * len(header))
     for shape in planar_shapes:
         times, edges = bench_planar(shape, repeats)
-        t_budget, t_planar = times["budget"], times["non-crossing"]
+        t_budget, t_planar, t_score = (times[k] for k in ("budget", "non-crossing", "score order"))
         print(
             f"{'x'.join(map(str, shape)):>20} | {t_budget * 1e3:9.2f} {edges['budget']:6.1f} | "
-            f"{t_planar * 1e3:15.2f} {edges['non-crossing']:6.1f} | {t_planar / t_budget:5.2f}x"
+            f"{t_planar * 1e3:15.2f} {edges['non-crossing']:6.1f} {t_planar / t_budget:5.2f}x | "
+            f"{t_score * 1e3:14.2f} {edges['score order']:6.1f} {t_score / t_budget:5.2f}x"
         )
     print(
         "budget = constrained_symmetric_gumbel_softmax with Budget (degree 12), connect='join'; "
-        "non-crossing = also NonCrossing at uniform random positions; edges = mean edges per "
-        "graph; ratio = non-crossing time / budget time, same run; fwd+bwd"
+        "non-crossing = also NonCrossing at uniform random positions; score order = with "
+        "rivals=3N-6; edges = mean edges per graph; ratio = time / budget time, same run; "
+        "fwd+bwd"
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -13,6 +14,7 @@ from torch_geometric.nn.dense.linear import Linear
 
 from molgen.config import GeneratorConfig
 from molgen.models.generator import Generator, glorot_linear
+from molgen.nn import BudgetedSymmetricGumbelSoftmax
 
 __all__ = ["GraphGenerator"]
 
@@ -68,7 +70,9 @@ class GraphGenerator(Generator):
     term is zero on average and blind to the layout's scale, like the rule), through which the positions get their
     gradient; the edges are then drawn under :class:`~molgen.nn.constrained.NonCrossing` at
     those positions: no two edges cross, so every sample is planar (and, with
-    ``"valence_connected"``, connected where the degree budget allows).
+    ``"valence_connected"``, connected where the degree budget allows). With
+    ``cfg.non_crossing_order="score"`` the rule's ``rivals`` are :math:`3N - 6`: a pair waits
+    for the likelier pairs that cross it.
 
     ``atom_logits`` returns the law of each node's presence,
     :math:`\log [P(n \le i), P(n > i)]`, the same for every sample (for the generator's
@@ -101,6 +105,9 @@ class GraphGenerator(Generator):
         if cfg.min_nodes:
             raise ValueError("GraphGenerator draws node counts from the data: min_nodes must be 0")
         budget = math.inf if max_degree is None else float(max_degree)
+        # Read by _budgeted_bond_sampler, which the base class calls while it builds.
+        score_order = cfg.non_crossing and cfg.non_crossing_order == "score"
+        self.crossing_rivals = max(3 * num_nodes - 6, 1) if score_order else None
         super().__init__(cfg, num_nodes, 2, 2, atom_valences=[0.0, budget], bond_orders=[0.0, 1.0])
         del self.atom_head  # node counts come from the data's law, not from the noise
         counts = torch.as_tensor(node_counts, dtype=torch.float64)
@@ -123,6 +130,21 @@ class GraphGenerator(Generator):
             density = min(max(edge_density, 1e-4), 1 - 1e-4)
             self.edge_logit = math.log(density / (1 - density))
         self.reset_parameters()
+
+    def _budgeted_bond_sampler(
+        self,
+        sampler_args: dict[str, Any],
+        connect: str | bool,
+        max_cycle: int | None,
+        aromatic: int | None,
+    ) -> nn.Module:
+        return BudgetedSymmetricGumbelSoftmax(
+            **sampler_args,
+            connect=connect,
+            max_cycle=max_cycle,
+            aromatic=aromatic,
+            crossing_rivals=self.crossing_rivals,
+        )
 
     def reset_parameters(self) -> None:
         for layer in self.mlp:

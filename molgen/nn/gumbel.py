@@ -184,6 +184,9 @@ class BudgetedSymmetricGumbelSoftmax(_GumbelBase):
             ring sizes are those of 5 and 6 that ``max_cycle`` allows); ``forward`` then takes
             each node's ``roles``.
 
+        crossing_rivals: ``rivals`` of the :class:`~molgen.nn.constrained.NonCrossing` rule
+            that ``forward``'s ``positions`` add (``None``: the rounds' order).
+
     ``forward``'s ``positions`` (``[B, N, 2]``) add the rule
     :class:`~molgen.nn.constrained.NonCrossing`: an edge is drawn only where its segment meets
     no edge drawn before it, so every sample is planar.
@@ -205,9 +208,11 @@ class BudgetedSymmetricGumbelSoftmax(_GumbelBase):
         connect: bool | str | None = None,
         max_cycle: int | None = None,
         aromatic: int | None = None,
+        crossing_rivals: int | None = None,
     ) -> None:
         super().__init__(hard, estimator, gumbel_rao_samples, eval_mode)
         self.connect = _connect_rule(connect, legacy=True)
+        self.crossing_rivals = crossing_rivals
         self.max_cycle = None if max_cycle is None else constrained.MaxCycle(max_cycle).length
         self.aromatic = aromatic
         self.aromatic_sizes = tuple(s for s in (5, 6) if max_cycle is None or s <= max_cycle)
@@ -235,7 +240,7 @@ class BudgetedSymmetricGumbelSoftmax(_GumbelBase):
             ring = constrained.AromaticRings(rules[0], roles, self.aromatic, self.aromatic_sizes)
             rules = (*rules, ring)
         if positions is not None:
-            rules = (*rules, constrained.NonCrossing(positions))
+            rules = (*rules, constrained.NonCrossing(positions, self.crossing_rivals))
         if self._deterministic:
             return constrained.constrained_symmetric_one_hot_argmax(
                 logits, rules=rules, connect=self.connect, node_mask=node_mask
@@ -256,6 +261,7 @@ class BudgetedSymmetricGumbelSoftmax(_GumbelBase):
             super().extra_repr()
             + f", connect={self.connect!r}, max_cycle={self.max_cycle}"
             + aromatic
+            + ("" if self.crossing_rivals is None else f", crossing_rivals={self.crossing_rivals}")
         )
 
 

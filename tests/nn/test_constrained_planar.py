@@ -67,15 +67,16 @@ def drawn_segments_meet(positions, classes):
     return bad
 
 
+@pytest.mark.parametrize("rivals", [None, 5, 91])
 @pytest.mark.parametrize("connect", [None, "join", "tree"])
 @pytest.mark.parametrize("argmax", [False, True])
-def test_no_two_drawn_edges_cross_so_every_sample_is_planar(connect, argmax):
+def test_no_two_drawn_edges_cross_so_every_sample_is_planar(connect, argmax, rivals):
     gen = torch.Generator().manual_seed(1)
     batch, n = 12, 14
     positions = torch.rand(batch, n, 2, generator=gen)
     logits = torch.randn(batch, n * (n - 1) // 2, 2, generator=gen) + torch.tensor([0.0, 1.0])
     node_mask = torch.rand(batch, n, generator=gen) > 0.15
-    rules = (C.Budget(torch.full((batch, n), 5.0), COST), C.NonCrossing(positions))
+    rules = (C.Budget(torch.full((batch, n), 5.0), COST), C.NonCrossing(positions, rivals))
     if argmax:
         out = C.constrained_symmetric_one_hot_argmax(
             logits, rules=rules, connect=connect, node_mask=node_mask
@@ -124,6 +125,37 @@ def test_the_law_masks_only_the_weaker_of_two_crossing_pairs_of_a_round():
         assert_frequencies(counts, torch.tensor([1 - p, p], dtype=torch.float64), draws)
 
 
+def test_with_rivals_a_pair_waits_for_a_likelier_pair_it_crosses_in_a_later_round():
+    from molgen.nn.constrained.loop import _round_robin_schedule
+
+    n = 7
+    positions = torch.rand(1, n, 2, generator=torch.Generator().manual_seed(3))
+    rows, cols = torch.triu_indices(n, n, 1)
+    round_of = torch.empty(len(rows), dtype=torch.long)
+    for r, ids in enumerate(_round_robin_schedule(n)):
+        round_of[ids] = r
+    early, late = next(
+        (a, b)
+        for a in range(len(rows))
+        for b in range(len(rows))
+        if round_of[a] < round_of[b]
+        and not {rows[a].item(), cols[a].item()} & {rows[b].item(), cols[b].item()}
+        and meet_exactly(*(positions[0, v].tolist() for v in (rows[a], cols[a], rows[b], cols[b])))
+    )
+    edge = torch.full((len(rows),), -30.0)
+    edge[early], edge[late] = 20.0, 30.0  # both certain on their own; the later one likelier
+    logits = torch.stack([torch.zeros_like(edge), edge], -1).unsqueeze(0)
+
+    def drawn(rivals):
+        out = C.constrained_symmetric_one_hot_argmax(
+            logits, rules=(C.NonCrossing(positions, rivals),)
+        )
+        return out[0, rows, cols].argmax(-1).nonzero().flatten().tolist()
+
+    assert drawn(None) == [early]  # the rounds' order: the early pair blocks the likelier one
+    assert drawn(1) == drawn(len(rows)) == [late]  # it waits, and the likelier pair is drawn
+
+
 def test_masked_pairs_get_no_gradient_and_the_module_draws_the_same():
     positions = torch.tensor([[[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]])
     logits = torch.zeros(1, 6, 2, requires_grad=True)
@@ -150,5 +182,8 @@ def test_bad_positions_are_refused():
     logits = torch.zeros(2, 6, 2)
     with pytest.raises(ValueError, match=r"\[B, N, 2\]"):
         C.NonCrossing(torch.zeros(2, 4))
+    for rivals in (0, 1.5, True):
+        with pytest.raises(ValueError, match="rivals"):
+            C.NonCrossing(torch.zeros(2, 4, 2), rivals)
     with pytest.raises(ValueError, match=r"positions must have shape \(2, 4, 2\)"):
         C.constrained_symmetric_gumbel_softmax(logits, rules=(C.NonCrossing(torch.zeros(3, 4, 2)),))

@@ -260,6 +260,18 @@ def test_a_non_crossing_generator_draws_planar_connected_graphs_from_its_layout(
         present = x[b].argmax(-1).nonzero().flatten().tolist()
         graph = nx.from_numpy_array(edges[b].numpy()).subgraph(present)
         assert nx.check_planarity(graph)[0] and nx.is_connected(graph)
+    # score order: a pair waits for the 3N - 6 likeliest pairs that cross it
+    ordered = load_config(
+        None, [*overrides, "generator.non_crossing=true", "generator.non_crossing_order=score"]
+    )
+    scored = GraphGenerator(ordered.generator, 12, counts, max_degree=12)
+    assert generator.bond_sampler.crossing_rivals is None
+    assert scored.bond_sampler.crossing_rivals == 30
+    x2, adj2 = scored(z, generator=rng)
+    for b in range(64):
+        present = x2[b].argmax(-1).nonzero().flatten().tolist()
+        graph = nx.from_numpy_array(adj2[b].argmax(-1).numpy()).subgraph(present)
+        assert nx.check_planarity(graph)[0] and nx.is_connected(graph)
     # the critic's gradient reaches the layout through the distance term
     (adj[..., 1] * torch.randn(adj.shape[:-1])).sum().backward()
     assert generator.position_head.weight.grad.abs().sum() > 0
@@ -310,6 +322,10 @@ def test_dense_graphs_round_trip_through_networkx():
         (
             ["data.name=planar", "generator.non_crossing=true", "generator.constraint=none"],
             "generator.non_crossing",
+        ),
+        (
+            ["data.name=planar", "generator.non_crossing_order=score"],
+            "generator.non_crossing_order",
         ),
         (["discriminator.spectral_features=-1"], "discriminator.spectral_features"),
         (["data.name=planar", "train.keep_best=fcd"], "train.keep_best"),
