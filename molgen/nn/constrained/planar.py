@@ -118,6 +118,7 @@ class NonCrossing(Rule):
         self.rival_ends = state.rows[self.rival_pairs], state.cols[self.rival_pairs]  # [B, Q]
         index = self.rival_pairs.unsqueeze(-1).expand(-1, -1, state.num_nodes)
         self.rival_side = self.side.gather(1, index)  # [B, Q, N]
+        self.rival_incident = self.incident.T[self.rival_pairs]  # [B, Q, N]: the rivals' ends
         self.open = torch.ones_like(self.rival_pairs, dtype=torch.bool)
 
     def mask(self, state: EdgeState, candidates: Candidates) -> Tensor:
@@ -153,13 +154,10 @@ class NonCrossing(Rule):
         rival_apart = side.gather(2, first) * side.gather(2, second) <= 0  # [B, K, Q]
         left, right = candidates.left, candidates.right
         apart = self.rival_side[:, :, left] * self.rival_side[:, :, right] <= 0  # [B, Q, K]
-        shared = sum(  # a rival with a common end crosses nothing of the candidate
-            end.unsqueeze(1) == node.view(1, -1, 1)
-            for end in self.rival_ends
-            for node in (left, right)
-        ).bool()
+        # a rival with a common end crosses nothing of the candidate
+        shared = self.rival_incident[:, :, left] | self.rival_incident[:, :, right]  # [B, Q, K]
         better = self.rival_rank.unsqueeze(1) < self.rank[:, candidates.pairs].unsqueeze(-1)
-        waiting = rival_apart & apart.transpose(1, 2) & ~shared & better  # [B, K, Q]
+        waiting = rival_apart & (apart & ~shared).transpose(1, 2) & better  # [B, K, Q]
         return (waiting & self.open.unsqueeze(1)).any(-1)
 
     def update(self, state: EdgeState, candidates: Candidates, classes: Tensor) -> None:
