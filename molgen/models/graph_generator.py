@@ -14,7 +14,6 @@ from torch_geometric.nn.dense.linear import Linear
 
 from molgen.config import GeneratorConfig
 from molgen.models.generator import Generator, glorot_linear
-from molgen.nn import BudgetedSymmetricGumbelSoftmax
 
 __all__ = ["GraphGenerator"]
 
@@ -131,20 +130,10 @@ class GraphGenerator(Generator):
             self.edge_logit = math.log(density / (1 - density))
         self.reset_parameters()
 
-    def _budgeted_bond_sampler(
-        self,
-        sampler_args: dict[str, Any],
-        connect: str | bool,
-        max_cycle: int | None,
-        aromatic: int | None,
-    ) -> nn.Module:
-        return BudgetedSymmetricGumbelSoftmax(
-            **sampler_args,
-            connect=connect,
-            max_cycle=max_cycle,
-            aromatic=aromatic,
-            crossing_rivals=self.crossing_rivals,
-        )
+    def _budgeted_bond_sampler(self, *args: Any) -> nn.Module:
+        sampler = super()._budgeted_bond_sampler(*args)
+        sampler.crossing_rivals = self.crossing_rivals  # the rule's rivals, when it has one
+        return sampler
 
     def reset_parameters(self) -> None:
         for layer in self.mlp:
