@@ -25,9 +25,10 @@ against ``budgeted_symmetric_gumbel_softmax`` with each node's total site budget
 A fourth table times the planar-graph sampler at ``[B, N, N, 2]`` (SPECTRE's planar graphs,
 N = 64): ``constrained_symmetric_gumbel_softmax`` with ``Budget`` (degree 12) and
 ``NonCrossing`` (uniform random positions; in the rounds' order, and with ``rivals`` =
-3N - 6), ``connect="join"``, against the same without ``NonCrossing``; the edge logits are the planar data's density (0.088) plus the distance term
-a ``non_crossing`` generator starts with (:math:`w = 10`), and each table row prints the edges
-per graph drawn (the data's graphs have about 178).
+3N - 6), ``connect="join"``, against the same without ``NonCrossing``; the edge logits are the
+planar data's density (0.088) plus the distance term a ``non_crossing`` generator starts with
+(:math:`w = 10`), and each table row prints the edges per graph drawn (the data's graphs have
+about 178).
 
 Method. Threads are pinned (``torch.set_num_threads``, 1 by default) for stable numbers. The
 three candidates are timed round-robin in the same run, ``--repeats`` times each, each time

@@ -66,8 +66,8 @@ class GraphGenerator(Generator):
         \theta)
 
     (:math:`\theta` learned, :math:`w` = :data:`INITIAL_DISTANCE_WEIGHT` at the start; the
-    term is zero on average and blind to the layout's scale, like the rule), through which the positions get their
-    gradient; the edges are then drawn under :class:`~molgen.nn.constrained.NonCrossing` at
+    term is zero on average and blind to the layout's scale, like the rule), through which
+    the positions get their gradient; the edges are then drawn under :class:`~molgen.nn.constrained.NonCrossing` at
     those positions: no two edges cross, so every sample is planar (and, with
     ``"valence_connected"``, connected where the degree budget allows). With
     ``cfg.non_crossing_order="score"`` the rule's ``rivals`` are :math:`3N - 6`: a pair waits
