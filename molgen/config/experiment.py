@@ -61,12 +61,11 @@ class Config(_Strict):
                 "generator.bond_head=pairwise reads the sampled atom types; graph data have "
                 "one node type: use bond_head=linear"
             )
-        for key, value in (("max_degree", gen.max_degree), ("non_crossing", gen.non_crossing)):
-            if value not in (None, False) and gen.constraint == "none":
-                raise ValueError(
-                    f"generator.{key} needs generator.constraint valence or valence_connected "
-                    "(the rule is part of the budgeted edge sampler)"
-                )
+        if gen.max_degree is not None and gen.constraint == "none":
+            raise ValueError(
+                "generator.max_degree needs generator.constraint valence or valence_connected "
+                "(the degree budget is part of the budgeted edge sampler)"
+            )
         tree = gen.constraint == "valence_connected" and gen.connect == "tree"
         if tree and gen.max_degree is not None and gen.max_degree < 2:
             raise ValueError(

@@ -118,7 +118,12 @@ class GeneratorConfig(_Strict):
     )
 
     @model_validator(mode="after")
-    def _order_needs_non_crossing(self) -> GeneratorConfig:
+    def _non_crossing_needs_constraint(self) -> GeneratorConfig:
+        if self.non_crossing and self.constraint == "none":
+            raise ValueError(
+                "generator.non_crossing needs generator.constraint valence or valence_connected "
+                "(the rule is part of the budgeted edge sampler)"
+            )
         if self.non_crossing_order != "rounds" and not self.non_crossing:
             raise ValueError("generator.non_crossing_order needs generator.non_crossing=true")
         return self

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -67,11 +66,11 @@ class GraphGenerator(Generator):
 
     (:math:`\theta` learned, :math:`w` = :data:`INITIAL_DISTANCE_WEIGHT` at the start; the
     term is zero on average and blind to the layout's scale, like the rule), through which
-    the positions get their gradient; the edges are then drawn under :class:`~molgen.nn.constrained.NonCrossing` at
-    those positions: no two edges cross, so every sample is planar (and, with
-    ``"valence_connected"``, connected where the degree budget allows). With
-    ``cfg.non_crossing_order="score"`` the rule's ``rivals`` are :math:`3N - 6`: a pair waits
-    for the likelier pairs that cross it.
+    the positions get their gradient; the edges are then drawn under
+    :class:`~molgen.nn.constrained.NonCrossing` at those positions: no two edges cross, so
+    every sample is planar (and, with ``"valence_connected"``, connected where the degree
+    budget allows). With ``cfg.non_crossing_order="score"`` the rule's ``rivals`` are
+    :math:`3N - 6`: a pair waits for the likelier pairs that cross it.
 
     ``atom_logits`` returns the law of each node's presence,
     :math:`\log [P(n \le i), P(n > i)]`, the same for every sample (for the generator's
@@ -104,9 +103,6 @@ class GraphGenerator(Generator):
         if cfg.min_nodes:
             raise ValueError("GraphGenerator draws node counts from the data: min_nodes must be 0")
         budget = math.inf if max_degree is None else float(max_degree)
-        # Read by _budgeted_bond_sampler, which the base class calls while it builds.
-        score_order = cfg.non_crossing and cfg.non_crossing_order == "score"
-        self.crossing_rivals = max(3 * num_nodes - 6, 1) if score_order else None
         super().__init__(cfg, num_nodes, 2, 2, atom_valences=[0.0, budget], bond_orders=[0.0, 1.0])
         del self.atom_head  # node counts come from the data's law, not from the noise
         counts = torch.as_tensor(node_counts, dtype=torch.float64)
@@ -119,21 +115,16 @@ class GraphGenerator(Generator):
         self.register_buffer("node_probs", counts / counts.sum(), persistent=False)
         self.max_degree = max_degree
         self.position_head = None
-        if cfg.non_crossing:
-            if cfg.constraint == "none":
-                raise ValueError("non_crossing needs constraint valence or valence_connected")
+        if cfg.non_crossing:  # GeneratorConfig ensures the budgeted sampler, which has rivals
             self.position_head = glorot_linear(cfg.hidden[-1], num_nodes * 2)
             self.distance_weight = nn.Parameter(torch.empty(()))
+            if cfg.non_crossing_order == "score":
+                self.bond_sampler.crossing_rivals = max(3 * num_nodes - 6, 1)
         self.edge_logit = None
         if edge_density is not None:
             density = min(max(edge_density, 1e-4), 1 - 1e-4)
             self.edge_logit = math.log(density / (1 - density))
         self.reset_parameters()
-
-    def _budgeted_bond_sampler(self, *args: Any) -> nn.Module:
-        sampler = super()._budgeted_bond_sampler(*args)
-        sampler.crossing_rivals = self.crossing_rivals  # the rule's rivals, when it has one
-        return sampler
 
     def reset_parameters(self) -> None:
         for layer in self.mlp:

@@ -82,8 +82,7 @@ class UnconstrainedSampler(nn.Module):
         if sample_temperature is not None:
             bond_logits = bond_logits / sample_temperature[1]
         if self.free_bonds is None:
-            positions = model.node_positions(h)
-            return x, model.sample_bonds(x, bond_logits, tau, generator, positions)
+            return x, model.sample_bonds(x, bond_logits, tau, generator)
         node_mask = x.detach().argmax(-1) != 0
         unlimited = torch.full(node_mask.shape, math.inf, device=z.device)
         adj = self.free_bonds(
