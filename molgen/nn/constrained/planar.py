@@ -40,9 +40,9 @@ class NonCrossing(Rule):
     :math:`\{k, l\} \cap \{i, j\} = \emptyset` (:func:`segments_meet`, which errs towards
     "meet"). The pairs of a round are decided together, so within a round a pair is also
     masked where its segment meets that of a pair of the round with a higher edge score
-    (:math:`\max_{c \ge 1} \ell_c - \ell_0`, ties to the lower index) that is itself allowed:
-    of any two meeting pairs of a round at most one can get an edge. Tree and joining edges
-    (:attr:`Candidates.bridging`) are one per graph and draw. Every drawn edge therefore meets
+    (:math:`\max_{c \ge 1} \ell_c - \ell_0`, ties to the lower pair index) that is itself
+    allowed: of any two meeting pairs of a round at most one can get an edge. Tree and
+    joining edges (:attr:`Candidates.bridging`) are one per graph and draw. Every drawn edge therefore meets
     only edges that share one of its ends.
 
     With positions in general position (no three collinear, as holds almost surely for
@@ -73,9 +73,8 @@ class NonCrossing(Rule):
         if not isinstance(positions, Tensor) or positions.dim() != 3 or positions.shape[-1] != 2:
             shape = tuple(positions.shape) if isinstance(positions, Tensor) else positions
             raise ValueError(f"positions must be a [B, N, 2] tensor, got {shape}")
-        if rivals is not None and (isinstance(rivals, bool) or not isinstance(rivals, int)):
-            raise ValueError(f"rivals must be None or an int >= 1, got {rivals!r}")
-        if rivals is not None and rivals < 1:
+        is_count = isinstance(rivals, int) and not isinstance(rivals, bool) and rivals >= 1
+        if rivals is not None and not is_count:
             raise ValueError(f"rivals must be None or an int >= 1, got {rivals!r}")
         self.positions = positions.detach()
         self.rivals = rivals
@@ -101,18 +100,21 @@ class NonCrossing(Rule):
         self.incident = (state.rows == nodes) | (state.cols == nodes)  # [N, P]
         # blocked[b, p]: pair p's segment meets an edge of graph b that shares no end with it.
         self.blocked = torch.zeros(batch, n_pairs, dtype=torch.bool, device=points.device)
-        if self.rivals is not None:
-            self._init_rivals(state)
-
-    def _init_rivals(self, state: EdgeState) -> None:
-        """The :math:`Q` best pairs of each graph, their ranks, lines and open flags."""
+        # rank[b, p]: pair p's place in its graph's edge-score order (ties: the lower pair
+        # index first), the one order the round test and the rivals read.
         logits = state.logits.detach()
         score = logits[..., 1:].max(-1).values - logits[..., 0]  # [B, P]
-        order = torch.sort(score, dim=1, descending=True, stable=True).indices  # ties: index
+        order = torch.sort(score, dim=1, descending=True, stable=True).indices
         self.rank = torch.empty_like(order)
         self.rank.scatter_(
             1, order, torch.arange(order.shape[1], device=order.device).expand_as(order)
         )
+        if self.rivals is not None:
+            self._init_rivals(state, order)
+
+    def _init_rivals(self, state: EdgeState, order: Tensor) -> None:
+        """The :math:`Q` best pairs of each graph (``order``: ``[B, P]``, best first), their
+        ranks, lines and open flags."""
         self.rival_pairs = order[:, : self.rivals]  # [B, Q]
         self.rival_rank = self.rank.gather(1, self.rival_pairs)  # [B, Q]
         self.rival_ends = state.rows[self.rival_pairs], state.cols[self.rival_pairs]  # [B, Q]
@@ -124,27 +126,22 @@ class NonCrossing(Rule):
     def mask(self, state: EdgeState, candidates: Candidates) -> Tensor:
         free = ~self.blocked[:, candidates.pairs]  # [B, K]
         if not candidates.bridging and candidates.pairs.numel() > 1:
-            free = free & ~self._beaten_in_round(state, candidates, free)
+            free = free & ~self._beaten_in_round(candidates, free)
         if not candidates.bridging and self.rivals is not None:
             free = free & ~self._waiting(candidates)
         allowed = free.unsqueeze(-1).expand(-1, -1, state.logits.shape[-1]).clone()
         allowed[..., 0] = True
         return allowed  # [B, K, C]
 
-    def _beaten_in_round(self, state: EdgeState, candidates: Candidates, free: Tensor) -> Tensor:
+    def _beaten_in_round(self, candidates: Candidates, free: Tensor) -> Tensor:
         """``[B, K]``: the round's pairs whose segment meets a free pair's of the round with a
-        higher edge score (the pairs of a round share no node)."""
+        better rank (the pairs of a round share no node)."""
         side = self.side[:, candidates.pairs]  # [B, K, N]
         # apart[b, k, j]: pair j's ends not strictly on one side of pair k's line
         apart = side[:, :, candidates.left] * side[:, :, candidates.right] <= 0  # [B, K, K]
         meet = apart & apart.transpose(1, 2)
-        logits = state.logits[:, candidates.pairs].detach()  # [B, K, C]
-        score = logits[..., 1:].max(-1).values - logits[..., 0]  # [B, K]
-        index = torch.arange(score.shape[1], device=score.device)
-        ahead = (score.unsqueeze(1) > score.unsqueeze(2)) | (  # ahead[b, k, j]: j before k
-            (score.unsqueeze(1) == score.unsqueeze(2))
-            & (index.view(1, 1, -1) < index.view(1, -1, 1))
-        )
+        rank = self.rank[:, candidates.pairs]  # [B, K]
+        ahead = rank.unsqueeze(1) < rank.unsqueeze(2)  # ahead[b, k, j]: j before k
         return (meet & ahead & free.unsqueeze(1)).any(-1)
 
     def _waiting(self, candidates: Candidates) -> Tensor:
