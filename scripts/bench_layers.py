@@ -107,6 +107,11 @@ def peak_bytes(fn: Callable, x: torch.Tensor, seed: torch.Tensor) -> int:
     return peak
 
 
+def _print_header(header: str) -> None:
+    print(header)
+    print("-" * len(header))
+
+
 def _median_times(runs: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
     """Median seconds per call of each run, timed round-robin."""
     calls = {}
@@ -245,8 +250,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{'molgen MB':>9} {'torch MB':>9} "
             f"{'softmax MB':>10} | {'mem/torch':>9}"
         )
-        print(header)
-        print("-" * len(header))
+        _print_header(header)
         for shape in shapes:
             res = bench_shape(shape, repeats)
             (t_m, m_m), (t_t, m_t), (t_s, m_s) = res["molgen"], res["torch"], res["softmax"]
@@ -277,8 +281,7 @@ def print_edge_table(edge_shapes: Sequence[Sequence[int]], repeats: int) -> None
         f"{'budgeted ' + str(c):>17} ms  ratio" for c in CONNECT
     )
     print()
-    print(header)
-    print("-" * len(header))
+    _print_header(header)
     for shape in edge_shapes:
         res = bench_edges(shape, repeats)
         t_sym = res["symmetric"]
@@ -299,8 +302,7 @@ def print_site_table(site_shapes: Sequence[Sequence[int]], repeats: int) -> None
         f"{'budget forest ms':>16} | {'sites / forest':>14}"
     )
     print()
-    print(header)
-    print("-" * len(header))
+    _print_header(header)
     for shape in site_shapes:
         res = bench_sites(shape, repeats)
         t_sites, t_forest = res["sites"], res["budget forest"]
@@ -323,8 +325,7 @@ def print_planar_table(planar_shapes: Sequence[Sequence[int]], repeats: int) -> 
         f"{'score order ms':>14} {'edges':>6} {'ratio':>6}"
     )
     print()
-    print(header)
-    print("-" * len(header))
+    _print_header(header)
     for shape in planar_shapes:
         times, edges = bench_planar(shape, repeats)
         t_budget, t_planar, t_score = (times[k] for k in ("budget", "non-crossing", "score order"))
