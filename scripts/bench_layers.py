@@ -51,6 +51,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch.profiler import ProfilerActivity, profile
 
+from molgen.models.graph_generator import INITIAL_DISTANCE_WEIGHT, distance_fall
 from molgen.nn.constrained import (
     Budget,
     NonCrossing,
@@ -198,9 +199,7 @@ def bench_planar(shape: Sequence[int], repeats: int) -> tuple[dict[str, float], 
     gen = torch.Generator().manual_seed(0)
     batch, n, _, _ = shape
     positions = torch.rand(batch, n, 2, generator=gen)
-    rows, cols = torch.triu_indices(n, n, 1)
-    squared = (positions[:, rows] - positions[:, cols]).pow(2).sum(-1)
-    edge = math.log(0.088 / 0.912) + 10 * (1 - squared / squared.mean(-1, keepdim=True))
+    edge = math.log(0.088 / 0.912) - distance_fall(positions, INITIAL_DISTANCE_WEIGHT)
     x = torch.stack([torch.zeros_like(edge), edge], -1).requires_grad_()  # [B, P, 2]
     seed = torch.randn(batch, n, n, 2, generator=gen)
     degree, cost = torch.full((batch, n), 12.0), torch.tensor([0.0, 1.0])

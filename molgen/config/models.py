@@ -116,6 +116,13 @@ class GeneratorConfig(_Strict):
         "3N - 6 likeliest that scores higher (score: likely edges first, about 1.8x the "
         "sampling time)",
     )
+    node_spacing: Real | None = Field(
+        None,
+        gt=0,
+        description="non_crossing: before the edges are drawn, the nodes push each other apart "
+        "until no two are much closer than node_spacing times the layout's typical spacing "
+        "(the side of a square holding one node); null: the positions as the head gives them",
+    )
 
     @model_validator(mode="after")
     def _non_crossing_needs_constraint(self) -> GeneratorConfig:
@@ -126,6 +133,8 @@ class GeneratorConfig(_Strict):
             )
         if self.non_crossing_order != "rounds" and not self.non_crossing:
             raise ValueError("generator.non_crossing_order needs generator.non_crossing=true")
+        if self.node_spacing is not None and not self.non_crossing:
+            raise ValueError("generator.node_spacing needs generator.non_crossing=true")
         return self
 
     @model_validator(mode="after")

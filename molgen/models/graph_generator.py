@@ -14,12 +14,58 @@ from torch_geometric.nn.dense.linear import Linear
 from molgen.config import GeneratorConfig
 from molgen.models.generator import Generator, glorot_linear
 
-__all__ = ["GraphGenerator"]
+__all__ = ["GraphGenerator", "distance_fall", "spread_positions"]
 
 #: :math:`w` at the start of a ``non_crossing`` generator. With 64 uniform random points and
 #: the planar data's edge density as the prior, the sampler then draws 174 edges a graph, 72
 #: with :math:`w = 1`; a Delaunay triangulation of them has about 178.
 INITIAL_DISTANCE_WEIGHT = 10.0
+
+#: Relaxation steps of :func:`spread_positions` in a ``node_spacing`` generator.
+SPREAD_STEPS = 10
+
+
+def distance_fall(positions: Tensor, weight: float | Tensor) -> Tensor:
+    r"""How far each pair's edge logit falls with its distance in the plane,
+    :math:`w \, (d_{ij}^2 / \overline{d^2} - 1)` for ``positions [B, N, 2]``, where
+    :math:`\overline{d^2}` is the graph's mean over its pairs: ``[B, N(N-1)/2]`` in
+    ``torch.triu_indices(N, N, 1)`` order (a pair at the mean distance keeps its logit)."""
+    n = positions.shape[1]
+    rows, cols = torch.triu_indices(n, n, 1, device=positions.device)
+    squared = (positions[:, rows] - positions[:, cols]).pow(2).sum(-1)  # [B, P]
+    return weight * (squared / squared.mean(-1, keepdim=True).clamp_min(1e-12) - 1)
+
+
+def spread_positions(positions: Tensor, spacing: float, steps: int = SPREAD_STEPS) -> Tensor:
+    r"""``positions [B, N, 2]`` pushed apart: each of ``steps`` steps moves every node away
+    from each node closer than :math:`r`, by a quarter of the shortfall,
+
+    .. math::
+        \mathbf{p}_i \mathrel{+}= \frac{1}{4} \sum_{j \ne i}
+        \max(0, r - d_{ij}) \frac{\mathbf{p}_i - \mathbf{p}_j}{d_{ij}},
+        \qquad r = s \, \frac{\sqrt{12}\,\sigma}{\sqrt{N}},
+
+    where :math:`s` is ``spacing`` and :math:`\sigma^2 = (\sigma_x^2 + \sigma_y^2) / 2` the
+    mean variance of the graph's coordinates (for points spread evenly over a square,
+    :math:`\sqrt{12}\,\sigma / \sqrt N` is the side of a square holding one node). Close
+    pairs are what make a crossing-free drawing of uniform random points differ from their
+    Delaunay triangulation (a node that falls near another ends up inside a triangle of three
+    edges, with degree 3); the steps thin them out while nodes more than :math:`r` apart do
+    not move. The map is
+    differentiable, equivariant under node permutations, and commutes with translations,
+    rotations and scalings of the layout. Quadratic in :math:`N` per step."""
+    n = positions.shape[1]
+    centred = positions - positions.mean(1, keepdim=True)
+    variance = centred.pow(2).sum(-1).mean(1) / 2  # [B]: sigma^2, the mean of var x and var y
+    radius = spacing * (12 * variance / n).sqrt().view(-1, 1, 1)  # [B, 1, 1]
+    apart = ~torch.eye(n, dtype=torch.bool, device=positions.device)  # [N, N]
+    for _ in range(steps):
+        diff = positions.unsqueeze(2) - positions.unsqueeze(1)  # [B, N, N, 2]: p_i - p_j
+        distance = diff.pow(2).sum(-1).clamp_min(1e-24).sqrt()  # [B, N, N]
+        shortfall = (radius - distance).clamp_min(0) * apart  # [B, N, N]
+        push = (diff * (shortfall / distance).unsqueeze(-1)).sum(2)  # [B, N, 2]
+        positions = positions + push / 4
+    return positions
 
 
 class GraphGenerator(Generator):
@@ -70,7 +116,9 @@ class GraphGenerator(Generator):
     :class:`~molgen.nn.constrained.NonCrossing` at those positions: no two edges cross, so
     every sample is planar (and, with ``"valence_connected"``, connected where the degree
     budget allows). With ``cfg.non_crossing_order="score"`` the rule's ``rivals`` are
-    :math:`3N - 6`: a pair waits for the likelier pairs that cross it.
+    :math:`3N - 6`: a pair waits for the likelier pairs that cross it. With
+    ``cfg.node_spacing`` :math:`s` the head's positions first go through
+    :func:`spread_positions` (close nodes pushed apart; all :math:`N` slots take part).
 
     ``atom_logits`` returns the law of each node's presence,
     :math:`\log [P(n \le i), P(n > i)]`, the same for every sample (for the generator's
@@ -115,6 +163,7 @@ class GraphGenerator(Generator):
         self.register_buffer("node_probs", counts / counts.sum(), persistent=False)
         self.max_degree = max_degree
         self.position_head = None
+        self.node_spacing = cfg.node_spacing
         if cfg.non_crossing:  # GeneratorConfig ensures the budgeted sampler, which has rivals
             self.position_head = glorot_linear(cfg.hidden[-1], num_nodes * 2)
             self.distance_weight = nn.Parameter(torch.empty(()))
@@ -146,7 +195,10 @@ class GraphGenerator(Generator):
         (None without ``cfg.non_crossing``)."""
         if self.position_head is None:
             return None
-        return self.position_head(h).view(h.shape[0], self.num_nodes, 2)
+        positions = self.position_head(h).view(h.shape[0], self.num_nodes, 2)
+        if self.node_spacing is None:
+            return positions
+        return spread_positions(positions, self.node_spacing)
 
     def bond_logits(self, h: Tensor, x: Tensor | None = None) -> Tensor:
         """Edge logits of the pairs ``[B, P, 2]``; with ``cfg.non_crossing`` the edge class's
@@ -155,10 +207,7 @@ class GraphGenerator(Generator):
         positions = self.node_positions(h)
         if positions is None:
             return logits
-        rows, cols = torch.triu_indices(self.num_nodes, self.num_nodes, 1, device=h.device)
-        squared = (positions[:, rows] - positions[:, cols]).pow(2).sum(-1)  # [B, P]
-        relative = squared / squared.mean(-1, keepdim=True).clamp_min(1e-12) - 1
-        fall = F.softplus(self.distance_weight) * relative
+        fall = distance_fall(positions, F.softplus(self.distance_weight))  # [B, P]
         return logits - torch.stack([torch.zeros_like(fall), fall], -1)
 
     def atom_logits(self, h: Tensor) -> Tensor:
@@ -185,4 +234,6 @@ class GraphGenerator(Generator):
 
     def extra_repr(self) -> str:
         layout = ", non_crossing=True" if self.position_head is not None else ""
+        if self.node_spacing is not None:
+            layout += f", node_spacing={self.node_spacing:g}"
         return f"{super().extra_repr()}, max_degree={self.max_degree}{layout}"

@@ -327,6 +327,7 @@ def test_dense_graphs_round_trip_through_networkx():
             ["data.name=planar", "generator.non_crossing_order=score"],
             "generator.non_crossing_order",
         ),
+        (["data.name=planar", "generator.node_spacing=0.8"], "generator.node_spacing"),
         (["discriminator.spectral_features=-1"], "discriminator.spectral_features"),
         (["data.name=planar", "train.keep_best=fcd"], "train.keep_best"),
         (["train.keep_best=degree_mmd"], "train.keep_best"),
