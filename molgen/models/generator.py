@@ -361,9 +361,13 @@ class Generator(nn.Module):
         """Atom logits ``[B, N, A]`` from the features ``h [B, hidden[-1]]``."""
         return self.atom_head(h).view(h.shape[0], self.num_nodes, self.num_atom_types)
 
-    def bond_logits(self, h: Tensor, x: Tensor | None = None) -> Tensor:
+    def bond_logits(
+        self, h: Tensor, x: Tensor | None = None, positions: Tensor | None = None
+    ) -> Tensor:
         """Bond logits of the pairs ``[B, N(N-1)/2, R]`` from the features ``h`` and, for the
-        pairwise head, the sampled atoms ``x [B, N, A]`` (the linear head ignores ``x``)."""
+        pairwise head, the sampled atoms ``x [B, N, A]`` (the linear head ignores ``x``).
+        ``positions`` is :meth:`node_positions`'s layout, passed by :meth:`forward` so that a
+        generator whose logits read it computes it once (none here)."""
         if not self.bonds_need_atoms:
             return self.bond_head(h).view(h.shape[0], -1, self.num_bond_types)
         if x is None:
@@ -484,10 +488,11 @@ class Generator(nn.Module):
         if sample_temperature is not None:
             atom_logits = atom_logits / sample_temperature[0]
         x = self.sample_atoms(atom_logits, tau, generator)  # [B, N, A]
-        bond_logits = self.bond_logits(h, x)  # [B, P, R]
+        positions = self.node_positions(h)  # [B, N, 2], or None without a layout
+        bond_logits = self.bond_logits(h, x, positions)  # [B, P, R]
         if sample_temperature is not None:
             bond_logits = bond_logits / sample_temperature[1]
-        adj = self.sample_bonds(x, bond_logits, tau, generator, self.node_positions(h))
+        adj = self.sample_bonds(x, bond_logits, tau, generator, positions)
         return ((x, adj), atom_logits, bond_logits) if return_logits else (x, adj)
 
     def extra_repr(self) -> str:

@@ -51,9 +51,9 @@ def spread_positions(positions: Tensor, spacing: float, steps: int = SPREAD_STEP
     pairs are what make a crossing-free drawing of uniform random points differ from their
     Delaunay triangulation (a node that falls near another ends up inside a triangle of three
     edges, with degree 3); the steps thin them out while nodes more than :math:`r` apart do
-    not move. The map is
-    differentiable, equivariant under node permutations, and commutes with translations,
-    rotations and scalings of the layout. Quadratic in :math:`N` per step."""
+    not move. The map is differentiable, equivariant under node permutations, and commutes
+    with translations, rotations and scalings of the layout. Quadratic in :math:`N` per
+    step."""
     n = positions.shape[1]
     centred = positions - positions.mean(1, keepdim=True)
     variance = centred.pow(2).sum(-1).mean(1) / 2  # [B]: sigma^2, the mean of var x and var y
@@ -200,11 +200,15 @@ class GraphGenerator(Generator):
             return positions
         return spread_positions(positions, self.node_spacing)
 
-    def bond_logits(self, h: Tensor, x: Tensor | None = None) -> Tensor:
+    def bond_logits(
+        self, h: Tensor, x: Tensor | None = None, positions: Tensor | None = None
+    ) -> Tensor:
         """Edge logits of the pairs ``[B, P, 2]``; with ``cfg.non_crossing`` the edge class's
-        falls with the pair's squared distance in :meth:`node_positions`."""
+        falls with the pair's squared distance in ``positions`` (:meth:`node_positions`,
+        computed here when not given)."""
         logits = super().bond_logits(h, x)
-        positions = self.node_positions(h)
+        if positions is None:
+            positions = self.node_positions(h)
         if positions is None:
             return logits
         fall = distance_fall(positions, F.softplus(self.distance_weight))  # [B, P]
