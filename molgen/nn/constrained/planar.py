@@ -42,8 +42,8 @@ class NonCrossing(Rule):
     masked where its segment meets that of a pair of the round with a higher edge score
     (:math:`\max_{c \ge 1} \ell_c - \ell_0`, ties to the lower pair index) that is itself
     allowed: of any two meeting pairs of a round at most one can get an edge. Tree and
-    joining edges (:attr:`Candidates.bridging`) are one per graph and draw. Every drawn edge therefore meets
-    only edges that share one of its ends.
+    joining edges (:attr:`Candidates.bridging`) are one per graph and draw. Every drawn edge
+    therefore meets only edges that share one of its ends.
 
     With positions in general position (no three collinear, as holds almost surely for
     continuous positions), two edges with a common end meet only there, so the segments are a
