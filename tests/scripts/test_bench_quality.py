@@ -19,16 +19,6 @@ from molgen.metrics import Reference
 from molgen.metrics.moses import MOSES_TABLE_COLUMNS
 from molgen.metrics.rings import RING_DEFINITIONS, ring_statistics_of_smiles, seeded_subset
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "bench_quality.py"
-
-
-@pytest.fixture(scope="module")
-def module():
-    spec = importlib.util.spec_from_file_location("bench_quality", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 def test_temperature_rule_lowest_fcd_or_best_vun_within_the_fcd_bound(module):
     grid = [

@@ -2,20 +2,8 @@
 the configs' samplers or the chosen ones, a few samples."""
 
 import argparse
-import importlib.util
-from pathlib import Path
 
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "bench_sampling.py"
-
-
-@pytest.fixture(scope="module")
-def module():
-    spec = importlib.util.spec_from_file_location("bench_sampling", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_rates_and_bond_head_sizes_for_qm9_and_moses(module, capsys):

@@ -1,23 +1,9 @@
 """Smoke test of scripts/planar_prior.py: the Delaunay graphs it compares with, and a few
 drawn graphs of each layout."""
 
-import importlib.util
-from pathlib import Path
-
 import networkx as nx
 import numpy as np
-import pytest
 from scipy.spatial import ConvexHull
-
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "planar_prior.py"
-
-
-@pytest.fixture(scope="module")
-def module():
-    spec = importlib.util.spec_from_file_location("planar_prior", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_delaunay_graphs_are_triangulations_of_the_points(module):
