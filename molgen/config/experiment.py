@@ -48,6 +48,11 @@ class Config(_Strict):
                     "generator.non_crossing is for graph data (data.kind=graphs): molecules "
                     "need not be planar"
                 )
+            if gen.communities is not None:
+                raise ValueError(
+                    "generator.communities is for graph data (data.kind=graphs): molecules "
+                    "have no block structure to draw"
+                )
             return self
         if self.gan.rl_weight > 0:
             raise ValueError(

@@ -124,6 +124,15 @@ class GeneratorConfig(_Strict):
         "(the side of a square holding one node); null: the positions as the head gives them",
     )
 
+    communities: StrictInt | None = Field(
+        None,
+        ge=2,
+        description="graph data: the generator also splits each graph's nodes into at most "
+        "this many communities, runs of the node order whose shares of the node count it "
+        "chooses per graph, and the edge logits rise within a community and fall between two "
+        "(block-model graphs); null: none",
+    )
+
     @model_validator(mode="after")
     def _non_crossing_needs_constraint(self) -> GeneratorConfig:
         if self.non_crossing and self.constraint == "none":

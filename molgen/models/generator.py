@@ -446,15 +446,16 @@ class Generator(nn.Module):
     ) -> tuple[Tensor, Tensor]:
         """Sample atoms, then bonds among them (:meth:`sample_atoms`, :meth:`sample_bonds`).
 
-        Only for bond logits that do not depend on the atoms (``bond_head="linear"``): the
-        pairwise head's come after the atoms, so use :meth:`forward` (``return_logits=True``)
+        Only for bond logits that do not depend on the atoms (not :attr:`bonds_need_atoms`):
+        the pairwise head's come after the atoms, so use :meth:`forward` (``return_logits=True``)
         or the steps :meth:`features`, :meth:`atom_logits`, :meth:`sample_atoms`,
         :meth:`bond_logits`, :meth:`sample_bonds`.
         """
         if self.bonds_need_atoms:
             raise ValueError(
-                "generator.bond_head='pairwise' computes bond logits from the sampled atoms, "
-                "so they cannot be given before sampling: use forward(..., return_logits=True)"
+                "this generator computes bond logits from the sampled atoms (bond_head "
+                "'pairwise', or communities), so they cannot be given before sampling: use "
+                "forward(..., return_logits=True)"
             )
         x = self.sample_atoms(atom_logits, tau, generator)
         adj = self.sample_bonds(x, bond_logits, tau, generator)

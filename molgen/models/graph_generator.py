@@ -14,7 +14,7 @@ from torch_geometric.nn.dense.linear import Linear
 from molgen.config import GeneratorConfig
 from molgen.models.generator import Generator, glorot_linear
 
-__all__ = ["GraphGenerator", "distance_fall", "spread_positions"]
+__all__ = ["GraphGenerator", "community_rise", "distance_fall", "spread_positions"]
 
 #: :math:`w` at the start of a ``non_crossing`` generator. With 64 uniform random points and
 #: the planar data's edge density as the prior, the sampler then draws 174 edges a graph, 72
@@ -23,6 +23,15 @@ INITIAL_DISTANCE_WEIGHT = 10.0
 
 #: Relaxation steps of :func:`spread_positions` in a ``node_spacing`` generator.
 SPREAD_STEPS = 10
+
+#: :math:`w` at the start of a ``communities`` generator. With the edge logits starting at
+#: the SBM data's density, an untrained generator then draws graphs of mean degree 9.4 (the
+#: data's 9.2; 8.5 with 2, 11.2 with 4) whose fitted block model is likeliest.
+INITIAL_COMMUNITY_WEIGHT = 3.0
+
+#: :math:`\delta`, the width in nodes of the soft edge between two communities' runs (which
+#: the gradient sees; the forward pass is hard).
+COMMUNITY_EDGE_WIDTH = 1.0
 
 
 def distance_fall(positions: Tensor, weight: float | Tensor) -> Tensor:
@@ -34,6 +43,20 @@ def distance_fall(positions: Tensor, weight: float | Tensor) -> Tensor:
     rows, cols = torch.triu_indices(n, n, 1, device=positions.device)
     squared = (positions[:, rows] - positions[:, cols]).pow(2).sum(-1)  # [B, P]
     return weight * (squared / squared.mean(-1, keepdim=True).clamp_min(1e-12) - 1)
+
+
+def community_rise(membership: Tensor, weight: float | Tensor) -> Tensor:
+    r"""How far each pair's edge logit rises with the community its nodes share,
+    :math:`w \, (\mathbf{c}_i \cdot \mathbf{c}_j - \frac12)` for memberships
+    ``membership [B, N, K]`` (rows on the simplex) and ``weight`` :math:`w` (a number, or
+    ``[B, 1]`` per graph): ``[B, N(N-1)/2]`` in ``torch.triu_indices(N, N, 1)`` order. With
+    hard memberships a pair within a community rises by :math:`w/2` and a pair between two
+    falls by as much, whatever the number and sizes of the graph's communities (as in a block
+    model, two edge probabilities)."""
+    n = membership.shape[1]
+    rows, cols = torch.triu_indices(n, n, 1, device=membership.device)
+    shared = (membership[:, rows] * membership[:, cols]).sum(-1)  # [B, P]
+    return weight * (shared - 0.5)
 
 
 def spread_positions(positions: Tensor, spacing: float, steps: int = SPREAD_STEPS) -> Tensor:
@@ -120,6 +143,30 @@ class GraphGenerator(Generator):
     ``cfg.node_spacing`` :math:`s` the head's positions first go through
     :func:`spread_positions` (close nodes pushed apart; all :math:`N` slots take part).
 
+    With ``cfg.communities`` :math:`K` the generator also splits the present nodes into
+    communities, runs of the node order whose shares of the :math:`n` nodes it chooses per
+    graph from :math:`\mathbf{h}` and :math:`n` (:meth:`node_communities`): community
+    :math:`k` holds the nodes between :math:`n \beta_{k-1}` and :math:`n \beta_k`,
+
+    .. math::
+        c_{ik} = \sigma\Big(\frac{i + \frac12 - n \beta_{k-1}}{\delta}\Big)
+        - \sigma\Big(\frac{i + \frac12 - n \beta_k}{\delta}\Big), \qquad
+        \beta_k = \sum_{l \le k} \pi_l, \quad
+        (\boldsymbol{\pi}, w) = (\mathrm{softmax}, \mathrm{softplus})
+        (\mathbf{W}_C [\mathbf{h}, n / N])
+
+    (:math:`\beta_0 = -\infty`, :math:`\beta_K = \infty`, so each row sums to 1;
+    :math:`\delta` = :data:`COMMUNITY_EDGE_WIDTH`; a share near 0 drops its community), taken
+    straight through: forward, each node wholly in its likeliest community (the run that holds
+    it), backward, the gradient of :math:`c_{ik}`. The edge logit of each pair then rises by
+    :math:`w/2` within a community and falls by :math:`w/2` between two, :math:`\ell_{ij,1}
+    \mathrel{+}=` :func:`community_rise`, with the graph's :math:`w`
+    (:data:`INITIAL_COMMUNITY_WEIGHT` at the start; from the head, not a lone parameter, so
+    that it moves as fast as the edge logits' bias: a block model's gap is several logits).
+    The node count is drawn before the edge logits, which therefore read it, as a block
+    model's blocks must fit the graph's size. Which nodes form a community is only a
+    labelling: any partition is runs of some node order.
+
     ``atom_logits`` returns the law of each node's presence,
     :math:`\log [P(n \le i), P(n > i)]`, the same for every sample (for the generator's
     ``return_logits``). Sampling temperatures and ``eval_mode`` apply to the edges only.
@@ -169,6 +216,10 @@ class GraphGenerator(Generator):
             self.distance_weight = nn.Parameter(torch.empty(()))
             if cfg.non_crossing_order == "score":
                 self.bond_sampler.crossing_rivals = max(3 * num_nodes - 6, 1)
+        self.community_head = None
+        if cfg.communities is not None:
+            # the K shares, then w before its softplus
+            self.community_head = glorot_linear(cfg.hidden[-1] + 1, cfg.communities + 1)
         self.edge_logit = None
         if edge_density is not None:
             density = min(max(edge_density, 1e-4), 1 - 1e-4)
@@ -189,6 +240,17 @@ class GraphGenerator(Generator):
             # softplus^-1(w0) = w0 + log(1 - exp(-w0))
             start = INITIAL_DISTANCE_WEIGHT + math.log(-math.expm1(-INITIAL_DISTANCE_WEIGHT))
             nn.init.constant_(self.distance_weight, start)
+        if getattr(self, "community_head", None) is not None:
+            self.community_head.reset_parameters()
+            start = INITIAL_COMMUNITY_WEIGHT + math.log(-math.expm1(-INITIAL_COMMUNITY_WEIGHT))
+            with torch.no_grad():
+                self.community_head.bias[-1] = start
+
+    @property
+    def bonds_need_atoms(self) -> bool:
+        """Whether the edge logits read the sampled nodes: with ``cfg.communities``, whose
+        runs fit the node count."""
+        return self.community_head is not None
 
     def node_positions(self, h: Tensor) -> Tensor | None:
         """Each node's point in the plane, ``[B, N, 2]``, from the features ``h [B, H]``
@@ -200,19 +262,48 @@ class GraphGenerator(Generator):
             return positions
         return spread_positions(positions, self.node_spacing)
 
+    def node_communities(self, h: Tensor, x: Tensor) -> tuple[Tensor, Tensor] | None:
+        """Each node's community membership ``[B, N, K]`` (rows on the simplex) and the
+        weight :math:`w` of :func:`community_rise` per graph ``[B, 1]``, from the features
+        ``h [B, H]`` and the sampled nodes ``x [B, N, 2]`` (None without ``cfg.communities``)."""
+        if self.community_head is None:
+            return None
+        n = x[..., 1].sum(1, keepdim=True)  # [B, 1]
+        out = self.community_head(torch.cat([h, n / self.num_nodes], -1))  # [B, K + 1]
+        shares, weight = torch.softmax(out[:, :-1], -1), F.softplus(out[:, -1:])
+        ends = n * shares.cumsum(-1)[:, :-1]  # [B, K - 1]: where runs 1..K-1 end, in nodes
+        slots = torch.arange(self.num_nodes, device=h.device, dtype=h.dtype) + 0.5  # [N]
+        beyond = torch.sigmoid((slots[:, None] - ends.unsqueeze(1)) / COMMUNITY_EDGE_WIDTH)
+        ones = torch.ones_like(beyond[..., :1])  # [B, N, 1]
+        # past the start of run k, less past its end: the runs telescope, rows sum to 1
+        soft = torch.cat([ones, beyond], -1) - torch.cat([beyond, 0 * ones], -1)  # [B, N, K]
+        # straight through: each node wholly in the run holding it, the soft rows' gradient
+        hard = F.one_hot(soft.argmax(-1), soft.shape[-1]).to(soft.dtype)
+        return hard + soft - soft.detach(), weight
+
     def bond_logits(
         self, h: Tensor, x: Tensor | None = None, positions: Tensor | None = None
     ) -> Tensor:
         """Edge logits of the pairs ``[B, P, 2]``; with ``cfg.non_crossing`` the edge class's
         falls with the pair's squared distance in ``positions`` (:meth:`node_positions`,
-        computed here when not given)."""
-        logits = super().bond_logits(h, x)
+        computed here when not given); with ``cfg.communities`` it rises within a community
+        of the nodes ``x [B, N, 2]`` (which it then needs)."""
+        logits = self.bond_head(h).view(h.shape[0], -1, 2)  # [B, P, 2]
         if positions is None:
             positions = self.node_positions(h)
-        if positions is None:
+        if positions is not None:
+            fall = distance_fall(positions, F.softplus(self.distance_weight))  # [B, P]
+            logits = logits - torch.stack([torch.zeros_like(fall), fall], -1)
+        if self.community_head is None:
             return logits
-        fall = distance_fall(positions, F.softplus(self.distance_weight))  # [B, P]
-        return logits - torch.stack([torch.zeros_like(fall), fall], -1)
+        if x is None:
+            raise ValueError(
+                "generator.communities fits the communities to the node count: pass the "
+                "sampled nodes x [B, N, 2] (forward samples them first)"
+            )
+        membership, weight = self.node_communities(h, x)  # [B, N, K], [B, 1]
+        rise = community_rise(membership, weight)  # [B, P]
+        return logits + torch.stack([torch.zeros_like(rise), rise], -1)
 
     def atom_logits(self, h: Tensor) -> Tensor:
         """``log [P(n <= i), P(n > i)]`` per node ``i``, ``[B, N, 2]`` (the same for every
@@ -240,4 +331,6 @@ class GraphGenerator(Generator):
         layout = ", non_crossing=True" if self.position_head is not None else ""
         if self.node_spacing is not None:
             layout += f", node_spacing={self.node_spacing:g}"
+        if self.community_head is not None:
+            layout += f", communities={self.community_head.out_channels - 1}"
         return f"{super().extra_repr()}, max_degree={self.max_degree}{layout}"

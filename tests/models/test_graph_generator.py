@@ -7,7 +7,14 @@ import torch
 
 from molgen.config import load_config
 from molgen.models import GraphGenerator
-from molgen.models.graph_generator import SPREAD_STEPS, distance_fall, spread_positions
+from molgen.models.graph_generator import (
+    COMMUNITY_EDGE_WIDTH,
+    INITIAL_COMMUNITY_WEIGHT,
+    SPREAD_STEPS,
+    community_rise,
+    distance_fall,
+    spread_positions,
+)
 
 
 def _radius(positions: torch.Tensor, spacing: float) -> torch.Tensor:
@@ -115,3 +122,109 @@ def test_node_spacing_must_be_a_positive_number(spacing):
                 f"generator.node_spacing={spacing}",
             ],
         )
+
+
+def test_community_rise_is_the_shared_membership_less_a_half():
+    hard = torch.tensor([[[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]]])
+    rise = community_rise(hard, 3.0)
+    # pairs in triu order: 01 02 03 12 13 23; 01 and 23 share a community
+    assert torch.allclose(rise[0], 3.0 * (torch.tensor([1.0, 0, 0, 0, 0, 1]) - 0.5))
+    soft = torch.tensor([[[0.5, 0.3, 0.2], [0.2, 0.8, 0.0], [1.0, 0.0, 0.0]]])
+    shared = torch.tensor([0.5 * 0.2 + 0.3 * 0.8, 0.5, 0.2])
+    assert torch.allclose(community_rise(soft, 1.0)[0], shared - 0.5)
+    # within and between communities: +w/2 and -w/2, whatever the sizes and number; w per graph
+    three = torch.eye(3)[torch.tensor([0, 0, 0, 1, 2, 2])].unsqueeze(0)
+    assert torch.equal(community_rise(three, 2.0).unique(), torch.tensor([-1.0, 1.0]))
+    per_graph = community_rise(torch.cat([three, three]), torch.tensor([[2.0], [4.0]]))
+    assert torch.equal(per_graph[1], 2 * per_graph[0])
+
+
+def _community_generator(communities: int | None = 3, num_nodes: int = 12) -> GraphGenerator:
+    overrides = ["data.name=sbm", "generator.hidden=[8]", "generator.z_dim=4"]
+    if communities is not None:
+        overrides.append(f"generator.communities={communities}")
+    counts = [0] * 4 + [1] * (num_nodes - 3)  # 4 to N nodes
+    return GraphGenerator(load_config(None, overrides).generator, num_nodes, counts)
+
+
+def _nodes(counts: list[int], num_nodes: int) -> torch.Tensor:
+    present = (torch.arange(num_nodes) < torch.tensor(counts).unsqueeze(-1)).long()
+    return torch.nn.functional.one_hot(present, 2).float()  # [B, N, 2]
+
+
+def test_communities_are_runs_of_the_nodes_in_shares_of_the_node_count():
+    torch.manual_seed(0)
+    model = _community_generator(communities=4, num_nodes=12)
+    h = torch.randn(6, 8).tanh()
+    counts = [4, 7, 12, 12, 9, 5]
+    x = _nodes(counts, 12)
+    membership, weight = model.node_communities(h, x)  # [B, N, K], [B, 1]
+    assert membership.shape == (6, 12, 4)
+    # community k: sigmoid(i + 1/2 - n beta_{k-1}) - sigmoid(i + 1/2 - n beta_k), beta the
+    # cumulative shares softmax(W [h, n / N]), beta_0 = -inf and beta_K = inf; hard forward,
+    # the soft rows' gradient backward
+    weights = torch.randn(6, 12, 4)
+    (membership * weights).sum().backward()
+    straight_through = model.community_head.weight.grad.clone()
+    model.zero_grad()
+    for b, n in enumerate(counts):
+        out = model.community_head(torch.cat([h[b], torch.tensor([n / 12])]))
+        shares = torch.softmax(out[:-1], 0)
+        assert torch.allclose(weight[b], torch.nn.functional.softplus(out[-1:]))
+        inf = torch.tensor([math.inf])
+        ends = torch.cat([-inf, n * shares.cumsum(0)[:-1], inf]) / COMMUNITY_EDGE_WIDTH
+        u = (torch.arange(12.0) + 0.5)[:, None] / COMMUNITY_EDGE_WIDTH
+        soft = torch.sigmoid(u - ends[:-1]) - torch.sigmoid(u - ends[1:])
+        assert torch.allclose(membership[b].detach(), torch.eye(4)[soft.argmax(-1)], atol=1e-6)
+        (soft * weights[b]).sum().backward()
+    assert torch.allclose(model.community_head.weight.grad, straight_through, atol=1e-5)
+    labels = membership.argmax(-1)
+    for b, n in enumerate(counts):  # each community one run of the present nodes
+        runs = labels[b, :n].unique_consecutive()
+        assert len(runs) == len(runs.unique()) > 1
+    # the same features with another node count: the runs stretch with the count
+    assert not torch.allclose(model.node_communities(h, _nodes([6] * 6, 12))[0], membership)
+
+
+def test_the_edge_logits_rise_within_a_community_and_train_the_community_head():
+    torch.manual_seed(0)
+    plain, model = _community_generator(None), _community_generator(3)
+    model.load_state_dict(plain.state_dict(), strict=False)  # the shared layers' weights
+    h, x = torch.randn(5, 8).tanh(), _nodes([4, 6, 9, 12, 12], 12)
+    logits = model.bond_logits(h, x)
+    membership, weight = model.node_communities(h, x)
+    rise = community_rise(membership, weight)
+    start = torch.nn.functional.softplus(model.community_head.bias[-1])
+    assert math.isclose(start.item(), INITIAL_COMMUNITY_WEIGHT, rel_tol=1e-6)
+    expected = plain.bond_logits(h) + torch.stack([torch.zeros_like(rise), rise], -1)
+    assert torch.allclose(logits, expected, atol=1e-5)
+    logits[..., 1].sum().backward()
+    assert model.community_head.weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="communities"):
+        model.bond_logits(h)
+    with pytest.raises(ValueError, match="communities"):
+        model.sample_from_logits(model.atom_logits(h), logits)
+    assert "communities=3" in repr(model) and "communities" not in repr(plain)
+
+
+def test_a_community_generator_draws_graphs_whose_edges_follow_its_communities():
+    torch.manual_seed(0)
+    model = _community_generator(communities=2, num_nodes=40)
+    with torch.no_grad():
+        model.community_head.weight.zero_()  # even shares: halves of the nodes
+        model.community_head.bias.zero_()
+        model.community_head.bias[-1] = 8.0  # w = softplus(8) ~ 8: nearly no edge between
+    x, adj = model(torch.randn(64, 4), generator=torch.Generator().manual_seed(1))
+    edges = adj.argmax(-1)  # [B, N, N]
+    n = x.argmax(-1).sum(1)  # [B]
+    within = between = pairs_within = pairs_between = 0
+    for b in range(64):
+        half = torch.arange(int(n[b])) + 0.5 > n[b] / 2
+        same = half[:, None] == half[None, :]
+        e = edges[b, : n[b], : n[b]].triu(1).bool()
+        upper = torch.ones_like(same).triu(1)
+        within += (e & same).sum().item()
+        between += (e & ~same).sum().item()
+        pairs_within += (same & upper).sum().item()
+        pairs_between += (~same & upper).sum().item()
+    assert within / pairs_within > 20 * between / pairs_between

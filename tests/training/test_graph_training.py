@@ -278,6 +278,27 @@ def test_a_non_crossing_generator_draws_planar_connected_graphs_from_its_layout(
     assert generator.distance_weight.grad is not None
 
 
+def test_a_community_run_trains_resumes_and_samples(tmp_path):
+    from molgen.training import load_run, train
+
+    folder = _graph_folder(tmp_path / "graphs")
+    overrides = [*TINY, f"data.path={folder}", "generator.communities=2"]
+    cfg = load_config("configs/sbm.yaml", overrides)
+    train(cfg, tmp_path / "run", progress=False)
+    loaded = load_run(tmp_path / "run")
+    assert loaded.generator.community_head is not None  # the checkpoint's config holds the key
+    state = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
+    assert "community_head.weight" in state["generator"]
+    longer = load_config("configs/sbm.yaml", [*overrides, "train.steps=6"])
+    train(longer, tmp_path / "run", resume=True, progress=False)
+    result = runner.invoke(
+        app, ["sample", str(tmp_path / "run"), "-n", "6", "-o", str(tmp_path / "s.g6")]
+    )
+    assert result.exit_code == 0, result.output
+    for graph in read_graphs(tmp_path / "s.g6"):
+        assert nx.is_connected(graph) and max(d for _, d in graph.degree()) <= 4
+
+
 def test_node_presence_logits_are_the_laws_marginals():
     cfg = load_config(None, ["data.name=planar", "generator.hidden=[8]", "generator.z_dim=4"])
     generator = GraphGenerator(cfg.generator, 3, [0, 1, 1, 2])
@@ -328,6 +349,8 @@ def test_dense_graphs_round_trip_through_networkx():
             "generator.non_crossing_order",
         ),
         (["data.name=planar", "generator.node_spacing=0.8"], "generator.node_spacing"),
+        (["generator.communities=3"], "generator.communities"),
+        (["data.name=sbm", "generator.communities=1"], "generator.communities"),
         (["discriminator.spectral_features=-1"], "discriminator.spectral_features"),
         (["data.name=planar", "train.keep_best=fcd"], "train.keep_best"),
         (["train.keep_best=degree_mmd"], "train.keep_best"),
