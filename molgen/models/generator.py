@@ -368,7 +368,8 @@ class Generator(nn.Module):
         pairwise head, the sampled atoms ``x [B, N, A]`` (the linear head ignores ``x``).
         ``positions`` is :meth:`node_positions`'s layout, passed by :meth:`forward` so that a
         generator whose logits read it computes it once (none here)."""
-        if not self.bonds_need_atoms:
+        # the head's kind, not bonds_need_atoms: a subclass may read the atoms in its own terms
+        if not isinstance(self.bond_head, PairwiseBondHead):
             return self.bond_head(h).view(h.shape[0], -1, self.num_bond_types)
         if x is None:
             raise ValueError(

@@ -288,7 +288,7 @@ class GraphGenerator(Generator):
         falls with the pair's squared distance in ``positions`` (:meth:`node_positions`,
         computed here when not given); with ``cfg.communities`` it rises within a community
         of the nodes ``x [B, N, 2]`` (which it then needs)."""
-        logits = self.bond_head(h).view(h.shape[0], -1, 2)  # [B, P, 2]
+        logits = super().bond_logits(h)  # [B, P, 2], the linear head's
         if positions is None:
             positions = self.node_positions(h)
         if positions is not None:
