@@ -275,8 +275,8 @@ class GraphGenerator(Generator):
         slots = torch.arange(self.num_nodes, device=h.device, dtype=h.dtype) + 0.5  # [N]
         beyond = torch.sigmoid((slots[:, None] - ends.unsqueeze(1)) / COMMUNITY_EDGE_WIDTH)
         ones = torch.ones_like(beyond[..., :1])  # [B, N, 1]
-        # past the start of run k, less past its end: the runs telescope, rows sum to 1
-        soft = torch.cat([ones, beyond], -1) - torch.cat([beyond, 0 * ones], -1)  # [B, N, K]
+        # [B, N, K]: past the start of run k, less past its end; the runs telescope, rows sum to 1
+        soft = torch.cat([ones, beyond], -1) - torch.cat([beyond, torch.zeros_like(ones)], -1)
         # straight through: each node wholly in the run holding it, the soft rows' gradient
         hard = F.one_hot(soft.argmax(-1), soft.shape[-1]).to(soft.dtype)
         return hard + soft - soft.detach(), weight
