@@ -132,6 +132,13 @@ class GeneratorConfig(_Strict):
         "chooses per graph, and the edge logits rise within a community and fall between two "
         "(block-model graphs); null: none",
     )
+    community_size: StrictInt | None = Field(
+        None,
+        ge=1,
+        description="communities: the most nodes a community holds; a graph of n nodes splits "
+        "into ceil(n / community_size) communities (at most communities), so their number "
+        "follows the graph's size; null: every graph into all of them",
+    )
 
     @model_validator(mode="after")
     def _non_crossing_needs_constraint(self) -> GeneratorConfig:
@@ -144,6 +151,12 @@ class GeneratorConfig(_Strict):
             raise ValueError("generator.non_crossing_order needs generator.non_crossing=true")
         if self.node_spacing is not None and not self.non_crossing:
             raise ValueError("generator.node_spacing needs generator.non_crossing=true")
+        return self
+
+    @model_validator(mode="after")
+    def _community_size_needs_communities(self) -> GeneratorConfig:
+        if self.community_size is not None and self.communities is None:
+            raise ValueError("generator.community_size needs generator.communities")
         return self
 
     @model_validator(mode="after")

@@ -157,10 +157,15 @@ class GraphGenerator(Generator):
 
     (:math:`\beta_0 = -\infty`, :math:`\beta_K = \infty`, so each row sums to 1;
     :math:`\delta` = :data:`COMMUNITY_EDGE_WIDTH`; a share near 0 drops its community), taken
-    straight through: forward, each node wholly in its likeliest community (the run that holds
-    it), backward, the gradient of :math:`c_{ik}`. The edge logit of each pair then rises by
-    :math:`w/2` within a community and falls by :math:`w/2` between two, :math:`\ell_{ij,1}
-    \mathrel{+}=` :func:`community_rise`, with the graph's :math:`w`
+    straight through: forward, each node wholly in the run that holds it, backward, the
+    gradient of :math:`c_{ik}`. With ``cfg.community_size`` :math:`S` a graph of :math:`n`
+    nodes has :math:`m = \min(\lceil n / S \rceil, K)` communities: the softmax is over the
+    first :math:`m` logits, and the runs after them are empty (:math:`\beta_k = \infty` for
+    :math:`k \ge m`), so that the number of communities follows the graph's size (a block
+    model's blocks have bounded sizes; without it every graph starts with :math:`K` even
+    runs, too small in small graphs and too large in large ones). The edge logit of each pair
+    then rises by :math:`w/2` within a community and falls by :math:`w/2` between two,
+    :math:`\ell_{ij,1} \mathrel{+}=` :func:`community_rise`, with the graph's :math:`w`
     (:data:`INITIAL_COMMUNITY_WEIGHT` at the start; from the head, not a lone parameter, so
     that it moves as fast as the edge logits' bias: a block model's gap is several logits).
     The node count is drawn before the edge logits, which therefore read it, as a block
@@ -220,6 +225,7 @@ class GraphGenerator(Generator):
         if cfg.communities is not None:
             # the K shares, then w before its softplus
             self.community_head = glorot_linear(cfg.hidden[-1] + 1, cfg.communities + 1)
+        self.community_size = cfg.community_size
         self.edge_logit = None
         if edge_density is not None:
             density = min(max(edge_density, 1e-4), 1 - 1e-4)
@@ -270,15 +276,26 @@ class GraphGenerator(Generator):
             return None
         n = x[..., 1].sum(1, keepdim=True)  # [B, 1]
         out = self.community_head(torch.cat([h, n / self.num_nodes], -1))  # [B, K + 1]
-        shares, weight = torch.softmax(out[:, :-1], -1), F.softplus(out[:, -1:])
+        share_logits, weight = out[:, :-1], F.softplus(out[:, -1:])
+        k = share_logits.shape[-1]
+        ranks = torch.arange(k, device=h.device)  # [K]
+        last = torch.full_like(n, k - 1)  # [B, 1]: the rank of the graph's last run
+        if self.community_size is not None:
+            last = torch.ceil(n / self.community_size).clamp(1, k) - 1
+        # the runs after the last hold no share and start at infinity: they are empty
+        shares = torch.softmax(share_logits.masked_fill(ranks > last, -math.inf), -1)  # [B, K]
         ends = n * shares.cumsum(-1)[:, :-1]  # [B, K - 1]: where runs 1..K-1 end, in nodes
+        ends = ends.masked_fill(ranks[:-1] >= last, math.inf)
         slots = torch.arange(self.num_nodes, device=h.device, dtype=h.dtype) + 0.5  # [N]
         beyond = torch.sigmoid((slots[:, None] - ends.unsqueeze(1)) / COMMUNITY_EDGE_WIDTH)
         ones = torch.ones_like(beyond[..., :1])  # [B, N, 1]
         # [B, N, K]: past the start of run k, less past its end; the runs telescope, rows sum to 1
         soft = torch.cat([ones, beyond], -1) - torch.cat([beyond, torch.zeros_like(ones)], -1)
-        # straight through: each node wholly in the run holding it, the soft rows' gradient
-        hard = F.one_hot(soft.argmax(-1), soft.shape[-1]).to(soft.dtype)
+        # straight through: each node wholly in the run holding it (the ends before it are
+        # its run's rank: the soft rows' argmax misses runs narrower than about 3 nodes),
+        # the soft rows' gradient
+        rank = (slots[:, None] > ends.unsqueeze(1)).sum(-1)  # [B, N]
+        hard = F.one_hot(rank, k).to(soft.dtype)
         return hard + soft - soft.detach(), weight
 
     def bond_logits(
@@ -333,4 +350,6 @@ class GraphGenerator(Generator):
             layout += f", node_spacing={self.node_spacing:g}"
         if self.community_head is not None:
             layout += f", communities={self.community_head.out_channels - 1}"
+        if self.community_size is not None:
+            layout += f", community_size={self.community_size}"
         return f"{super().extra_repr()}, max_degree={self.max_degree}{layout}"

@@ -139,10 +139,14 @@ def test_community_rise_is_the_shared_membership_less_a_half():
     assert torch.equal(per_graph[1], 2 * per_graph[0])
 
 
-def _community_generator(communities: int | None = 3, num_nodes: int = 12) -> GraphGenerator:
+def _community_generator(
+    communities: int | None = 3, num_nodes: int = 12, size: int | None = None
+) -> GraphGenerator:
     overrides = ["data.name=sbm", "generator.hidden=[8]", "generator.z_dim=4"]
     if communities is not None:
         overrides.append(f"generator.communities={communities}")
+    if size is not None:
+        overrides.append(f"generator.community_size={size}")
     counts = [0] * 4 + [1] * (num_nodes - 3)  # 4 to N nodes
     return GraphGenerator(load_config(None, overrides).generator, num_nodes, counts)
 
@@ -175,7 +179,8 @@ def test_communities_are_runs_of_the_nodes_in_shares_of_the_node_count():
         ends = torch.cat([-inf, n * shares.cumsum(0)[:-1], inf]) / COMMUNITY_EDGE_WIDTH
         u = (torch.arange(12.0) + 0.5)[:, None] / COMMUNITY_EDGE_WIDTH
         soft = torch.sigmoid(u - ends[:-1]) - torch.sigmoid(u - ends[1:])
-        assert torch.allclose(membership[b].detach(), torch.eye(4)[soft.argmax(-1)], atol=1e-6)
+        holding = [int((ends[1:-1] < i + 0.5).sum()) for i in range(12)]  # each slot's run
+        assert torch.allclose(membership[b].detach(), torch.eye(4)[holding], atol=1e-6)
         (soft * weights[b]).sum().backward()
     assert torch.allclose(model.community_head.weight.grad, straight_through, atol=1e-5)
     labels = membership.argmax(-1)
@@ -184,6 +189,44 @@ def test_communities_are_runs_of_the_nodes_in_shares_of_the_node_count():
         assert len(runs) == len(runs.unique()) > 1
     # the same features with another node count: the runs stretch with the count
     assert not torch.allclose(model.node_communities(h, _nodes([6] * 6, 12))[0], membership)
+
+
+def test_a_community_size_gives_each_graph_as_many_runs_as_its_node_count_needs():
+    torch.manual_seed(0)
+    model = _community_generator(communities=4, num_nodes=12, size=3)
+    h = torch.randn(7, 8).tanh()
+    counts = [4, 7, 12, 3, 9, 1, 11]
+    membership, _ = model.node_communities(h, _nodes(counts, 12))  # [B, N, K]
+    weights = torch.randn(7, 12, 4)
+    (membership * weights).sum().backward()
+    straight_through = model.community_head.weight.grad.clone()
+    model.zero_grad()
+    for b, n in enumerate(counts):
+        runs = min(math.ceil(n / 3), 4)  # [2, 3, 4, 1, 3, 1, 4]
+        # the softmax of the first runs' logits; the runs after them empty, at infinity
+        out = model.community_head(torch.cat([h[b], torch.tensor([n / 12])]))
+        shares = torch.softmax(out[:runs], 0)
+        inf = torch.tensor([math.inf])
+        ends = torch.cat([-inf, n * shares.cumsum(0)[:-1], inf.expand(5 - runs)])
+        u = torch.arange(12.0)[:, None] + 0.5
+        soft = torch.sigmoid(u - ends[:-1]) - torch.sigmoid(u - ends[1:])
+        assert torch.equal(soft[:, runs:], torch.zeros(12, 4 - runs))
+        holding = [int((ends[1:-1] < i + 0.5).sum()) for i in range(12)]
+        assert torch.allclose(membership[b].detach(), torch.eye(4)[holding], atol=1e-6)
+        (soft * weights[b]).sum().backward()
+        labels = membership[b, :n].argmax(-1)
+        assert labels.max() < runs
+    assert torch.allclose(model.community_head.weight.grad, straight_through, atol=1e-5)
+    with torch.no_grad():  # even shares: the runs all hold n / runs nodes, give or take one
+        model.community_head.weight.zero_()
+        model.community_head.bias.zero_()
+    even = model.node_communities(h, _nodes(counts, 12))[0]  # [B, N, K]
+    for b, n in enumerate(counts):
+        runs = min(math.ceil(n / 3), 4)
+        sizes = even[b, :n].sum(0)  # [K]: the present nodes of each run
+        assert sizes[runs:].sum() == 0 and sizes[:runs].sum() == n
+        assert sizes[:runs].min() >= n // runs and sizes[:runs].max() <= -(-n // runs)
+    assert "community_size=3" in repr(model)
 
 
 def test_the_edge_logits_rise_within_a_community_and_train_the_community_head():

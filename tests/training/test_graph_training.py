@@ -351,6 +351,11 @@ def test_dense_graphs_round_trip_through_networkx():
         (["data.name=planar", "generator.node_spacing=0.8"], "generator.node_spacing"),
         (["generator.communities=3"], "generator.communities"),
         (["data.name=sbm", "generator.communities=1"], "generator.communities"),
+        (["data.name=sbm", "generator.community_size=30"], "generator.community_size"),
+        (
+            ["data.name=sbm", "generator.communities=3", "generator.community_size=0"],
+            "generator.community_size",
+        ),
         (["discriminator.spectral_features=-1"], "discriminator.spectral_features"),
         (["data.name=planar", "train.keep_best=fcd"], "train.keep_best"),
         (["train.keep_best=degree_mmd"], "train.keep_best"),
