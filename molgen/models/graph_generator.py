@@ -24,10 +24,12 @@ INITIAL_DISTANCE_WEIGHT = 10.0
 #: Relaxation steps of :func:`spread_positions` in a ``node_spacing`` generator.
 SPREAD_STEPS = 10
 
-#: :math:`w` at the start of a ``communities`` generator. With the edge logits starting at
-#: the SBM data's density, an untrained generator then draws graphs of mean degree 9.4 (the
-#: data's 9.2; 8.5 with 2, 11.2 with 4) whose fitted block model is likeliest.
-INITIAL_COMMUNITY_WEIGHT = 3.0
+#: Where a ``communities`` generator's edge logits start, relative to the data's density
+#: :math:`\operatorname{logit} \rho`: a pair within a community this far above, and a pair
+#: between two (second) this far below. On the SBM data (:math:`\rho` = 0.098) that is 0.33
+#: and 0.0054, the recipe's 0.3 and 0.005, and with ``community_size: 30`` an untrained
+#: generator draws graphs of mean degree 9.6 (the data's 9.2).
+COMMUNITY_START_LOGITS = (1.5, -3.0)
 
 #: :math:`\delta`, the width in nodes of the soft edge between two communities' runs (which
 #: the gradient sees; the forward pass is hard).
@@ -166,8 +168,9 @@ class GraphGenerator(Generator):
     runs, too small in small graphs and too large in large ones). The edge logit of each pair
     then rises by :math:`w/2` within a community and falls by :math:`w/2` between two,
     :math:`\ell_{ij,1} \mathrel{+}=` :func:`community_rise`, with the graph's :math:`w`
-    (:data:`INITIAL_COMMUNITY_WEIGHT` at the start; from the head, not a lone parameter, so
-    that it moves as fast as the edge logits' bias: a block model's gap is several logits).
+    (from the head, not a lone parameter, so that it moves as fast as the edge logits' bias:
+    a block model's gap is several logits). They start where a block model's do: :math:`w`
+    at the gap of :data:`COMMUNITY_START_LOGITS`, the edge bias midway between its two.
     The node count is drawn before the edge logits, which therefore read it, as a block
     model's blocks must fit the graph's size. Which nodes form a community is only a
     labelling: any partition is runs of some node order.
@@ -239,8 +242,10 @@ class GraphGenerator(Generator):
         self.bond_head.reset_parameters()
         # Generator.__init__ resets before the prior is known; __init__ resets again after.
         if getattr(self, "edge_logit", None) is not None:
+            # with communities, midway between the within and between pairs' starts
+            midway = sum(COMMUNITY_START_LOGITS) / 2 if self.community_head is not None else 0.0
             with torch.no_grad():
-                self.bond_head.bias.view(-1, self.num_bond_types)[:, 1] = self.edge_logit
+                self.bond_head.bias.view(-1, self.num_bond_types)[:, 1] = self.edge_logit + midway
         if getattr(self, "position_head", None) is not None:
             self.position_head.reset_parameters()
             # softplus^-1(w0) = w0 + log(1 - exp(-w0))
@@ -248,7 +253,8 @@ class GraphGenerator(Generator):
             nn.init.constant_(self.distance_weight, start)
         if getattr(self, "community_head", None) is not None:
             self.community_head.reset_parameters()
-            start = INITIAL_COMMUNITY_WEIGHT + math.log(-math.expm1(-INITIAL_COMMUNITY_WEIGHT))
+            within, between = COMMUNITY_START_LOGITS
+            start = within - between + math.log(-math.expm1(between - within))  # softplus^-1
             with torch.no_grad():
                 self.community_head.bias[-1] = start
 

@@ -9,7 +9,7 @@ from molgen.config import load_config
 from molgen.models import GraphGenerator
 from molgen.models.graph_generator import (
     COMMUNITY_EDGE_WIDTH,
-    INITIAL_COMMUNITY_WEIGHT,
+    COMMUNITY_START_LOGITS,
     SPREAD_STEPS,
     community_rise,
     distance_fall,
@@ -237,8 +237,6 @@ def test_the_edge_logits_rise_within_a_community_and_train_the_community_head():
     logits = model.bond_logits(h, x)
     membership, weight = model.node_communities(h, x)
     rise = community_rise(membership, weight)
-    start = torch.nn.functional.softplus(model.community_head.bias[-1])
-    assert math.isclose(start.item(), INITIAL_COMMUNITY_WEIGHT, rel_tol=1e-6)
     expected = plain.bond_logits(h) + torch.stack([torch.zeros_like(rise), rise], -1)
     assert torch.allclose(logits, expected, atol=1e-5)
     logits[..., 1].sum().backward()
@@ -248,6 +246,23 @@ def test_the_edge_logits_rise_within_a_community_and_train_the_community_head():
     with pytest.raises(ValueError, match="communities"):
         model.sample_from_logits(model.atom_logits(h), logits)
     assert "communities=3" in repr(model) and "communities" not in repr(plain)
+
+
+def test_the_edge_logits_start_above_and_below_the_data_density_within_and_between():
+    cfg = load_config(None, ["data.name=sbm", "generator.communities=3"]).generator
+    model = GraphGenerator(cfg, 12, [0] * 4 + [1] * 9, edge_density=0.1)
+    with torch.no_grad():  # the heads' biases alone: the starting logits
+        model.bond_head.weight.zero_()
+        model.community_head.weight.zero_()
+    x = _nodes([12], 12)
+    logits = model.bond_logits(torch.zeros(1, cfg.hidden[-1]), x)[0]  # [P, 2]
+    runs = model.node_communities(torch.zeros(1, cfg.hidden[-1]), x)[0][0].argmax(-1)  # [N]
+    rows, cols = torch.triu_indices(12, 12, 1)
+    within = runs[rows] == runs[cols]
+    odds = logits[:, 1] - logits[:, 0] - math.log(0.1 / 0.9)  # [P]
+    assert torch.allclose(odds[within], torch.tensor(COMMUNITY_START_LOGITS[0]), atol=1e-5)
+    assert torch.allclose(odds[~within], torch.tensor(COMMUNITY_START_LOGITS[1]), atol=1e-5)
+    assert runs.unique().tolist() == [0, 1, 2]
 
 
 def test_a_community_generator_draws_graphs_whose_edges_follow_its_communities():
