@@ -170,7 +170,8 @@ class GraphGenerator(Generator):
     :math:`\ell_{ij,1} \mathrel{+}=` :func:`community_rise`, with the graph's :math:`w`
     (from the head, not a lone parameter, so that it moves as fast as the edge logits' bias:
     a block model's gap is several logits). They start where a block model's do: :math:`w`
-    at the gap of :data:`COMMUNITY_START_LOGITS`, the edge bias midway between its two.
+    at the gap of :data:`COMMUNITY_START_LOGITS`, the edge bias midway between its two, and
+    the shares even (:math:`\mathbf{W}_C`'s share rows zero).
     The node count is drawn before the edge logits, which therefore read it, as a block
     model's blocks must fit the graph's size. Which nodes form a community is only a
     labelling: any partition is runs of some node order.
@@ -256,6 +257,9 @@ class GraphGenerator(Generator):
             within, between = COMMUNITY_START_LOGITS
             start = within - between + math.log(-math.expm1(between - within))  # softplus^-1
             with torch.no_grad():
+                # even shares at the start: random ones give runs of half and twice the size
+                self.community_head.weight[:-1] = 0.0
+                self.community_head.bias[:-1] = 0.0
                 self.community_head.bias[-1] = start
 
     @property

@@ -148,7 +148,10 @@ def _community_generator(
     if size is not None:
         overrides.append(f"generator.community_size={size}")
     counts = [0] * 4 + [1] * (num_nodes - 3)  # 4 to N nodes
-    return GraphGenerator(load_config(None, overrides).generator, num_nodes, counts)
+    model = GraphGenerator(load_config(None, overrides).generator, num_nodes, counts)
+    if communities is not None:  # uneven shares (they start even)
+        model.community_head.reset_parameters()  # glorot
+    return model
 
 
 def _nodes(counts: list[int], num_nodes: int) -> torch.Tensor:
@@ -251,18 +254,18 @@ def test_the_edge_logits_rise_within_a_community_and_train_the_community_head():
 def test_the_edge_logits_start_above_and_below_the_data_density_within_and_between():
     cfg = load_config(None, ["data.name=sbm", "generator.communities=3"]).generator
     model = GraphGenerator(cfg, 12, [0] * 4 + [1] * 9, edge_density=0.1)
-    with torch.no_grad():  # the heads' biases alone: the starting logits
+    with torch.no_grad():  # the bond head's bias alone; the community head's w row too
         model.bond_head.weight.zero_()
-        model.community_head.weight.zero_()
-    x = _nodes([12], 12)
-    logits = model.bond_logits(torch.zeros(1, cfg.hidden[-1]), x)[0]  # [P, 2]
-    runs = model.node_communities(torch.zeros(1, cfg.hidden[-1]), x)[0][0].argmax(-1)  # [N]
+        model.community_head.weight[-1].zero_()
+    x, h = _nodes([12], 12), torch.randn(1, cfg.hidden[-1])
+    logits = model.bond_logits(h, x)[0]  # [P, 2]
+    runs = model.node_communities(h, x)[0][0].argmax(-1)  # [N]
     rows, cols = torch.triu_indices(12, 12, 1)
     within = runs[rows] == runs[cols]
     odds = logits[:, 1] - logits[:, 0] - math.log(0.1 / 0.9)  # [P]
     assert torch.allclose(odds[within], torch.tensor(COMMUNITY_START_LOGITS[0]), atol=1e-5)
     assert torch.allclose(odds[~within], torch.tensor(COMMUNITY_START_LOGITS[1]), atol=1e-5)
-    assert runs.unique().tolist() == [0, 1, 2]
+    assert torch.bincount(runs).tolist() == [4, 4, 4]  # even shares, whatever h
 
 
 def test_a_community_generator_draws_graphs_whose_edges_follow_its_communities():
