@@ -36,6 +36,11 @@ COMMUNITY_START_LOGITS = (1.5, -3.0)
 COMMUNITY_EDGE_WIDTH = 1.0
 
 
+def _softplus_inverse(value: float) -> float:
+    r"""The :math:`\theta` whose softplus is ``value`` :math:`w`, :math:`w + \log(1 - e^{-w})`."""
+    return value + math.log(-math.expm1(-value))
+
+
 def distance_fall(positions: Tensor, weight: float | Tensor) -> Tensor:
     r"""How far each pair's edge logit falls with its distance in the plane,
     :math:`w \, (d_{ij}^2 / \overline{d^2} - 1)` for ``positions [B, N, 2]``, where
@@ -249,18 +254,15 @@ class GraphGenerator(Generator):
                 self.bond_head.bias.view(-1, self.num_bond_types)[:, 1] = self.edge_logit + midway
         if getattr(self, "position_head", None) is not None:
             self.position_head.reset_parameters()
-            # softplus^-1(w0) = w0 + log(1 - exp(-w0))
-            start = INITIAL_DISTANCE_WEIGHT + math.log(-math.expm1(-INITIAL_DISTANCE_WEIGHT))
-            nn.init.constant_(self.distance_weight, start)
+            nn.init.constant_(self.distance_weight, _softplus_inverse(INITIAL_DISTANCE_WEIGHT))
         if getattr(self, "community_head", None) is not None:
             self.community_head.reset_parameters()
             within, between = COMMUNITY_START_LOGITS
-            start = within - between + math.log(-math.expm1(between - within))  # softplus^-1
             with torch.no_grad():
                 # even shares at the start: random ones give runs of half and twice the size
                 self.community_head.weight[:-1] = 0.0
                 self.community_head.bias[:-1] = 0.0
-                self.community_head.bias[-1] = start
+                self.community_head.bias[-1] = _softplus_inverse(within - between)
 
     @property
     def bonds_need_atoms(self) -> bool:
