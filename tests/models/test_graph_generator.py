@@ -159,6 +159,19 @@ def _nodes(counts: list[int], num_nodes: int) -> torch.Tensor:
     return torch.nn.functional.one_hot(present, 2).float()  # [B, N, 2]
 
 
+def _runs_by_formula(shares: torch.Tensor, n: int, k: int, num_nodes: int):
+    """The class docstring's soft rows ``[N, K]`` and hard rows (each slot in the run that
+    holds it) for the shares of the first runs; the runs after them empty, at infinity."""
+    inf = torch.tensor([math.inf])
+    ends = torch.cat([-inf, n * shares.cumsum(0)[:-1], inf.expand(k + 1 - len(shares))])
+    u = torch.arange(float(num_nodes))[:, None] + 0.5
+    soft = torch.sigmoid((u - ends[:-1]) / COMMUNITY_EDGE_WIDTH) - torch.sigmoid(
+        (u - ends[1:]) / COMMUNITY_EDGE_WIDTH
+    )
+    holding = [int((ends[1:-1] < i + 0.5).sum()) for i in range(num_nodes)]
+    return soft, torch.eye(k)[holding]
+
+
 def test_communities_are_runs_of_the_nodes_in_shares_of_the_node_count():
     torch.manual_seed(0)
     model = _community_generator(communities=4, num_nodes=12)
@@ -178,12 +191,8 @@ def test_communities_are_runs_of_the_nodes_in_shares_of_the_node_count():
         out = model.community_head(torch.cat([h[b], torch.tensor([n / 12])]))
         shares = torch.softmax(out[:-1], 0)
         assert torch.allclose(weight[b], torch.nn.functional.softplus(out[-1:]))
-        inf = torch.tensor([math.inf])
-        ends = torch.cat([-inf, n * shares.cumsum(0)[:-1], inf]) / COMMUNITY_EDGE_WIDTH
-        u = (torch.arange(12.0) + 0.5)[:, None] / COMMUNITY_EDGE_WIDTH
-        soft = torch.sigmoid(u - ends[:-1]) - torch.sigmoid(u - ends[1:])
-        holding = [int((ends[1:-1] < i + 0.5).sum()) for i in range(12)]  # each slot's run
-        assert torch.allclose(membership[b].detach(), torch.eye(4)[holding], atol=1e-6)
+        soft, hard = _runs_by_formula(shares, n, 4, 12)
+        assert torch.allclose(membership[b].detach(), hard, atol=1e-6)
         (soft * weights[b]).sum().backward()
     assert torch.allclose(model.community_head.weight.grad, straight_through, atol=1e-5)
     labels = membership.argmax(-1)
@@ -208,14 +217,9 @@ def test_a_community_size_gives_each_graph_as_many_runs_as_its_node_count_needs(
         runs = min(math.ceil(n / 3), 4)  # [2, 3, 4, 1, 3, 1, 4]
         # the softmax of the first runs' logits; the runs after them empty, at infinity
         out = model.community_head(torch.cat([h[b], torch.tensor([n / 12])]))
-        shares = torch.softmax(out[:runs], 0)
-        inf = torch.tensor([math.inf])
-        ends = torch.cat([-inf, n * shares.cumsum(0)[:-1], inf.expand(5 - runs)])
-        u = torch.arange(12.0)[:, None] + 0.5
-        soft = torch.sigmoid(u - ends[:-1]) - torch.sigmoid(u - ends[1:])
+        soft, hard = _runs_by_formula(torch.softmax(out[:runs], 0), n, 4, 12)
         assert torch.equal(soft[:, runs:], torch.zeros(12, 4 - runs))
-        holding = [int((ends[1:-1] < i + 0.5).sum()) for i in range(12)]
-        assert torch.allclose(membership[b].detach(), torch.eye(4)[holding], atol=1e-6)
+        assert torch.allclose(membership[b].detach(), hard, atol=1e-6)
         (soft * weights[b]).sum().backward()
         labels = membership[b, :n].argmax(-1)
         assert labels.max() < runs
