@@ -26,10 +26,10 @@ SPREAD_STEPS = 10
 
 #: Where a ``communities`` generator's edge logits start, relative to the data's density
 #: :math:`\operatorname{logit} \rho`: a pair within a community this far above, and a pair
-#: between two (second) this far below. On the SBM data (:math:`\rho` = 0.098) that is 0.33
-#: and 0.0054, the recipe's 0.3 and 0.005, and with ``community_size: 30`` an untrained
-#: generator draws graphs of mean degree 9.6 (the data's 9.2).
-COMMUNITY_START_LOGITS = (1.5, -3.0)
+#: between two (second) this far below. On the SBM data (:math:`\rho` = 0.098) that is 0.31
+#: and 0.0049, the recipe's 0.3 and 0.005, and with ``community_size: 35`` an untrained
+#: generator draws graphs of mean degree 9.3 (the data's 9.2).
+COMMUNITY_START_LOGITS = (1.4, -3.1)
 
 #: :math:`\delta`, the width in nodes of the soft edge between two communities' runs (which
 #: the gradient sees; the forward pass is hard).
