@@ -94,7 +94,12 @@ def test_an_interruption_while_a_worker_starts_is_raised_once_the_start_is_done(
         return submit(self, *args)
 
     monkeypatch.setattr(parallel.ProcessPoolExecutor, "submit", submit_interrupted)
-    handler = signal.getsignal(signal.SIGINT)
-    with pytest.raises(KeyboardInterrupt), ProcessPool(2) as pool:
-        pool._submit(abs, -1)
-    assert started == [True] and signal.getsignal(signal.SIGINT) is handler
+    # Ctrl-C's own handler, whatever an earlier test in this process left installed
+    handler = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt), ProcessPool(2) as pool:
+            pool._submit(abs, -1)
+        assert started == [True]
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, handler)
