@@ -32,25 +32,12 @@ from collections.abc import Sequence
 import networkx as nx
 import numpy as np
 
-from molgen.data.graphs import sbm_graphs, spectre_split
+from molgen.data.graphs import block_model_graph, sbm_graphs, spectre_split
 from molgen.metrics.graphs import evaluate_graphs
 from molgen.models.graph_generator import COMMUNITY_START_LOGITS
 
 COLUMNS = ("vun", "degree_mmd", "clustering_mmd", "orbit_mmd", "spectral_mmd")
 RECIPE_COMMUNITIES, RECIPE_SIZES, RECIPE_DENSITIES = (2, 5), (20, 40), (0.3, 0.005)
-
-
-def block_model_graph(
-    sizes: Sequence[int], densities: tuple[float, float], rng: np.random.Generator
-) -> nx.Graph:
-    """A graph of communities of ``sizes`` (runs of the node order), each pair an edge with
-    probability ``densities[0]`` within a community and ``densities[1]`` between two."""
-    blocks = np.repeat(np.arange(len(sizes)), sizes)
-    probability = np.where(blocks[:, None] == blocks[None, :], *densities)
-    upper = np.triu(rng.random(probability.shape) < probability, k=1)
-    graph = nx.empty_graph(len(blocks))
-    graph.add_edges_from(zip(*(a.tolist() for a in upper.nonzero()), strict=True))
-    return graph
 
 
 def even_split(n: int, size: int) -> list[int]:
@@ -92,12 +79,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, float]]:
         "training graphs": train[: args.samples],
         "recipe": sbm_graphs(args.samples, seed=args.seed + 1),
         "recipe's split": [
-            block_model_graph(recipe_split(n, rng), RECIPE_DENSITIES, rng) for n in counts
+            block_model_graph(recipe_split(n, rng), *RECIPE_DENSITIES, rng) for n in counts
         ],
     }
     for size in args.sizes:
         candidates[f"even, S = {size}"] = [
-            block_model_graph(even_split(n, size), start, rng) for n in counts
+            block_model_graph(even_split(n, size), *start, rng) for n in counts
         ]
 
     print(

@@ -46,6 +46,7 @@ __all__ = [
     "DenseGraphs",
     "GraphDataset",
     "GraphVocabulary",
+    "block_model_graph",
     "community_small_graphs",
     "dense_to_graphs",
     "from_pyg",
@@ -106,14 +107,24 @@ def sbm_graphs(
     for _ in range(n_graphs):
         k = int(rng.integers(communities[0], communities[1] + 1))
         sizes = rng.integers(community_size[0], community_size[1] + 1, size=k)
-        blocks = np.repeat(np.arange(k), sizes)
-        probability = np.where(blocks[:, None] == blocks[None, :], p_intra, p_inter)
-        upper = np.triu(rng.random(probability.shape) < probability, k=1)
-        graph = nx.empty_graph(len(blocks))
-        graph.add_edges_from(zip(*(a.tolist() for a in upper.nonzero()), strict=True))
+        graph = block_model_graph(sizes.tolist(), p_intra, p_inter, rng)
         graph.graph["blocks"] = sizes.tolist()
         graphs.append(graph)
     return graphs
+
+
+def block_model_graph(
+    sizes: Sequence[int], p_intra: float, p_inter: float, rng: np.random.Generator
+) -> nx.Graph:
+    """A stochastic block model's graph: communities of ``sizes``, numbered community by
+    community, each node pair an edge with probability ``p_intra`` within a community and
+    ``p_inter`` between two (one ``rng.random`` draw per pair of the full square)."""
+    blocks = np.repeat(np.arange(len(sizes)), sizes)
+    probability = np.where(blocks[:, None] == blocks[None, :], p_intra, p_inter)
+    upper = np.triu(rng.random(probability.shape) < probability, k=1)
+    graph = nx.empty_graph(len(blocks))
+    graph.add_edges_from(zip(*(a.tolist() for a in upper.nonzero()), strict=True))
+    return graph
 
 
 def community_small_graphs(

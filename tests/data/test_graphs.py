@@ -8,6 +8,7 @@ from scipy.spatial import ConvexHull
 
 from molgen.data.graphs import (
     GRAPH_DATASETS,
+    block_model_graph,
     community_small_graphs,
     from_pyg,
     generate_graphs,
@@ -66,6 +67,22 @@ def test_sbm_recipe_sizes_and_densities(sbm):
     for edges, pairs, p in ((within_edges, within, 0.3), (between_edges, between, 0.005)):
         # binomial: the estimate lies within 5 standard deviations of p
         assert abs(edges / pairs - p) < 5 * math.sqrt(p * (1 - p) / pairs)
+
+
+def test_a_block_model_graphs_edge_frequencies_follow_its_densities():
+    rng = np.random.default_rng(0)
+    sizes, draws = [30, 30], 20
+    within = between = 0
+    for _ in range(draws):
+        graph = block_model_graph(sizes, 0.3, 0.05, rng)
+        for a, b in graph.edges():
+            within += (a < 30) == (b < 30)
+            between += (a < 30) != (b < 30)
+    pairs_within, pairs_between = draws * 2 * 30 * 29 / 2, draws * 30 * 30
+    # binomial standard errors: about 0.0036 and 0.0016
+    assert within / pairs_within == pytest.approx(0.3, abs=0.015)
+    assert between / pairs_between == pytest.approx(0.05, abs=0.007)
+    assert nx.number_of_nodes(graph) == 60
 
 
 def test_sbm_community_counts_cover_the_range(sbm):
