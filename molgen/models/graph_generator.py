@@ -174,9 +174,9 @@ class GraphGenerator(Generator):
     then rises by :math:`w/2` within a community and falls by :math:`w/2` between two,
     :math:`\ell_{ij,1} \mathrel{+}=` :func:`community_rise`, with the graph's :math:`w`
     (from the head, not a lone parameter, so that it moves as fast as the edge logits' bias:
-    a block model's gap is several logits). They start where a block model's do: :math:`w`
-    at the gap of :data:`COMMUNITY_START_LOGITS`, the edge bias midway between its two, and
-    the shares even (:math:`\mathbf{W}_C`'s share rows zero).
+    a block model's gap is several logits). They start where a block model's do, the same for
+    every graph (:math:`\mathbf{W}_C` zero): :math:`w` at the gap of
+    :data:`COMMUNITY_START_LOGITS`, the edge bias midway between its two, and the shares even.
     The node count is drawn before the edge logits, which therefore read it, as a block
     model's blocks must fit the graph's size. Which nodes form a community is only a
     labelling: any partition is runs of some node order.
@@ -259,8 +259,10 @@ class GraphGenerator(Generator):
             self.community_head.reset_parameters()
             within, between = COMMUNITY_START_LOGITS
             with torch.no_grad():
-                # even shares at the start: random ones give runs of half and twice the size
-                self.community_head.weight[:-1] = 0.0
+                # even shares at the start: random ones give runs of half and twice the size;
+                # one w for every graph: a w read from h spreads the graphs' densities (degree
+                # sd 1.4 where the block model's is 1.1)
+                self.community_head.weight.zero_()
                 self.community_head.bias[:-1] = 0.0
                 self.community_head.bias[-1] = _softplus_inverse(within - between)
 

@@ -258,9 +258,8 @@ def test_the_edge_logits_rise_within_a_community_and_train_the_community_head():
 def test_the_edge_logits_start_above_and_below_the_data_density_within_and_between():
     cfg = load_config(None, ["data.name=sbm", "generator.communities=3"]).generator
     model = GraphGenerator(cfg, 12, [0] * 4 + [1] * 9, edge_density=0.1)
-    with torch.no_grad():  # the bond head's bias alone; the community head's w row too
+    with torch.no_grad():  # the bond head's bias alone
         model.bond_head.weight.zero_()
-        model.community_head.weight[-1].zero_()
     x, h = _nodes([12], 12), torch.randn(1, cfg.hidden[-1])
     logits = model.bond_logits(h, x)[0]  # [P, 2]
     runs = model.node_communities(h, x)[0][0].argmax(-1)  # [N]
@@ -270,6 +269,8 @@ def test_the_edge_logits_start_above_and_below_the_data_density_within_and_betwe
     assert torch.allclose(odds[within], torch.tensor(COMMUNITY_START_LOGITS[0]), atol=1e-5)
     assert torch.allclose(odds[~within], torch.tensor(COMMUNITY_START_LOGITS[1]), atol=1e-5)
     assert torch.bincount(runs).tolist() == [4, 4, 4]  # even shares, whatever h
+    _, weight = model.node_communities(torch.randn(6, cfg.hidden[-1]), _nodes([12] * 6, 12))
+    assert torch.equal(weight, weight[:1].expand(6, 1))  # one w for every graph
 
 
 def test_a_community_generator_draws_graphs_whose_edges_follow_its_communities():
