@@ -132,12 +132,12 @@ class GeneratorConfig(_Strict):
         "chooses per graph, and the edge logits rise within a community and fall between two "
         "(block-model graphs); null: none",
     )
-    community_size: StrictInt | None = Field(
+    community_size: Annotated[StrictInt, Field(ge=1)] | Literal["data"] | None = Field(
         None,
-        ge=1,
         description="communities: the most nodes a community holds; a graph of n nodes splits "
         "into ceil(n / community_size) communities (at most communities), so their number "
-        "follows the graph's size; null: every graph into all of them",
+        "follows the graph's size; 'data': into the communities (their number and sizes) of "
+        "a training graph of n nodes, found by Louvain; null: every graph into all of them",
     )
 
     @model_validator(mode="after")

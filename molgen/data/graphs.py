@@ -127,6 +127,17 @@ def block_model_graph(
     return graph
 
 
+def community_sizes(graph: nx.Graph) -> tuple[int, ...]:
+    """The sizes of ``graph``'s communities, largest first: Louvain's partition (networkx's
+    ``louvain_communities``, seed 0, so the same graph always splits the same way) at
+    modularity resolution 0.5, which favours larger communities than 1 does: at 1 it splits
+    the larger block of 11 of the 50 two-block SBM graphs (183 of the 200 come out as the
+    recipe drew them, 194 at 0.5, the rest within two nodes). An isolated node is a
+    community of its own."""
+    communities = nx.community.louvain_communities(graph, resolution=0.5, seed=0)
+    return tuple(sorted((len(c) for c in communities), reverse=True))
+
+
 def community_small_graphs(
     n_graphs: int = 100, seed: int = 0, nodes: tuple[int, int] = (12, 20), p_inter: float = 0.05
 ) -> list[nx.Graph]:

@@ -235,6 +235,9 @@ class GraphGenerator(Generator):
             # the K shares, then w before its softplus
             self.community_head = glorot_linear(cfg.hidden[-1] + 1, cfg.communities + 1)
         self.community_size = cfg.community_size
+        if cfg.community_size == "data":
+            # row n: the shares of the n nodes a graph of n nodes splits into (fit_communities)
+            self.register_buffer("community_shares", torch.zeros(num_nodes + 1, cfg.communities))
         self.edge_logit = None
         if edge_density is not None:
             density = min(max(edge_density, 1e-4), 1 - 1e-4)
@@ -266,6 +269,32 @@ class GraphGenerator(Generator):
                 self.community_head.bias[:-1] = 0.0
                 self.community_head.bias[-1] = _softplus_inverse(within - between)
 
+    def fit_communities(self, community_sizes: Sequence[Sequence[int]]) -> None:
+        """With ``cfg.community_size="data"``: split a graph of :math:`n` nodes as the first
+        training graph of :math:`n` nodes is split (the nearest node count's split, in
+        shares, where no training graph has :math:`n`; the fewer nodes on a tie), from each
+        training graph's community sizes (:func:`molgen.data.graphs.community_sizes`; they
+        add up to its node count). The sizes go largest first; beyond :math:`K` communities
+        the :math:`K`-th takes the rest. Saved with the weights."""
+        if self.community_size != "data":
+            raise ValueError("fit_communities is for generator.community_size='data'")
+        k = self.community_shares.shape[1]
+        first: dict[int, Tensor] = {}
+        for sizes in community_sizes:
+            ordered = sorted(sizes, reverse=True)
+            if not ordered or min(ordered) < 1:
+                raise ValueError(f"community sizes must be >= 1, got {list(sizes)}")
+            kept = [size for size in ordered[: k - 1] + [sum(ordered[k - 1 :])] if size]
+            share = torch.zeros(k, dtype=torch.float64)
+            share[: len(kept)] = torch.tensor(kept, dtype=torch.float64) / sum(kept)
+            first.setdefault(sum(kept), share)
+        if not first:
+            raise ValueError("fit_communities needs the community sizes of one graph at least")
+        counts = torch.tensor(sorted(first))  # [C], the training graphs' node counts
+        nearest = (torch.arange(self.num_nodes + 1)[:, None] - counts).abs().argmin(-1)  # [N+1]
+        table = torch.stack([first[int(c)] for c in counts])[nearest]  # [N + 1, K]
+        self.community_shares.copy_(table.to(self.community_shares.dtype))
+
     @property
     def bonds_need_atoms(self) -> bool:
         """Whether the edge logits read the sampled nodes: with ``cfg.communities``, whose
@@ -294,7 +323,16 @@ class GraphGenerator(Generator):
         k = share_logits.shape[-1]
         ranks = torch.arange(k, device=h.device)  # [K]
         last = torch.full_like(n, k - 1)  # [B, 1]: the rank of the graph's last run
-        if self.community_size is not None:
+        if self.community_size == "data":
+            shares = self.community_shares[n.squeeze(-1).long()]  # [B, K]
+            if not bool((shares.sum(-1) > 0).all()):
+                raise ValueError(
+                    "generator.community_size='data' splits graphs as the training graphs "
+                    "are split: call fit_communities first"
+                )
+            share_logits = share_logits + shares.log()  # the data's shares where the head is 0
+            last = (shares > 0).sum(-1, keepdim=True).to(n.dtype) - 1
+        elif self.community_size is not None:
             last = torch.ceil(n / self.community_size).clamp(1, k) - 1
         # the runs after the last hold no share and start at infinity: they are empty
         shares = torch.softmax(share_logits.masked_fill(ranks > last, -math.inf), -1)  # [B, K]

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 
 from molgen.config import Config
-from molgen.data.graphs import GraphDataset, GraphVocabulary
+from molgen.data.graphs import GraphDataset, GraphVocabulary, community_sizes
 from molgen.errors import InputError
 from molgen.gan import compile_critic_objective, critic_objective
 from molgen.models import Discriminator, Generator, RewardNetwork
@@ -143,6 +143,8 @@ def init_state(
     vocab = dataset.vocab
     torch.manual_seed(cfg.seed)  # identical initial weights on every rank
     generator = build_generator(cfg.generator, vocab).to(device)
+    if cfg.generator.community_size == "data":  # graph data only (the config says so)
+        generator.fit_communities([community_sizes(g) for g in dataset.train.graphs])
     if cfg.data.representation == "fragments":
         critic = _fragment_critic(cfg, vocab).to(device)
         return _fresh_state(cfg, dataset, generator, critic, None, device, rank)

@@ -9,6 +9,7 @@ from scipy.spatial import ConvexHull
 from molgen.data.graphs import (
     GRAPH_DATASETS,
     block_model_graph,
+    community_sizes,
     community_small_graphs,
     from_pyg,
     generate_graphs,
@@ -88,6 +89,22 @@ def test_a_block_model_graphs_edge_frequencies_follow_its_densities():
 def test_sbm_community_counts_cover_the_range(sbm):
     counts = {len(g.graph["blocks"]) for g in sbm}
     assert counts == {2, 3, 4, 5}
+
+
+def test_community_sizes_are_the_cliques_of_a_chain_and_the_isolated_node_largest_first():
+    graph = nx.disjoint_union_all(
+        [nx.complete_graph(4), nx.complete_graph(6), nx.complete_graph(5)]
+    )
+    graph.add_edges_from([(3, 4), (9, 10)])  # the cliques joined in a chain by one edge each
+    graph.add_node(15)
+    assert community_sizes(graph) == (6, 5, 4, 1)
+    assert community_sizes(graph) == community_sizes(graph.copy())  # seeded
+
+
+def test_community_sizes_recover_most_block_models_blocks(sbm):
+    # 0.3 within and 0.005 between: 194 of the 200 graphs' blocks exactly
+    found = sum(community_sizes(g) == tuple(sorted(g.graph["blocks"], reverse=True)) for g in sbm)
+    assert found >= 190
 
 
 def test_community_small_recipe():

@@ -140,7 +140,7 @@ def test_community_rise_is_the_shared_membership_less_a_half():
 
 
 def _community_generator(
-    communities: int | None = 3, num_nodes: int = 12, size: int | None = None
+    communities: int | None = 3, num_nodes: int = 12, size: int | str | None = None
 ) -> GraphGenerator:
     overrides = ["data.name=sbm", "generator.hidden=[8]", "generator.z_dim=4"]
     if communities is not None:
@@ -234,6 +234,38 @@ def test_a_community_size_gives_each_graph_as_many_runs_as_its_node_count_needs(
         assert sizes[runs:].sum() == 0 and sizes[:runs].sum() == n
         assert sizes[:runs].min() >= n // runs and sizes[:runs].max() <= -(-n // runs)
     assert "community_size=3" in repr(model)
+
+
+def test_data_splits_are_the_first_training_graph_of_each_node_count_s_in_shares():
+    model = _community_generator(communities=3, num_nodes=12, size="data")
+    with pytest.raises(ValueError, match="fit_communities"):
+        model.node_communities(torch.zeros(1, 8), _nodes([10], 12))
+    # n = 10: (6, 4); n = 12: the first, (5, 5, 2), not (3, 3, 3, 3); n = 8: four of 2, the
+    # third community takes the last two
+    model.fit_communities([(4, 6), (5, 5, 2), (3, 3, 3, 3), (2, 2, 2, 2)])
+    table = model.community_shares
+    assert torch.allclose(table[10], torch.tensor([0.6, 0.4, 0.0]))
+    assert torch.allclose(table[12], torch.tensor([5, 5, 2]) / 12)
+    assert torch.allclose(table[8], torch.tensor([0.25, 0.25, 0.5]))
+    # no graph of 9 or 11 nodes: the nearest count's split, the smaller on a tie
+    assert torch.equal(table[9], table[8]) and torch.equal(table[11], table[10])
+    assert torch.equal(table[3], table[8]) and "community_size=data" in repr(model)
+    # the head's shares start at zero: the runs hold the data's sizes, whatever h
+    with torch.no_grad():
+        model.community_head.weight.zero_()
+        model.community_head.bias[:-1] = 0.0
+    counts = [10, 12, 8, 11]
+    membership, _ = model.node_communities(torch.randn(4, 8), _nodes(counts, 12))
+    sizes = [membership[b, :n].sum(0).tolist() for b, n in enumerate(counts)]
+    assert sizes == [[6, 4, 0], [5, 5, 2], [2, 2, 4], [7, 4, 0]]  # 11: the run ends at 6.6
+    # the table is saved with the weights
+    other = _community_generator(communities=3, num_nodes=12, size="data")
+    other.load_state_dict(model.state_dict())
+    assert torch.equal(other.community_shares, table)
+    with pytest.raises(ValueError, match=">= 1"):
+        model.fit_communities([(4, 0)])
+    with pytest.raises(ValueError, match="community_size='data'"):
+        _community_generator(communities=3, size=3).fit_communities([(4, 6)])
 
 
 def test_the_edge_logits_rise_within_a_community_and_train_the_community_head():

@@ -17,6 +17,7 @@ from molgen.cli import app
 from molgen.config import ConfigError, load_config
 from molgen.data.graphs import (
     GraphVocabulary,
+    community_sizes,
     dense_to_graphs,
     graph6_line,
     planar_graphs,
@@ -25,6 +26,7 @@ from molgen.data.graphs import (
 )
 from molgen.models import Generator, GraphGenerator
 from molgen.models.graph_generator import INITIAL_DISTANCE_WEIGHT
+from molgen.training.graphs import load_graph_data
 
 runner = CliRunner()
 
@@ -278,17 +280,28 @@ def test_a_non_crossing_generator_draws_planar_connected_graphs_from_its_layout(
     assert generator.distance_weight.grad is not None
 
 
-def test_a_community_run_trains_resumes_and_samples(tmp_path):
+@pytest.mark.parametrize("size", ["35", "data"])
+def test_a_community_run_trains_resumes_and_samples(tmp_path, size):
     from molgen.training import load_run, train
 
     folder = _graph_folder(tmp_path / "graphs")
-    overrides = [*TINY, f"data.path={folder}", "generator.communities=2"]
+    overrides = [
+        *TINY,
+        f"data.path={folder}",
+        "generator.communities=2",
+        f"generator.community_size={size}",
+    ]
     cfg = load_config("configs/sbm.yaml", overrides)
     train(cfg, tmp_path / "run", progress=False)
     loaded = load_run(tmp_path / "run")
     assert loaded.generator.community_head is not None  # the checkpoint's config holds the key
     state = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
     assert "community_head.weight" in state["generator"]
+    if size == "data":  # the training graphs' splits, saved with the weights
+        fitted = load_run(tmp_path / "run").generator
+        fitted.fit_communities([community_sizes(g) for g in load_graph_data(cfg.data).train.graphs])
+        assert torch.equal(loaded.generator.community_shares, fitted.community_shares)
+        assert bool((fitted.community_shares.sum(-1) > 0.99).all())
     longer = load_config("configs/sbm.yaml", [*overrides, "train.steps=6"])
     train(longer, tmp_path / "run", resume=True, progress=False)
     result = runner.invoke(
@@ -354,6 +367,10 @@ def test_dense_graphs_round_trip_through_networkx():
         (["data.name=sbm", "generator.community_size=30"], "generator.community_size"),
         (
             ["data.name=sbm", "generator.communities=3", "generator.community_size=0"],
+            "generator.community_size",
+        ),
+        (
+            ["data.name=sbm", "generator.communities=3", "generator.community_size=louvain"],
             "generator.community_size",
         ),
         (["discriminator.spectral_features=-1"], "discriminator.spectral_features"),
