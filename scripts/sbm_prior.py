@@ -14,10 +14,13 @@ out) with ``molgen evaluate --graphs``'s metrics:
 - ``recipe's split``: the recipe's communities for the drawn node count (a count and sizes
   drawn from the recipe until they add up to it), at the recipe's densities: the best that
   a split fitted to the node count can do.
-- ``even, S = s``: ``ceil(n / s)`` communities of even sizes, what a ``communities``
-  generator with ``community_size: s`` draws at its start, at the densities it starts at
+- ``data's split``: the communities of the first training graph of n nodes
+  (:func:`molgen.data.graphs.community_sizes`), what a ``communities`` generator with
+  ``community_size: data`` (the config's) draws at its start, at the densities it starts at
   (:data:`molgen.models.graph_generator.COMMUNITY_START_LOGITS` around the training graphs'
-  density), one row per ``--sizes``.
+  density).
+- ``even, S = s``: ``ceil(n / s)`` communities of even sizes, what a generator with
+  ``community_size: s`` draws at its start, at the same densities, one row per ``--sizes``.
 
 The edges are drawn independently (no degree cap, no joining), so the rows isolate what the
 split and the densities give. One process; about a minute at 100 samples.
@@ -32,7 +35,7 @@ from collections.abc import Sequence
 import networkx as nx
 import numpy as np
 
-from molgen.data.graphs import block_model_graph, sbm_graphs, spectre_split
+from molgen.data.graphs import block_model_graph, community_sizes, sbm_graphs, spectre_split
 from molgen.metrics.graphs import evaluate_graphs
 from molgen.models.graph_generator import COMMUNITY_START_LOGITS
 
@@ -82,6 +85,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, float]]:
             block_model_graph(recipe_split(n, rng), *RECIPE_DENSITIES, rng) for n in counts
         ],
     }
+    first_split: dict[int, tuple[int, ...]] = {}
+    for graph in train:
+        first_split.setdefault(graph.number_of_nodes(), community_sizes(graph))
+    candidates["data's split"] = [block_model_graph(first_split[n], *start, rng) for n in counts]
     for size in args.sizes:
         candidates[f"even, S = {size}"] = [
             block_model_graph(even_split(n, size), *start, rng) for n in counts

@@ -170,13 +170,17 @@ class GraphGenerator(Generator):
     first :math:`m` logits, and the runs after them are empty (:math:`\beta_k = \infty` for
     :math:`k \ge m`), so that the number of communities follows the graph's size (a block
     model's blocks have bounded sizes; without it every graph starts with :math:`K` even
-    runs, too small in small graphs and too large in large ones). The edge logit of each pair
+    runs, too small in small graphs and too large in large ones). With
+    ``cfg.community_size="data"`` the number and the shares come from the training graph of
+    :math:`n` nodes instead (:meth:`fit_communities`): the share logits add the log of its
+    shares, so that the head starts at the data's split. The edge logit of each pair
     then rises by :math:`w/2` within a community and falls by :math:`w/2` between two,
     :math:`\ell_{ij,1} \mathrel{+}=` :func:`community_rise`, with the graph's :math:`w`
     (from the head, not a lone parameter, so that it moves as fast as the edge logits' bias:
     a block model's gap is several logits). They start where a block model's do, the same for
     every graph (:math:`\mathbf{W}_C` zero): :math:`w` at the gap of
-    :data:`COMMUNITY_START_LOGITS`, the edge bias midway between its two, and the shares even.
+    :data:`COMMUNITY_START_LOGITS`, the edge bias midway between its two, and the shares even
+    (or the data's).
     The node count is drawn before the edge logits, which therefore read it, as a block
     model's blocks must fit the graph's size. Which nodes form a community is only a
     labelling: any partition is runs of some node order.
@@ -324,14 +328,14 @@ class GraphGenerator(Generator):
         ranks = torch.arange(k, device=h.device)  # [K]
         last = torch.full_like(n, k - 1)  # [B, 1]: the rank of the graph's last run
         if self.community_size == "data":
-            shares = self.community_shares[n.squeeze(-1).long()]  # [B, K]
-            if not bool((shares.sum(-1) > 0).all()):
+            data_shares = self.community_shares[n.squeeze(-1).long()]  # [B, K]
+            if not bool((data_shares.sum(-1) > 0).all()):
                 raise ValueError(
                     "generator.community_size='data' splits graphs as the training graphs "
                     "are split: call fit_communities first"
                 )
-            share_logits = share_logits + shares.log()  # the data's shares where the head is 0
-            last = (shares > 0).sum(-1, keepdim=True).to(n.dtype) - 1
+            share_logits = share_logits + data_shares.log()  # the data's where the head is 0
+            last = (data_shares > 0).sum(-1, keepdim=True).to(n.dtype) - 1
         elif self.community_size is not None:
             last = torch.ceil(n / self.community_size).clamp(1, k) - 1
         # the runs after the last hold no share and start at infinity: they are empty

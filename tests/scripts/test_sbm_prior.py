@@ -19,7 +19,8 @@ def test_the_recipes_split_adds_up_to_the_node_count_within_the_recipes_bounds(m
 
 def test_every_row_is_scored(module, capsys):
     rows = module.main(["--samples", "3", "--sizes", "35"])
-    assert list(rows) == ["training graphs", "recipe", "recipe's split", "even, S = 35"]
+    names = ["training graphs", "recipe", "recipe's split", "data's split", "even, S = 35"]
+    assert list(rows) == names
     assert rows["training graphs"]["vun"] == 0  # not novel
     assert all(0 <= row["vun"] <= 1 and row["degree_mmd"] >= 0 for row in rows.values())
     assert "even, S = 35" in capsys.readouterr().out
