@@ -366,7 +366,7 @@ class GraphGenerator(Generator):
             positions = self.node_positions(h)
         if positions is not None:
             fall = distance_fall(positions, F.softplus(self.distance_weight))  # [B, P]
-            logits = logits - torch.stack([torch.zeros_like(fall), fall], -1)
+            logits = logits + F.pad(-fall.unsqueeze(-1), (1, 0))  # the edge class's, [B, P, 2]
         if self.community_head is None:
             return logits
         if x is None:
@@ -376,7 +376,7 @@ class GraphGenerator(Generator):
             )
         membership, weight = self.node_communities(h, x)  # [B, N, K], [B, 1]
         rise = community_rise(membership, weight)  # [B, P]
-        return logits + torch.stack([torch.zeros_like(rise), rise], -1)
+        return logits + F.pad(rise.unsqueeze(-1), (1, 0))
 
     def atom_logits(self, h: Tensor) -> Tensor:
         """``log [P(n <= i), P(n > i)]`` per node ``i``, ``[B, N, 2]`` (the same for every
