@@ -36,6 +36,11 @@ COMMUNITY_START_LOGITS = (1.4, -3.1)
 COMMUNITY_EDGE_WIDTH = 1.0
 
 
+def _note_communities_fitted(generator: GraphGenerator, incompatible_keys: object) -> None:
+    """After a state dict is loaded: whether it filled every row of the share table."""
+    generator.communities_fitted = bool((generator.community_shares.sum(-1) > 0).all())
+
+
 def _softplus_inverse(value: float) -> float:
     r"""The :math:`\theta` whose softplus is ``value`` :math:`w`, :math:`w + \log(1 - e^{-w})`."""
     return value + math.log(-math.expm1(-value))
@@ -242,6 +247,10 @@ class GraphGenerator(Generator):
         if cfg.community_size == "data":
             # row n: the shares of the n nodes a graph of n nodes splits into (fit_communities)
             self.register_buffer("community_shares", torch.zeros(num_nodes + 1, cfg.communities))
+            # whether it holds them, known on the host when it is filled (fitted or loaded), so
+            # that the forward need not ask the device at every step
+            self.communities_fitted = False
+            self.register_load_state_dict_post_hook(_note_communities_fitted)
         self.edge_logit = None
         if edge_density is not None:
             density = min(max(edge_density, 1e-4), 1 - 1e-4)
@@ -298,6 +307,7 @@ class GraphGenerator(Generator):
         nearest = (torch.arange(self.num_nodes + 1)[:, None] - counts).abs().argmin(-1)  # [N+1]
         table = torch.stack([first[int(c)] for c in counts])[nearest]  # [N + 1, K]
         self.community_shares.copy_(table.to(self.community_shares.dtype))
+        self.communities_fitted = True
 
     @property
     def bonds_need_atoms(self) -> bool:
@@ -328,12 +338,12 @@ class GraphGenerator(Generator):
         ranks = torch.arange(k, device=h.device)  # [K]
         last = torch.full_like(n, k - 1)  # [B, 1]: the rank of the graph's last run
         if self.community_size == "data":
-            data_shares = self.community_shares[n.squeeze(-1).long()]  # [B, K]
-            if not bool((data_shares.sum(-1) > 0).all()):
+            if not self.communities_fitted:
                 raise ValueError(
                     "generator.community_size='data' splits graphs as the training graphs "
                     "are split: call fit_communities first"
                 )
+            data_shares = self.community_shares[n.squeeze(-1).long()]  # [B, K]
             share_logits = share_logits + data_shares.log()  # the data's where the head is 0
             last = (data_shares > 0).sum(-1, keepdim=True).to(n.dtype) - 1
         elif self.community_size is not None:

@@ -260,8 +260,9 @@ def test_data_splits_are_the_first_training_graph_of_each_node_count_s_in_shares
     assert sizes == [[6, 4, 0], [5, 5, 2], [2, 2, 4], [7, 4, 0]]  # 11: the run ends at 6.6
     # the table is saved with the weights
     other = _community_generator(communities=3, num_nodes=12, size="data")
+    assert not other.communities_fitted
     other.load_state_dict(model.state_dict())
-    assert torch.equal(other.community_shares, table)
+    assert torch.equal(other.community_shares, table) and other.communities_fitted
     with pytest.raises(ValueError, match=">= 1"):
         model.fit_communities([(4, 0)])
     with pytest.raises(ValueError, match="community_size='data'"):
