@@ -171,8 +171,16 @@ class ProcessPool:
                 # ProcessPoolExecutor waits for running tasks and cannot cancel them (Python
                 # 3.14 adds terminate_workers). Its workers are the processes started since it
                 # was: one whose start an interruption cut short is not in its own records.
-                for process in set(multiprocessing.active_children()) - self._others:
+                workers = set(multiprocessing.active_children()) - self._others
+                for process in workers:
                     process.terminate()
+                for process in workers:
+                    process.join()
+                # A worker terminated while it sent a result leaves half a message in the
+                # result pipe, and the executor's manager thread would wait for the rest for
+                # ever. With the workers gone, this process holds the pipe's last write end:
+                # closing it ends that read (the executor then counts itself broken and stops).
+                self._executor._result_queue._writer.close()
             self._executor.shutdown(wait=True, cancel_futures=cancel)
             self._executor = None
 

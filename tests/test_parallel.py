@@ -80,6 +80,21 @@ def test_leaving_on_an_interruption_terminates_running_tasks_at_once():
     assert time.monotonic() - started < 5.0  # not the 60 s the tasks would still run
 
 
+def test_cancelling_while_workers_send_results_does_not_hang():
+    import itertools
+    import threading
+
+    # a worker terminated halfway through sending a result leaves half a message in the result
+    # pipe; results of 64 MiB keep the workers sending most of the time
+    pool = ProcessPool(2)
+    results = pool.imap(bytes, itertools.repeat(64 << 20))
+    assert len(next(results)) == 64 << 20
+    closing = threading.Thread(target=pool.close, kwargs={"cancel": True}, daemon=True)
+    closing.start()
+    closing.join(timeout=30)
+    assert not closing.is_alive()
+
+
 def test_an_interruption_while_a_worker_starts_is_raised_once_the_start_is_done(monkeypatch):
     import signal
 
